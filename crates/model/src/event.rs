@@ -1,0 +1,641 @@
+//! The event record, its validation from JSON, and its JSON form.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
+use serde_json::Value;
+
+use crate::catalog::Catalogs;
+use crate::field::{Field, IntField, TextField, JSON_ORDER};
+use crate::time::Timestamp;
+
+/// Longest text field value, in bytes of UTF-8.
+pub const TEXT_BYTES_MAX: usize = 4096;
+/// Longest `id`, in bytes; idempotency keys are short tokens, not documents.
+pub const ID_BYTES_MAX: usize = 255;
+/// Largest `event_payload`, in bytes of its canonical (compact, sorted-key) JSON.
+pub const PAYLOAD_BYTES_MAX: usize = 64 * 1024;
+/// Ids the store makes for events sent without one are this prefix and the event's `seq`;
+/// producers may not use the prefix, so a made id never collides with a sent one.
+pub const MADE_ID_PREFIX: &str = "annal:";
+
+/// An audit event as stored: everything but its `seq`, which is its position in the trail.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Event {
+    /// Event time.
+    pub created_at: Timestamp,
+    /// Time the store received the event.
+    pub received_at: Timestamp,
+    /// The producer's idempotency key, if it sent one.
+    pub id: Option<Box<str>>,
+    pub(crate) text: [Option<Box<str>>; TextField::COUNT],
+    pub(crate) ints: [Option<i64>; IntField::COUNT],
+    /// `latency_ms`: finite and not negative.
+    pub latency_ms: Option<f64>,
+    /// `event_payload` as canonical JSON text: compact, object keys sorted.
+    pub payload: Option<Box<str>>,
+}
+
+impl Event {
+    /// A text field's value.
+    pub fn text(&self, field: TextField) -> Option<&str> {
+        self.text[field as usize].as_deref()
+    }
+
+    /// Sets a text field.
+    pub fn set_text(&mut self, field: TextField, value: Option<Box<str>>) {
+        self.text[field as usize] = value;
+    }
+
+    /// An integer field's value.
+    pub fn int(&self, field: IntField) -> Option<i64> {
+        self.ints[field as usize]
+    }
+
+    /// Sets an integer field.
+    pub fn set_int(&mut self, field: IntField, value: Option<i64>) {
+        self.ints[field as usize] = value;
+    }
+
+    /// The id as clients see it: the producer's, or the one the store made from `seq`.
+    pub fn display_id(&self, seq: u64) -> Cow<'_, str> {
+        match &self.id {
+            Some(id) => Cow::Borrowed(id),
+            None => Cow::Owned(format!("{MADE_ID_PREFIX}{seq}")),
+        }
+    }
+
+    /// Appends the event as one JSON object, with `seq`, fields in [`JSON_ORDER`], absent
+    /// fields omitted.
+    pub fn write_json(&self, seq: u64, out: &mut Vec<u8>) {
+        out.push(b'{');
+        let mut first = true;
+        let mut key = |out: &mut Vec<u8>, name: &str| {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.push(b'"');
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"\":");
+        };
+        let mut time = String::with_capacity(32);
+        for field in JSON_ORDER {
+            match field {
+                Field::Seq => {
+                    key(out, "seq");
+                    out.extend_from_slice(seq.to_string().as_bytes());
+                }
+                Field::Id => {
+                    key(out, "id");
+                    write_json_str(out, &self.display_id(seq));
+                }
+                Field::CreatedAt | Field::ReceivedAt => {
+                    let t = if field == Field::CreatedAt {
+                        self.created_at
+                    } else {
+                        self.received_at
+                    };
+                    key(out, field.name());
+                    time.clear();
+                    t.write_rfc3339(&mut time);
+                    write_json_str(out, &time);
+                }
+                Field::Text(f) => {
+                    if let Some(v) = self.text(f) {
+                        key(out, f.name());
+                        write_json_str(out, v);
+                    }
+                }
+                Field::Int(f) => {
+                    if let Some(v) = self.int(f) {
+                        key(out, f.name());
+                        out.extend_from_slice(v.to_string().as_bytes());
+                    }
+                }
+                Field::LatencyMs => {
+                    if let Some(v) = self.latency_ms {
+                        key(out, "latency_ms");
+                        // serde_json writes the shortest text that reads back to the same f64.
+                        let _ = serde_json::to_writer(&mut *out, &v);
+                    }
+                }
+                Field::Payload => {
+                    if let Some(p) = &self.payload {
+                        key(out, "event_payload");
+                        out.extend_from_slice(p.as_bytes());
+                    }
+                }
+            }
+        }
+        out.push(b'}');
+    }
+
+    /// The event as a JSON value (convenience for tests and small outputs).
+    pub fn to_json_value(&self, seq: u64) -> Value {
+        let mut out = Vec::new();
+        self.write_json(seq, &mut out);
+        serde_json::from_slice(&out).unwrap_or(Value::Null)
+    }
+}
+
+fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing a &str into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, s);
+}
+
+/// What kind of problem a field has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// A required field is absent.
+    Missing,
+    /// The value has the wrong JSON type.
+    WrongType,
+    /// The field is not part of the record.
+    UnknownField,
+    /// The field is set by the store, not by producers.
+    Reserved,
+    /// The field appears twice in one object.
+    Duplicate,
+    /// The value is longer than its limit.
+    TooLong,
+    /// The value has the right type but is not acceptable.
+    Invalid,
+    /// The text is not a JSON object at all.
+    Syntax,
+}
+
+impl ProblemKind {
+    /// A stable machine-readable name, as used in API error bodies.
+    pub fn code(self) -> &'static str {
+        match self {
+            ProblemKind::Missing => "missing",
+            ProblemKind::WrongType => "wrong_type",
+            ProblemKind::UnknownField => "unknown_field",
+            ProblemKind::Reserved => "reserved",
+            ProblemKind::Duplicate => "duplicate",
+            ProblemKind::TooLong => "too_long",
+            ProblemKind::Invalid => "invalid",
+            ProblemKind::Syntax => "syntax",
+        }
+    }
+}
+
+/// One problem with one field of one event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldProblem {
+    /// The field's JSON name (empty for a problem with the whole event).
+    pub field: String,
+    /// The kind of problem.
+    pub kind: ProblemKind,
+    /// What is wrong, for a person.
+    pub msg: String,
+}
+
+impl fmt::Display for FieldProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "{}", self.msg)
+        } else {
+            write!(f, "{}: {}", self.field, self.msg)
+        }
+    }
+}
+
+/// Every problem found in one event.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct InvalidEvent {
+    /// The problems, in the order found.
+    pub problems: Vec<FieldProblem>,
+}
+
+impl fmt::Display for InvalidEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What validation needs besides the event itself.
+#[derive(Clone, Copy, Debug)]
+pub struct IngestContext<'a> {
+    /// Catalogs that fill `event_type`/`event_group` from `event_code`.
+    pub catalogs: &'a Catalogs,
+    /// The time of receipt, used as `received_at` and as `created_at` when absent.
+    pub received_at: Timestamp,
+}
+
+impl Event {
+    /// Parses and validates one JSON object. Every problem is reported, each naming its field.
+    pub fn from_json(text: &[u8], ctx: &IngestContext<'_>) -> Result<Event, InvalidEvent> {
+        let mut de = serde_json::Deserializer::from_slice(text);
+        let mut builder = Builder::new(ctx.received_at);
+        let parsed = DeserializeSeed::deserialize(&mut builder, &mut de).and_then(|()| de.end());
+        if let Err(e) = parsed {
+            builder.problem(
+                "",
+                ProblemKind::Syntax,
+                format!("not a valid JSON object: {e}"),
+            );
+        }
+        builder.finish(ctx.catalogs)
+    }
+
+    /// Validates an already-parsed JSON value (used by APIs that receive JSON arrays).
+    pub fn from_value(value: Value, ctx: &IngestContext<'_>) -> Result<Event, InvalidEvent> {
+        let mut builder = Builder::new(ctx.received_at);
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    builder.field(&k, v);
+                }
+            }
+            _ => builder.problem(
+                "",
+                ProblemKind::Syntax,
+                "an event must be a JSON object".into(),
+            ),
+        }
+        builder.finish(ctx.catalogs)
+    }
+}
+
+/// Collects fields of one event and every problem with them.
+struct Builder {
+    event: Event,
+    created_at_given: bool,
+    seen: u64,
+    problems: Vec<FieldProblem>,
+}
+
+impl Builder {
+    fn new(received_at: Timestamp) -> Builder {
+        Builder {
+            event: Event {
+                received_at,
+                ..Event::default()
+            },
+            created_at_given: false,
+            seen: 0,
+            problems: Vec::new(),
+        }
+    }
+
+    fn problem(&mut self, field: &str, kind: ProblemKind, msg: String) {
+        self.problems.push(FieldProblem {
+            field: field.to_string(),
+            kind,
+            msg,
+        });
+    }
+
+    fn field(&mut self, name: &str, value: Value) {
+        let Some(position) = JSON_ORDER.iter().position(|f| f.name() == name) else {
+            let msg = "not a field of an audit event".to_string();
+            return self.problem(name, ProblemKind::UnknownField, msg);
+        };
+        if self.seen & (1 << position) != 0 {
+            return self.problem(name, ProblemKind::Duplicate, "given more than once".into());
+        }
+        self.seen |= 1 << position;
+        if value.is_null() {
+            return;
+        }
+        match JSON_ORDER[position] {
+            Field::Seq | Field::ReceivedAt => {
+                let msg = "is assigned by the store; remove it".to_string();
+                self.problem(name, ProblemKind::Reserved, msg)
+            }
+            Field::Id => {
+                if let Some(id) = self.text_value(name, value, ID_BYTES_MAX) {
+                    if id.is_empty() {
+                        self.problem(name, ProblemKind::Invalid, "must not be empty".into());
+                    } else if id.starts_with(MADE_ID_PREFIX) {
+                        let msg = format!(
+                            "the prefix {MADE_ID_PREFIX:?} is reserved for ids the store makes"
+                        );
+                        self.problem(name, ProblemKind::Reserved, msg);
+                    } else {
+                        self.event.id = Some(id.into_boxed_str());
+                    }
+                }
+            }
+            Field::CreatedAt => match value {
+                Value::String(s) => match Timestamp::parse_rfc3339(&s) {
+                    Ok(t) => {
+                        self.event.created_at = t;
+                        self.created_at_given = true;
+                    }
+                    Err(e) => self.problem(
+                        name,
+                        ProblemKind::Invalid,
+                        format!("unparseable date-time {s:?}: {e}"),
+                    ),
+                },
+                other => self.wrong_type(name, "an RFC 3339 date-time string", &other),
+            },
+            Field::Text(f) => {
+                if let Some(s) = self.text_value(name, value, TEXT_BYTES_MAX) {
+                    if f == TextField::EventType && s.is_empty() {
+                        self.problem(name, ProblemKind::Invalid, "must not be empty".into());
+                    } else {
+                        self.event.set_text(f, Some(s.into_boxed_str()));
+                    }
+                }
+            }
+            Field::Int(f) => match value.as_i64() {
+                Some(v) if f == IntField::HttpStatus && !(100..=599).contains(&v) => self.problem(
+                    name,
+                    ProblemKind::Invalid,
+                    format!("{v} is not an HTTP status (100-599)"),
+                ),
+                Some(v) => self.event.set_int(f, Some(v)),
+                None => self.wrong_type(name, "an integer between -2^63 and 2^63-1", &value),
+            },
+            Field::LatencyMs => match value.as_f64() {
+                Some(v) if value.is_number() && v >= 0.0 && v.is_finite() => {
+                    self.event.latency_ms = Some(v)
+                }
+                Some(v) if value.is_number() => {
+                    self.problem(name, ProblemKind::Invalid, format!("{v} is negative"))
+                }
+                _ => self.wrong_type(name, "a number", &value),
+            },
+            Field::Payload => {
+                // Value's maps are ordered by key, so this text is canonical.
+                let text = value.to_string();
+                if text.len() > PAYLOAD_BYTES_MAX {
+                    let msg = format!(
+                        "is {} bytes as JSON; the limit is {PAYLOAD_BYTES_MAX}",
+                        text.len()
+                    );
+                    self.problem(name, ProblemKind::TooLong, msg);
+                } else {
+                    self.event.payload = Some(text.into_boxed_str());
+                }
+            }
+        }
+    }
+
+    fn text_value(&mut self, name: &str, value: Value, max: usize) -> Option<String> {
+        match value {
+            Value::String(s) if s.len() > max => {
+                let msg = format!("is {} bytes; the limit is {max}", s.len());
+                self.problem(name, ProblemKind::TooLong, msg);
+                None
+            }
+            Value::String(s) => Some(s),
+            other => {
+                self.wrong_type(name, "a string", &other);
+                None
+            }
+        }
+    }
+
+    fn wrong_type(&mut self, name: &str, expected: &str, got: &Value) {
+        let got = match got {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Number(_) => "a number",
+            Value::String(_) => "a string",
+            Value::Array(_) => "an array",
+            Value::Object(_) => "an object",
+        };
+        self.problem(
+            name,
+            ProblemKind::WrongType,
+            format!("expected {expected}, got {got}"),
+        );
+    }
+
+    fn finish(mut self, catalogs: &Catalogs) -> Result<Event, InvalidEvent> {
+        if !self.created_at_given {
+            self.event.created_at = self.event.received_at;
+        }
+        let code = self.event.int(IntField::EventCode);
+        let entry = code.and_then(|c| catalogs.resolve(c, self.event.text(TextField::Source)));
+        if let Some(entry) = entry {
+            if self.event.text(TextField::EventType).is_none() {
+                self.event
+                    .set_text(TextField::EventType, Some(entry.name.as_str().into()));
+            }
+            if self.event.text(TextField::EventGroup).is_none() {
+                self.event
+                    .set_text(TextField::EventGroup, Some(entry.category.as_str().into()));
+            }
+        }
+        let type_problem = self
+            .problems
+            .iter()
+            .any(|p| p.field == "event_type" || p.field == "event_code");
+        if self.event.text(TextField::EventType).is_none()
+            && !type_problem
+            && self.problems.iter().all(|p| p.kind != ProblemKind::Syntax)
+        {
+            let msg = match code {
+                Some(c) => format!("required: event_code {c} is in no catalog"),
+                None => "required unless event_code resolves in a catalog".to_string(),
+            };
+            self.problem("event_type", ProblemKind::Missing, msg);
+        }
+        if self.problems.is_empty() {
+            Ok(self.event)
+        } else {
+            Err(InvalidEvent {
+                problems: self.problems,
+            })
+        }
+    }
+}
+
+/// A map key, borrowed from the input when it has no escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for &mut Builder {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for &mut Builder {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(Key(name)) = map.next_key::<Key<'de>>()? {
+            let value: Value = map.next_value()?;
+            self.field(&name, value);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(c: &Catalogs) -> IngestContext<'_> {
+        IngestContext {
+            catalogs: c,
+            received_at: Timestamp(1_700_000_000_000_000_000),
+        }
+    }
+
+    fn problems(json: &str) -> Vec<(String, ProblemKind)> {
+        let c = Catalogs::builtin();
+        match Event::from_json(json.as_bytes(), &ctx(&c)) {
+            Ok(e) => panic!("accepted {json}: {e:?}"),
+            Err(e) => e.problems.into_iter().map(|p| (p.field, p.kind)).collect(),
+        }
+    }
+
+    #[test]
+    fn every_field_round_trips_through_json() {
+        let c = Catalogs::builtin();
+        let json = r#"{"id":"evt-1","created_at":"2024-05-01T12:00:00.25Z","event_type":"LoginFailed",
+            "event_code":202,"event_group":"User Action","action":"login","status":"failure",
+            "actor_type":"user","actor_id":"u-7","user_id":7,"source":"sftp-gw","resource_type":"account",
+            "resource_id":"acct-1","session_id":"s-1","vm_id":"vm-2","task_id":-3,"request_id":"r-1",
+            "correlation_id":"c-1","http_method":"POST","path":"/login","http_status":401,"latency_ms":12.5,
+            "ip_address":"10.0.0.1","user_agent":"curl/8","node_ip":"10.0.0.2","worker_id":"w-1",
+            "event_payload":{"b":[1,2,{"z":null}],"a":"\u00e9"},"error_message":"bad \"password\""}"#;
+        let e = Event::from_json(json.as_bytes(), &ctx(&c)).unwrap();
+        let mut out = Vec::new();
+        e.write_json(42, &mut out);
+        let back: Value = serde_json::from_slice(&out).unwrap();
+        let mut sent: Value = serde_json::from_str(json).unwrap();
+        sent["seq"] = 42.into();
+        sent["received_at"] = "2023-11-14T22:13:20Z".into();
+        assert_eq!(back, sent);
+        // What the store wrote reads back to the same event.
+        let mut again = back.as_object().unwrap().clone();
+        again.remove("seq");
+        again.remove("received_at");
+        let e2 = Event::from_value(Value::Object(again), &ctx(&c)).unwrap();
+        assert_eq!(e, e2);
+    }
+
+    #[test]
+    fn event_code_fills_type_and_group_by_source() {
+        let c = Catalogs::builtin();
+        let e = Event::from_json(br#"{"event_code":202}"#, &ctx(&c)).unwrap();
+        assert_eq!(e.text(TextField::EventType), Some("LoginFailed"));
+        assert_eq!(e.text(TextField::EventGroup), Some("User Action"));
+        assert_eq!(e.created_at, e.received_at);
+        let e = Event::from_json(
+            br#"{"event_code":102,"source":"privileged-access"}"#,
+            &ctx(&c),
+        )
+        .unwrap();
+        assert_eq!(e.text(TextField::EventType), Some("User-login-failed"));
+        let e = Event::from_json(br#"{"event_code":202,"event_type":"Mine"}"#, &ctx(&c)).unwrap();
+        assert_eq!(
+            e.text(TextField::EventType),
+            Some("Mine"),
+            "a producer's own type wins"
+        );
+    }
+
+    #[test]
+    fn each_bad_input_class_names_its_field() {
+        use ProblemKind::*;
+        assert_eq!(problems("{}"), [("event_type".into(), Missing)]);
+        assert_eq!(
+            problems(r#"{"event_code":77777}"#),
+            [("event_type".into(), Missing)]
+        );
+        assert_eq!(
+            problems(r#"{"event_type":"x","user_id":"7"}"#),
+            [("user_id".into(), WrongType)]
+        );
+        assert_eq!(
+            problems(r#"{"event_code":"202"}"#),
+            [("event_code".into(), WrongType)]
+        );
+        assert_eq!(
+            problems(r#"{"event_type":"x","actor":1}"#),
+            [("actor".into(), UnknownField)]
+        );
+        assert_eq!(
+            problems(r#"{"event_type":"x","seq":1}"#),
+            [("seq".into(), Reserved)]
+        );
+        assert_eq!(
+            problems(r#"{"event_type":"x","id":"annal:5"}"#),
+            [("id".into(), Reserved)]
+        );
+        assert_eq!(
+            problems(r#"{"event_type":"x","status":"a","status":"b"}"#),
+            [("status".into(), Duplicate)]
+        );
+        let long = format!(
+            r#"{{"event_type":"x","path":"{}"}}"#,
+            "p".repeat(TEXT_BYTES_MAX + 1)
+        );
+        assert_eq!(problems(&long), [("path".into(), TooLong)]);
+        let big = format!(
+            r#"{{"event_type":"x","event_payload":"{}"}}"#,
+            "p".repeat(PAYLOAD_BYTES_MAX)
+        );
+        assert_eq!(problems(&big), [("event_payload".into(), TooLong)]);
+        assert_eq!(
+            problems(r#"{"event_type":"x","created_at":"yesterday"}"#),
+            [("created_at".into(), Invalid)]
+        );
+        assert_eq!(
+            problems(r#"{"event_type":"x","http_status":99}"#),
+            [("http_status".into(), Invalid)]
+        );
+        assert_eq!(
+            problems(r#"{"event_type":"x","latency_ms":-1}"#),
+            [("latency_ms".into(), Invalid)]
+        );
+        assert_eq!(
+            problems(r#"{"event_type":"x","latency_ms":"1"}"#),
+            [("latency_ms".into(), WrongType)]
+        );
+        assert_eq!(problems(r#"{"event_type":"x""#), [("".into(), Syntax)]);
+        assert_eq!(problems("[1]"), [("".into(), Syntax)]);
+        // Several problems at once are all reported.
+        assert_eq!(problems(r#"{"user_id":1.5,"vm":2}"#).len(), 3);
+    }
+
+    #[test]
+    fn nulls_mean_absent() {
+        let c = Catalogs::builtin();
+        let e = Event::from_json(
+            br#"{"event_type":"x","vm_id":null,"event_payload":null}"#,
+            &ctx(&c),
+        )
+        .unwrap();
+        assert_eq!(e.text(TextField::VmId), None);
+        assert_eq!(e.payload, None);
+    }
+}

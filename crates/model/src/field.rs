@@ -1,0 +1,194 @@
+//! The table of event fields. Every place that walks fields (JSON in and out, the canonical
+//! record bytes, the sealed column layout, the indexes) walks this one table, so adding a
+//! field is one line here.
+
+/// Text-valued fields, in column order. Each variant is the JSON field of the same name in
+/// snake case (see [`TextField::name`]).
+#[allow(missing_docs)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum TextField {
+    EventType,
+    EventGroup,
+    Action,
+    Status,
+    ActorType,
+    ActorId,
+    Source,
+    ResourceType,
+    ResourceId,
+    SessionId,
+    VmId,
+    RequestId,
+    CorrelationId,
+    HttpMethod,
+    Path,
+    IpAddress,
+    UserAgent,
+    NodeIp,
+    WorkerId,
+    ErrorMessage,
+}
+
+impl TextField {
+    /// Number of text fields.
+    pub const COUNT: usize = 20;
+    /// All text fields, in column order.
+    pub const ALL: [TextField; TextField::COUNT] = [
+        TextField::EventType,
+        TextField::EventGroup,
+        TextField::Action,
+        TextField::Status,
+        TextField::ActorType,
+        TextField::ActorId,
+        TextField::Source,
+        TextField::ResourceType,
+        TextField::ResourceId,
+        TextField::SessionId,
+        TextField::VmId,
+        TextField::RequestId,
+        TextField::CorrelationId,
+        TextField::HttpMethod,
+        TextField::Path,
+        TextField::IpAddress,
+        TextField::UserAgent,
+        TextField::NodeIp,
+        TextField::WorkerId,
+        TextField::ErrorMessage,
+    ];
+
+    /// The JSON name.
+    pub fn name(self) -> &'static str {
+        match self {
+            TextField::EventType => "event_type",
+            TextField::EventGroup => "event_group",
+            TextField::Action => "action",
+            TextField::Status => "status",
+            TextField::ActorType => "actor_type",
+            TextField::ActorId => "actor_id",
+            TextField::Source => "source",
+            TextField::ResourceType => "resource_type",
+            TextField::ResourceId => "resource_id",
+            TextField::SessionId => "session_id",
+            TextField::VmId => "vm_id",
+            TextField::RequestId => "request_id",
+            TextField::CorrelationId => "correlation_id",
+            TextField::HttpMethod => "http_method",
+            TextField::Path => "path",
+            TextField::IpAddress => "ip_address",
+            TextField::UserAgent => "user_agent",
+            TextField::NodeIp => "node_ip",
+            TextField::WorkerId => "worker_id",
+            TextField::ErrorMessage => "error_message",
+        }
+    }
+}
+
+/// Integer-valued fields; each variant is the JSON field of the same name in snake case.
+#[allow(missing_docs)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum IntField {
+    EventCode,
+    UserId,
+    TaskId,
+    HttpStatus,
+}
+
+impl IntField {
+    /// Number of integer fields.
+    pub const COUNT: usize = 4;
+    /// All integer fields, in column order.
+    pub const ALL: [IntField; IntField::COUNT] = [
+        IntField::EventCode,
+        IntField::UserId,
+        IntField::TaskId,
+        IntField::HttpStatus,
+    ];
+
+    /// The JSON name.
+    pub fn name(self) -> &'static str {
+        match self {
+            IntField::EventCode => "event_code",
+            IntField::UserId => "user_id",
+            IntField::TaskId => "task_id",
+            IntField::HttpStatus => "http_status",
+        }
+    }
+}
+
+/// Any field of a record, as named in JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// Position in the trail, assigned by the store.
+    Seq,
+    /// Producer's idempotency key.
+    Id,
+    /// Event time.
+    CreatedAt,
+    /// Time the store received the event; assigned by the store.
+    ReceivedAt,
+    /// A text field.
+    Text(TextField),
+    /// An integer field.
+    Int(IntField),
+    /// `latency_ms`, a finite number.
+    LatencyMs,
+    /// `event_payload`, any JSON value.
+    Payload,
+}
+
+/// Every field in JSON output order (the order of DESIGN.md's record table).
+pub const JSON_ORDER: [Field; 30] = [
+    Field::Seq,
+    Field::Id,
+    Field::CreatedAt,
+    Field::ReceivedAt,
+    Field::Text(TextField::EventType),
+    Field::Int(IntField::EventCode),
+    Field::Text(TextField::EventGroup),
+    Field::Text(TextField::Action),
+    Field::Text(TextField::Status),
+    Field::Text(TextField::ActorType),
+    Field::Text(TextField::ActorId),
+    Field::Int(IntField::UserId),
+    Field::Text(TextField::Source),
+    Field::Text(TextField::ResourceType),
+    Field::Text(TextField::ResourceId),
+    Field::Text(TextField::SessionId),
+    Field::Text(TextField::VmId),
+    Field::Int(IntField::TaskId),
+    Field::Text(TextField::RequestId),
+    Field::Text(TextField::CorrelationId),
+    Field::Text(TextField::HttpMethod),
+    Field::Text(TextField::Path),
+    Field::Int(IntField::HttpStatus),
+    Field::LatencyMs,
+    Field::Text(TextField::IpAddress),
+    Field::Text(TextField::UserAgent),
+    Field::Text(TextField::NodeIp),
+    Field::Text(TextField::WorkerId),
+    Field::Payload,
+    Field::Text(TextField::ErrorMessage),
+];
+
+impl Field {
+    /// The JSON name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Seq => "seq",
+            Field::Id => "id",
+            Field::CreatedAt => "created_at",
+            Field::ReceivedAt => "received_at",
+            Field::Text(t) => t.name(),
+            Field::Int(i) => i.name(),
+            Field::LatencyMs => "latency_ms",
+            Field::Payload => "event_payload",
+        }
+    }
+
+    /// Looks a field up by its JSON name.
+    pub fn from_name(name: &str) -> Option<Field> {
+        JSON_ORDER.iter().copied().find(|f| f.name() == name)
+    }
+}
