@@ -1,1 +1,127 @@
-fn main() {}
+//! `annal`: the command-line front of the annal audit-event store. Parses arguments, calls the
+//! library crates, prints results; every mode is one function.
+
+mod bench;
+mod ingest;
+mod report;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Data directory used when `--data` is not given.
+pub const DEFAULT_DATA_DIR: &str = "./annal-data";
+
+#[derive(Parser)]
+#[command(
+    name = "annal",
+    version,
+    about = "Append-only, tamper-evident audit-event store"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write N realistic audit events as NDJSON to standard output.
+    Gen {
+        /// Number of events.
+        n: u64,
+        /// Random seed (same seed, same events).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Days the events' timestamps spread over.
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+        /// First day (UTC date or RFC 3339 time).
+        #[arg(long, default_value = "2026-01-01")]
+        start: String,
+    },
+    /// Append NDJSON events from a file or standard input.
+    Ingest(ingest::IngestArgs),
+    /// Check every checksum, record and Merkle root; exit 1 on any problem.
+    Verify {
+        /// Data directory.
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Segments, events, bytes on disk, bytes per event, time range.
+    Stats {
+        /// Data directory.
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data: PathBuf,
+    },
+    /// Measure annal (and SQLite, for a ratio) on this machine.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match try_main(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("annal: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Gen {
+            n,
+            seed,
+            days,
+            start,
+        } => gen(n, seed, days, &start),
+        Command::Ingest(args) => ingest::run(&args),
+        Command::Verify { data, json } => report::verify(&data, json),
+        Command::Stats { data } => report::stats(&data),
+        Command::Bench(cmd) => bench::run(cmd),
+    }
+}
+
+fn gen(n: u64, seed: u64, days: u32, start: &str) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let start = annal_model::Timestamp::parse_date_or_time(start)
+        .map_err(|e| anyhow::anyhow!("--start {start:?}: {e}"))?;
+    let mut g = annal_gen::Generator::new(annal_gen::GenConfig {
+        seed,
+        days,
+        start,
+        count: n,
+    });
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+    let mut line = Vec::with_capacity(1024);
+    loop {
+        line.clear();
+        if !g.write_next(&mut line) {
+            break;
+        }
+        line.push(b'\n');
+        if let Err(e) = out.write_all(&line) {
+            // A closed pipe (`annal gen … | head`) is a normal way to stop.
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(ExitCode::SUCCESS);
+            }
+            return Err(e.into());
+        }
+    }
+    match out.flush() {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}

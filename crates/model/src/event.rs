@@ -38,6 +38,15 @@ pub struct Event {
 }
 
 impl Event {
+    /// An event with only its times set.
+    pub fn new(created_at: Timestamp, received_at: Timestamp) -> Event {
+        Event {
+            created_at,
+            received_at,
+            ..Event::default()
+        }
+    }
+
     /// A text field's value.
     pub fn text(&self, field: TextField) -> Option<&str> {
         self.text[field as usize].as_deref()
@@ -359,8 +368,9 @@ impl Builder {
                 None => self.wrong_type(name, "an integer between -2^63 and 2^63-1", &value),
             },
             Field::LatencyMs => match value.as_f64() {
+                // `-0.0` is stored as 0.0 so the canonical bytes have one zero.
                 Some(v) if value.is_number() && v >= 0.0 && v.is_finite() => {
-                    self.event.latency_ms = Some(v)
+                    self.event.latency_ms = Some(v.abs())
                 }
                 Some(v) if value.is_number() => {
                     self.problem(name, ProblemKind::Invalid, format!("{v} is negative"))
@@ -621,6 +631,11 @@ mod tests {
             problems(r#"{"event_type":"x","latency_ms":"1"}"#),
             [("latency_ms".into(), WrongType)]
         );
+        let zero = Event::from_json(
+            br#"{"event_type":"x","latency_ms":-0.0}"#,
+            &ctx(&Catalogs::builtin()),
+        );
+        assert!(zero.unwrap().latency_ms.unwrap().is_sign_positive());
         assert_eq!(problems(r#"{"event_type":"x""#), [("".into(), Syntax)]);
         assert_eq!(problems("[1]"), [("".into(), Syntax)]);
         // Several problems at once are all reported.

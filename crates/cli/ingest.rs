@@ -1,0 +1,262 @@
+//! `annal ingest`: NDJSON in, durable events out. A reader thread cuts the input into batches
+//! of lines, parser threads validate them in parallel, and the main thread appends the
+//! batches in input order (so seq order is line order).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use annal_model::{Catalogs, Event, IngestContext, InvalidEvent, Timestamp, NANOS_PER_DAY};
+use annal_storage::{Durability, Options, Store};
+use anyhow::Context;
+use crossbeam_channel::bounded;
+
+use crate::DEFAULT_DATA_DIR;
+
+/// Batches read ahead of the parsers: bounds memory to a few batches of input.
+const READ_AHEAD_BATCHES: usize = 4;
+/// Longest input line accepted, in bytes (a 64 KiB payload plus every other field).
+const LINE_BYTES_MAX: usize = 256 << 10;
+
+/// When the store acknowledges, as a command-line choice.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum DurabilityArg {
+    /// fdatasync every batch before acknowledging.
+    EveryBatch,
+    /// fdatasync at most every 100 ms.
+    Interval,
+    /// Never fdatasync but at roll and close (unsafe).
+    None,
+}
+
+impl DurabilityArg {
+    pub fn to_durability(self) -> Durability {
+        match self {
+            DurabilityArg::EveryBatch => Durability::EveryBatch,
+            DurabilityArg::Interval => Durability::Interval(std::time::Duration::from_millis(100)),
+            DurabilityArg::None => Durability::None,
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct IngestArgs {
+    /// Data directory.
+    #[arg(long, default_value = DEFAULT_DATA_DIR)]
+    pub data: PathBuf,
+    /// NDJSON file, or `-` for standard input.
+    #[arg(default_value = "-")]
+    pub input: String,
+    /// Lines per batch; a bad line rejects its whole batch.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch: u32,
+    /// When appends are acknowledged.
+    #[arg(long, value_enum, default_value = "every-batch")]
+    pub durability: DurabilityArg,
+    /// Extra event-code catalog (CSV `code,name,category,description`; named by file stem).
+    #[arg(long)]
+    pub catalog: Vec<PathBuf>,
+    /// Catalog that resolves codes of events whose `source` names none.
+    #[arg(long)]
+    pub default_catalog: Option<String>,
+}
+
+/// A run of input lines.
+struct Chunk {
+    index: u64,
+    first_line: u64,
+    lines: Vec<Vec<u8>>,
+    bytes: u64,
+}
+
+/// The first bad line of a batch.
+pub struct BadLine {
+    pub line: u64,
+    pub error: InvalidEvent,
+}
+
+pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
+    let mut catalogs = Catalogs::builtin();
+    for path in &args.catalog {
+        catalogs.load_file(path)?;
+    }
+    if let Some(name) = &args.default_catalog {
+        catalogs.set_default(name)?;
+    }
+    let (input, input_len): (Box<dyn Read + Send>, Option<u64>) = if args.input == "-" {
+        (Box::new(std::io::stdin()), None)
+    } else {
+        let f = std::fs::File::open(&args.input).with_context(|| format!("open {}", args.input))?;
+        let len = f.metadata().ok().map(|m| m.len());
+        (Box::new(f), len)
+    };
+    let opts = Options {
+        durability: args.durability.to_durability(),
+        ..Options::default()
+    };
+    let store = Store::open(&args.data, opts)
+        .with_context(|| format!("open store {}", args.data.display()))?;
+    let progress = progress_bar(input_len);
+    let start = Instant::now();
+    let first_seq = store.len();
+    let outcome = pipeline(&store, input, args.batch as usize, &catalogs, &progress);
+    progress.finish_and_clear();
+    let elapsed = start.elapsed().as_secs_f64();
+    let end_seq = store.len();
+    store.close()?;
+    let (stored, duplicates) = match outcome? {
+        Ok(counts) => counts,
+        Err(bad) => {
+            eprintln!("annal ingest: line {}: {}", bad.line, bad.error);
+            eprintln!("annal ingest: that line's batch was not stored; {} events before it were (seq {first_seq}..{end_seq})", end_seq - first_seq);
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let rate = stored as f64 / elapsed.max(1e-9);
+    match stored {
+        0 => println!("ingested 0 events ({duplicates} duplicates) in {elapsed:.2}s"),
+        _ => println!("ingested {stored} events, seq {first_seq}..={} ({duplicates} duplicates) in {elapsed:.2}s: {rate:.0} events/s", end_seq - 1),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn progress_bar(len: Option<u64>) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    match len {
+        Some(n) => indicatif::ProgressBar::new(n).with_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        ),
+        None => indicatif::ProgressBar::new_spinner(),
+    }
+}
+
+/// Runs reader, parsers and appender; returns (events stored, duplicates) or the first bad line.
+pub fn pipeline(
+    store: &Store,
+    input: Box<dyn Read + Send>,
+    batch: usize,
+    catalogs: &Catalogs,
+    progress: &indicatif::ProgressBar,
+) -> anyhow::Result<Result<(u64, u64), BadLine>> {
+    let parsers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let (chunk_tx, chunk_rx) = bounded::<Chunk>(READ_AHEAD_BATCHES);
+    let (parsed_tx, parsed_rx) =
+        bounded::<(u64, u64, Result<Vec<Event>, BadLine>)>(READ_AHEAD_BATCHES + parsers);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || read_chunks(input, batch, &chunk_tx));
+        for _ in 0..parsers {
+            let (rx, tx) = (chunk_rx.clone(), parsed_tx.clone());
+            scope.spawn(move || {
+                for chunk in rx {
+                    let parsed = parse_chunk(&chunk, catalogs);
+                    if tx.send((chunk.index, chunk.bytes, parsed)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop((chunk_rx, parsed_tx));
+        let mut pending = BTreeMap::new();
+        let mut next = 0u64;
+        let (mut stored, mut duplicates) = (0u64, 0u64);
+        for (index, bytes, parsed) in parsed_rx.iter() {
+            pending.insert(index, (bytes, parsed));
+            while let Some((bytes, parsed)) = pending.remove(&next) {
+                let events = match parsed {
+                    Ok(events) => events,
+                    Err(bad) => return Ok(Err(bad)),
+                };
+                for day in split_by_day(&events) {
+                    for a in store.append(day)? {
+                        if a.duplicate {
+                            duplicates += 1;
+                        } else {
+                            stored += 1;
+                        }
+                    }
+                }
+                progress.inc(bytes);
+                next += 1;
+            }
+        }
+        match reader.join() {
+            Ok(r) => r?,
+            Err(_) => anyhow::bail!("the input reader panicked"),
+        }
+        Ok(Ok((stored, duplicates)))
+    })
+}
+
+fn read_chunks(
+    input: Box<dyn Read + Send>,
+    batch: usize,
+    tx: &crossbeam_channel::Sender<Chunk>,
+) -> anyhow::Result<()> {
+    let mut reader = BufReader::with_capacity(1 << 20, input);
+    let (mut index, mut line_no) = (0u64, 0u64);
+    loop {
+        let mut chunk = Chunk {
+            index,
+            first_line: line_no + 1,
+            lines: Vec::with_capacity(batch),
+            bytes: 0,
+        };
+        while chunk.lines.len() < batch {
+            let mut line = Vec::new();
+            let n = (&mut reader)
+                .take(LINE_BYTES_MAX as u64 + 1)
+                .read_until(b'\n', &mut line)
+                .context("read input")?;
+            if n == 0 {
+                break;
+            }
+            line_no += 1;
+            chunk.bytes += n as u64;
+            if line.len() > LINE_BYTES_MAX && line.last() != Some(&b'\n') {
+                anyhow::bail!("line {line_no}: longer than {LINE_BYTES_MAX} bytes");
+            }
+            chunk.lines.push(line);
+        }
+        if chunk.lines.is_empty() {
+            return Ok(());
+        }
+        index += 1;
+        if tx.send(chunk).is_err() {
+            return Ok(());
+        }
+    }
+}
+
+fn parse_chunk(chunk: &Chunk, catalogs: &Catalogs) -> Result<Vec<Event>, BadLine> {
+    let ctx = IngestContext {
+        catalogs,
+        received_at: Timestamp::now(),
+    };
+    let mut events = Vec::with_capacity(chunk.lines.len());
+    for (i, line) in chunk.lines.iter().enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let e = Event::from_json(line, &ctx).map_err(|error| BadLine {
+            line: chunk.first_line + i as u64,
+            error,
+        })?;
+        events.push(e);
+    }
+    Ok(events)
+}
+
+/// Cuts a batch where its events cross into a new UTC day, so segments roll exactly at day
+/// boundaries (the store rolls between appends, never inside one).
+fn split_by_day(events: &[Event]) -> impl Iterator<Item = &[Event]> {
+    events.chunk_by(|a, b| {
+        a.created_at.0.div_euclid(NANOS_PER_DAY) >= b.created_at.0.div_euclid(NANOS_PER_DAY)
+    })
+}

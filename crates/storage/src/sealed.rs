@@ -1,0 +1,581 @@
+//! Sealed segments: the immutable form of a rolled active segment. Events in independently
+//! zstd-compressed column blocks, a block table, an id table for idempotency look-ups, the
+//! Merkle frontier, and a footer with the tree size and root. See docs/format.md, "Sealed
+//! segment".
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use annal_model::{decode_record, encode_record, Event};
+use memmap2::Mmap;
+
+use crate::columns::{decode_block, encode_block, BLOCK_EVENTS_MAX};
+use crate::error::{Result, StorageError};
+use crate::merkle::{leaf_hash, Frontier, Hash, FRONTIER_HASHES_MAX};
+use crate::vfs::Vfs;
+use crate::wal::{le_u32, le_u64, read_framed_record, record_id, Scan};
+
+/// Magic at the start of a sealed segment.
+pub const SEG_MAGIC: [u8; 8] = *b"ANNALSEG";
+/// Magic at the very end of a sealed segment.
+pub const SEG_END_MAGIC: [u8; 8] = *b"ANNALEND";
+/// Format version of sealed segments this build writes and reads.
+pub const SEG_VERSION: u16 = 1;
+/// Bytes of the header.
+pub const SEG_HEADER_BYTES: usize = 64;
+/// Bytes of one block-table entry.
+pub const BLOCK_ENTRY_BYTES: usize = 48;
+/// Bytes of one id-table entry.
+pub const ID_ENTRY_BYTES: usize = 12;
+/// Bytes of the footer.
+pub const SEG_FOOTER_BYTES: usize = 104;
+/// Largest decompressed block; bounds the allocation a hostile raw length could ask for.
+pub const BLOCK_RAW_BYTES_MAX: usize = 64 << 20;
+
+/// How sealing lays out blocks.
+#[derive(Clone, Copy, Debug)]
+pub struct SealOptions {
+    /// Events per block (the last block of a segment may hold fewer).
+    pub block_events: usize,
+    /// zstd compression level.
+    pub zstd_level: i32,
+}
+
+impl Default for SealOptions {
+    fn default() -> Self {
+        // Measured in docs/benchmarks.md: 4096-event blocks at level 9 reach the bytes/event
+        // goal while one record still decodes in well under a millisecond.
+        SealOptions {
+            block_events: 4096,
+            zstd_level: 9,
+        }
+    }
+}
+
+/// Where a block is and what it holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockMeta {
+    /// File offset of the compressed bytes.
+    pub offset: u64,
+    /// Compressed length.
+    pub compressed_len: u32,
+    /// Decompressed length.
+    pub raw_len: u32,
+    /// Seq of the first event.
+    pub first_seq: u64,
+    /// Number of events.
+    pub count: u32,
+    /// CRC32 of the compressed bytes.
+    pub crc: u32,
+    /// Smallest `created_at`.
+    pub min_time: i64,
+    /// Largest `created_at`.
+    pub max_time: i64,
+}
+
+/// FNV-1a 64 of an id: the key of the id table (stable, documented in docs/format.md).
+pub fn id_hash(id: &str) -> u64 {
+    id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// File name of the sealed segment starting at `base`.
+pub fn seg_name(base: u64) -> String {
+    format!("{base:020}.seg")
+}
+
+/// Seals the scanned active segment `wal_bytes` into `dir/{base}.seg`, continuing the Merkle
+/// tree from `prev` (the frontier at `scan.base_seq`). Writes a temporary file, checks that
+/// every block decodes back to the exact record bytes, fsyncs, renames, fsyncs the directory.
+pub fn seal(
+    fs: &dyn Vfs,
+    dir: &Path,
+    wal_path: &Path,
+    wal_bytes: &[u8],
+    scan: &Scan,
+    prev: &Frontier,
+    opts: SealOptions,
+) -> Result<SealedSegment> {
+    let base = scan.base_seq;
+    if prev.size() != base {
+        return Err(StorageError::Layout {
+            dir: dir.to_path_buf(),
+            msg: format!(
+                "cannot seal segment at seq {base}: the tree before it has {} leaves",
+                prev.size()
+            ),
+        });
+    }
+    let block_events = opts.block_events.clamp(1, BLOCK_EVENTS_MAX);
+    let mut file = vec![0u8; SEG_HEADER_BYTES];
+    let mut blocks = Vec::new();
+    let mut ids: Vec<(u64, u32)> = Vec::new();
+    let mut frontier = prev.clone();
+    let (mut min_time, mut max_time) = (i64::MAX, i64::MIN);
+    let mut raw = Vec::new();
+    for (chunk_no, chunk) in scan.record_offsets.chunks(block_events).enumerate() {
+        let first_seq = base + (chunk_no * block_events) as u64;
+        let mut records = Vec::with_capacity(chunk.len());
+        let mut events = Vec::with_capacity(chunk.len());
+        for (i, off) in chunk.iter().enumerate() {
+            let record = read_framed_record(wal_bytes, *off as usize)
+                .map_err(|m| StorageError::corrupt(wal_path, *off, m))?;
+            let event = decode_record(record)
+                .map_err(|e| StorageError::corrupt(wal_path, *off, e.to_string()))?;
+            frontier.push(leaf_hash(record));
+            if let Some(id) = record_id(record) {
+                ids.push((id_hash(id), (chunk_no * block_events + i) as u32));
+            }
+            records.push(record);
+            events.push(event);
+        }
+        raw.clear();
+        encode_block(&events, &mut raw);
+        let compressed = zstd::bulk::compress(&raw, opts.zstd_level)
+            .map_err(StorageError::io("compress block", wal_path))?;
+        check_block_round_trip(&compressed, raw.len(), &records)
+            .map_err(|m| StorageError::corrupt(wal_path, chunk[0], m))?;
+        let meta = BlockMeta {
+            offset: file.len() as u64,
+            compressed_len: compressed.len() as u32,
+            raw_len: raw.len() as u32,
+            first_seq,
+            count: chunk.len() as u32,
+            crc: crc32fast::hash(&compressed),
+            min_time: events.iter().map(|e| e.created_at.0).min().unwrap_or(0),
+            max_time: events.iter().map(|e| e.created_at.0).max().unwrap_or(0),
+        };
+        min_time = min_time.min(meta.min_time);
+        max_time = max_time.max(meta.max_time);
+        file.extend_from_slice(&compressed);
+        blocks.push(meta);
+    }
+    let count = scan.record_offsets.len() as u64;
+    let block_table_offset = file.len() as u64;
+    for b in &blocks {
+        put_block_entry(&mut file, b);
+    }
+    let block_table_crc = crc32fast::hash(&file[block_table_offset as usize..]);
+    ids.sort_unstable();
+    let id_table_offset = file.len() as u64;
+    for (h, ord) in &ids {
+        file.extend_from_slice(&h.to_le_bytes());
+        file.extend_from_slice(&ord.to_le_bytes());
+    }
+    let id_table_crc = crc32fast::hash(&file[id_table_offset as usize..]);
+    let merkle_offset = file.len() as u64;
+    file.extend_from_slice(&frontier.size().to_le_bytes());
+    for h in frontier.hashes() {
+        file.extend_from_slice(h);
+    }
+    let merkle_len = (file.len() as u64 - merkle_offset) as u32;
+    let merkle_crc = crc32fast::hash(&file[merkle_offset as usize..]);
+    let root = frontier.root();
+    let footer_at = file.len();
+    file.extend_from_slice(&block_table_offset.to_le_bytes());
+    file.extend_from_slice(&(blocks.len() as u32).to_le_bytes());
+    file.extend_from_slice(&(ids.len() as u32).to_le_bytes());
+    file.extend_from_slice(&id_table_offset.to_le_bytes());
+    file.extend_from_slice(&merkle_offset.to_le_bytes());
+    file.extend_from_slice(&merkle_len.to_le_bytes());
+    file.extend_from_slice(&block_table_crc.to_le_bytes());
+    file.extend_from_slice(&id_table_crc.to_le_bytes());
+    file.extend_from_slice(&merkle_crc.to_le_bytes());
+    file.extend_from_slice(&frontier.size().to_le_bytes());
+    file.extend_from_slice(&root);
+    file.extend_from_slice(&[0u8; 4]);
+    let footer_crc = crc32fast::hash(&file[footer_at..]);
+    file.extend_from_slice(&footer_crc.to_le_bytes());
+    file.extend_from_slice(&SEG_END_MAGIC);
+    let header = encode_seg_header(
+        base,
+        count,
+        min_time,
+        max_time,
+        blocks.len() as u32,
+        opts.zstd_level,
+    );
+    file[..SEG_HEADER_BYTES].copy_from_slice(&header);
+    publish(fs, dir, &seg_name(base), &file)?;
+    SealedSegment::open(fs, &dir.join(seg_name(base)))
+}
+
+/// Writes `bytes` as `dir/name`: write a temporary file, fsync it, rename it into place, fsync
+/// the directory. A crash at any step leaves either no file or the whole file.
+pub fn publish(fs: &dyn Vfs, dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let dst = dir.join(name);
+    if tmp.exists() {
+        fs.remove(&tmp)
+            .map_err(StorageError::io("remove stale", &tmp))?;
+    }
+    let f = fs
+        .create_new(&tmp)
+        .map_err(StorageError::io("create", &tmp))?;
+    f.write_all_at(bytes, 0)
+        .map_err(StorageError::io("write", &tmp))?;
+    f.sync_data().map_err(StorageError::io("fsync", &tmp))?;
+    drop(f);
+    fs.rename(&tmp, &dst)
+        .map_err(StorageError::io("rename", &tmp))?;
+    fs.sync_dir(dir)
+        .map_err(StorageError::io("fsync directory", dir))
+}
+
+/// Decompresses a freshly built block and checks every event re-encodes to its record bytes.
+fn check_block_round_trip(
+    compressed: &[u8],
+    raw_len: usize,
+    records: &[&[u8]],
+) -> std::result::Result<(), String> {
+    let raw = zstd::bulk::decompress(compressed, raw_len)
+        .map_err(|e| format!("block does not decompress: {e}"))?;
+    let events = decode_block(&raw).map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    for (e, want) in events.iter().zip(records) {
+        buf.clear();
+        encode_record(e, &mut buf);
+        if buf != *want {
+            return Err(
+                "column layout did not reproduce the record bytes; refusing to seal".into(),
+            );
+        }
+    }
+    if events.len() != records.len() {
+        return Err("column layout lost events; refusing to seal".into());
+    }
+    Ok(())
+}
+
+fn encode_seg_header(
+    base: u64,
+    count: u64,
+    min_time: i64,
+    max_time: i64,
+    blocks: u32,
+    level: i32,
+) -> [u8; SEG_HEADER_BYTES] {
+    let mut h = [0u8; SEG_HEADER_BYTES];
+    h[0..8].copy_from_slice(&SEG_MAGIC);
+    h[8..10].copy_from_slice(&SEG_VERSION.to_le_bytes());
+    h[10..12].copy_from_slice(&(SEG_HEADER_BYTES as u16).to_le_bytes());
+    h[16..24].copy_from_slice(&base.to_le_bytes());
+    h[24..32].copy_from_slice(&count.to_le_bytes());
+    h[32..40].copy_from_slice(&min_time.to_le_bytes());
+    h[40..48].copy_from_slice(&max_time.to_le_bytes());
+    h[48..52].copy_from_slice(&blocks.to_le_bytes());
+    h[52..56].copy_from_slice(&level.to_le_bytes());
+    let crc = crc32fast::hash(&h[..60]);
+    h[60..64].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+fn put_block_entry(out: &mut Vec<u8>, b: &BlockMeta) {
+    out.extend_from_slice(&b.offset.to_le_bytes());
+    out.extend_from_slice(&b.compressed_len.to_le_bytes());
+    out.extend_from_slice(&b.raw_len.to_le_bytes());
+    out.extend_from_slice(&b.first_seq.to_le_bytes());
+    out.extend_from_slice(&b.count.to_le_bytes());
+    out.extend_from_slice(&b.crc.to_le_bytes());
+    out.extend_from_slice(&b.min_time.to_le_bytes());
+    out.extend_from_slice(&b.max_time.to_le_bytes());
+}
+
+/// An open sealed segment, memory-mapped.
+pub struct SealedSegment {
+    path: PathBuf,
+    map: Mmap,
+    base: u64,
+    count: u64,
+    min_time: i64,
+    max_time: i64,
+    blocks: Vec<BlockMeta>,
+    id_table: (usize, usize),
+    frontier: Frontier,
+    root: Hash,
+}
+
+impl std::fmt::Debug for SealedSegment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SealedSegment({})", self.path.display())
+    }
+}
+
+impl SealedSegment {
+    /// Maps a sealed segment and checks its structure: header, footer and section checksums,
+    /// and that the block table tiles the seq range. Block contents are checked when read.
+    pub fn open(fs: &dyn Vfs, path: &Path) -> Result<SealedSegment> {
+        let file = fs.open_read(path).map_err(StorageError::io("open", path))?;
+        // SAFETY: sealed segments are immutable once published: annal never writes to or
+        // truncates a file after its rename into place. Another process truncating it would
+        // fault the mapping; that is outside the threat model (docs/integrity.md).
+        let map = unsafe { Mmap::map(file.as_file()) }.map_err(StorageError::io("mmap", path))?;
+        Self::parse(path.to_path_buf(), map)
+    }
+
+    fn parse(path: PathBuf, map: Mmap) -> Result<SealedSegment> {
+        let bad = |offset: usize, msg: &str| StorageError::corrupt(&path, offset as u64, msg);
+        let b: &[u8] = &map;
+        if b.len() < SEG_HEADER_BYTES + SEG_FOOTER_BYTES {
+            return Err(bad(0, "file shorter than header and footer"));
+        }
+        let h = &b[..SEG_HEADER_BYTES];
+        if h[..8] != SEG_MAGIC {
+            return Err(bad(0, "not an annal sealed segment (bad magic)"));
+        }
+        if le_u32(h, 60) != crc32fast::hash(&h[..60]) {
+            return Err(bad(0, "header checksum mismatch"));
+        }
+        let version = u16::from_le_bytes([h[8], h[9]]);
+        if version != SEG_VERSION {
+            return Err(StorageError::Version {
+                path: path.clone(),
+                found: version,
+                supported: SEG_VERSION,
+            });
+        }
+        let (base, count) = (le_u64(h, 16), le_u64(h, 24));
+        let (min_time, max_time) = (le_u64(h, 32) as i64, le_u64(h, 40) as i64);
+        let block_count = le_u32(h, 48) as usize;
+        let fat = b.len() - SEG_FOOTER_BYTES;
+        let f = &b[fat..];
+        if f[96..104] != SEG_END_MAGIC {
+            return Err(bad(fat, "footer magic missing (file cut short?)"));
+        }
+        if le_u32(f, 92) != crc32fast::hash(&f[..92]) {
+            return Err(bad(fat, "footer checksum mismatch"));
+        }
+        let section = |off: u64, len: usize, what: &str| -> Result<(usize, usize)> {
+            let start = usize::try_from(off)
+                .ok()
+                .filter(|s| *s >= SEG_HEADER_BYTES && s.checked_add(len).is_some_and(|e| e <= fat));
+            start
+                .map(|s| (s, s + len))
+                .ok_or_else(|| bad(fat, &format!("{what} lies outside the file")))
+        };
+        let bt = section(
+            le_u64(f, 0),
+            block_count
+                .checked_mul(BLOCK_ENTRY_BYTES)
+                .unwrap_or(usize::MAX),
+            "block table",
+        )?;
+        if le_u32(f, 8) as usize != block_count {
+            return Err(bad(fat, "footer and header disagree on the block count"));
+        }
+        let ids = section(
+            le_u64(f, 16),
+            le_u32(f, 12) as usize * ID_ENTRY_BYTES,
+            "id table",
+        )?;
+        let mk = section(le_u64(f, 24), le_u32(f, 32) as usize, "Merkle section")?;
+        for ((s, e), crc_at, what) in [
+            (bt, 36, "block table"),
+            (ids, 40, "id table"),
+            (mk, 44, "Merkle section"),
+        ] {
+            if crc32fast::hash(&b[s..e]) != le_u32(f, crc_at) {
+                return Err(bad(s, &format!("{what} checksum mismatch")));
+            }
+        }
+        let mut blocks = Vec::with_capacity(block_count);
+        let mut next_seq = base;
+        for i in 0..block_count {
+            let e = &b[bt.0 + i * BLOCK_ENTRY_BYTES..][..BLOCK_ENTRY_BYTES];
+            let m = BlockMeta {
+                offset: le_u64(e, 0),
+                compressed_len: le_u32(e, 8),
+                raw_len: le_u32(e, 12),
+                first_seq: le_u64(e, 16),
+                count: le_u32(e, 24),
+                crc: le_u32(e, 28),
+                min_time: le_u64(e, 32) as i64,
+                max_time: le_u64(e, 40) as i64,
+            };
+            let end = m.offset.checked_add(u64::from(m.compressed_len));
+            if m.first_seq != next_seq
+                || m.count == 0
+                || m.count as usize > BLOCK_EVENTS_MAX
+                || m.offset < SEG_HEADER_BYTES as u64
+                || end.is_none_or(|e| e > bt.0 as u64)
+                || m.raw_len as usize > BLOCK_RAW_BYTES_MAX
+            {
+                return Err(bad(
+                    bt.0 + i * BLOCK_ENTRY_BYTES,
+                    &format!("block table entry {i} is inconsistent"),
+                ));
+            }
+            next_seq += u64::from(m.count);
+            blocks.push(m);
+        }
+        if next_seq - base != count {
+            return Err(bad(
+                bt.0,
+                "block counts do not add up to the segment's event count",
+            ));
+        }
+        let msec = &b[mk.0..mk.1];
+        let size = if msec.len() >= 8 {
+            le_u64(msec, 0)
+        } else {
+            u64::MAX
+        };
+        let n = (msec.len().saturating_sub(8)) / 32;
+        if msec.len() < 8
+            || (msec.len() - 8) % 32 != 0
+            || n > FRONTIER_HASHES_MAX
+            || size != base + count
+            || size != le_u64(f, 48)
+        {
+            return Err(bad(
+                mk.0,
+                "Merkle section does not match the segment's seq range",
+            ));
+        }
+        let hashes = msec[8..]
+            .chunks_exact(32)
+            .map(|c| c.try_into().unwrap_or([0; 32]))
+            .collect();
+        let frontier = Frontier::from_parts(size, hashes)
+            .ok_or_else(|| bad(mk.0, "Merkle frontier has the wrong number of hashes"))?;
+        let root: Hash = f[56..88].try_into().unwrap_or([0; 32]);
+        if frontier.root() != root {
+            return Err(bad(fat, "stored root does not match the stored frontier"));
+        }
+        Ok(SealedSegment {
+            path,
+            map,
+            base,
+            count,
+            min_time,
+            max_time,
+            blocks,
+            id_table: ids,
+            frontier,
+            root,
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    /// Seq of the first event.
+    pub fn base(&self) -> u64 {
+        self.base
+    }
+    /// One past the seq of the last event.
+    pub fn end(&self) -> u64 {
+        self.base + self.count
+    }
+    /// Number of events.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+    /// Smallest and largest `created_at`.
+    pub fn time_range(&self) -> (i64, i64) {
+        (self.min_time, self.max_time)
+    }
+    /// The block table.
+    pub fn blocks(&self) -> &[BlockMeta] {
+        &self.blocks
+    }
+    /// Merkle frontier of the whole trail at this segment's end.
+    pub fn frontier(&self) -> &Frontier {
+        &self.frontier
+    }
+    /// Merkle root of the whole trail at this segment's end (tree size = [`Self::end`]).
+    pub fn root(&self) -> Hash {
+        self.root
+    }
+    /// File size in bytes.
+    pub fn file_bytes(&self) -> u64 {
+        self.map.len() as u64
+    }
+
+    /// Decodes block `i`, checking its CRC first.
+    pub fn read_block(&self, i: usize) -> Result<Vec<Event>> {
+        let m = self
+            .blocks
+            .get(i)
+            .ok_or(StorageError::NotFound(self.end()))?;
+        let start = m.offset as usize;
+        let bytes = &self.map[start..start + m.compressed_len as usize];
+        if crc32fast::hash(bytes) != m.crc {
+            return Err(StorageError::corrupt(
+                &self.path,
+                m.offset,
+                format!("block {i} checksum mismatch"),
+            ));
+        }
+        let raw = zstd::bulk::decompress(bytes, m.raw_len as usize).map_err(|e| {
+            StorageError::corrupt(
+                &self.path,
+                m.offset,
+                format!("block {i} does not decompress: {e}"),
+            )
+        })?;
+        let events = decode_block(&raw)
+            .map_err(|e| StorageError::corrupt(&self.path, m.offset, format!("block {i}: {e}")))?;
+        if events.len() != m.count as usize {
+            return Err(StorageError::corrupt(
+                &self.path,
+                m.offset,
+                format!(
+                    "block {i} holds {} events, its entry says {}",
+                    events.len(),
+                    m.count
+                ),
+            ));
+        }
+        Ok(events)
+    }
+
+    /// Index of the block holding `seq`.
+    pub fn block_of(&self, seq: u64) -> Option<usize> {
+        if seq < self.base || seq >= self.end() {
+            return None;
+        }
+        Some(self.blocks.partition_point(|b| b.first_seq <= seq) - 1)
+    }
+
+    /// The event at `seq`.
+    pub fn get(&self, seq: u64) -> Result<Event> {
+        let i = self.block_of(seq).ok_or(StorageError::NotFound(seq))?;
+        let mut events = self.read_block(i)?;
+        Ok(events.swap_remove((seq - self.blocks[i].first_seq) as usize))
+    }
+
+    /// Seqs of events whose id hashes like `id` (confirm by reading the event).
+    pub fn id_candidates(&self, id: &str) -> Vec<u64> {
+        let (s, e) = self.id_table;
+        let table = &self.map[s..e];
+        let n = table.len() / ID_ENTRY_BYTES;
+        let want = id_hash(id);
+        let key = |i: usize| le_u64(table, i * ID_ENTRY_BYTES);
+        let mut i = partition(n, |i| key(i) < want);
+        let mut out = Vec::new();
+        while i < n && key(i) == want {
+            out.push(self.base + u64::from(le_u32(table, i * ID_ENTRY_BYTES + 8)));
+            i += 1;
+        }
+        out
+    }
+}
+
+fn partition(n: usize, pred: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if pred(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// Shared handle to a sealed segment.
+pub type SealedRef = Arc<SealedSegment>;

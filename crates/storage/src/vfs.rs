@@ -1,0 +1,243 @@
+//! The file layer. Every file operation of the engine goes through [`Vfs`] so tests can make
+//! any write, sync, rename or directory sync fail or be cut short ([`FaultyFs`]) and check that
+//! no acknowledged event is lost.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+/// An open file: positional reads and writes, so one handle serves the writer and readers.
+pub trait VFile: Send + Sync {
+    /// Writes all of `buf` at `offset`.
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
+    /// Reads exactly `buf.len()` bytes at `offset`.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+    /// fdatasync: the written data (and the size) are durable when this returns.
+    fn sync_data(&self) -> io::Result<()>;
+    /// Truncates or extends the file.
+    fn set_len(&self, len: u64) -> io::Result<()>;
+    /// Current length.
+    fn len(&self) -> io::Result<u64>;
+    /// The underlying OS file, for memory mapping.
+    fn as_file(&self) -> &File;
+}
+
+/// A file system.
+pub trait Vfs: Send + Sync + 'static {
+    /// Creates a new file (fails if it exists), opened for reading and writing.
+    fn create_new(&self, path: &Path) -> io::Result<Arc<dyn VFile>>;
+    /// Opens an existing file for reading and writing.
+    fn open_rw(&self, path: &Path) -> io::Result<Arc<dyn VFile>>;
+    /// Opens an existing file for reading.
+    fn open_read(&self, path: &Path) -> io::Result<Arc<dyn VFile>>;
+    /// Renames a file, replacing any file at `to`.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Removes a file.
+    fn remove(&self, path: &Path) -> io::Result<()>;
+    /// fsync of a directory: makes creations, renames and removals in it durable.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+}
+
+/// The real file system.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OsFs;
+
+struct OsFile(File);
+
+impl VFile for OsFile {
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.0.write_all_at(buf, offset)
+    }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.0.read_exact_at(buf, offset)
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.0.set_len(len)
+    }
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.0.metadata()?.len())
+    }
+    fn as_file(&self) -> &File {
+        &self.0
+    }
+}
+
+impl Vfs for OsFs {
+    fn create_new(&self, path: &Path) -> io::Result<Arc<dyn VFile>> {
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)?;
+        Ok(Arc::new(OsFile(f)))
+    }
+    fn open_rw(&self, path: &Path) -> io::Result<Arc<dyn VFile>> {
+        Ok(Arc::new(OsFile(
+            OpenOptions::new().read(true).write(true).open(path)?,
+        )))
+    }
+    fn open_read(&self, path: &Path) -> io::Result<Arc<dyn VFile>> {
+        Ok(Arc::new(OsFile(File::open(path)?)))
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        File::open(dir)?.sync_all()
+    }
+}
+
+/// Which operation a fault applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultOp {
+    /// `write_all_at`.
+    Write,
+    /// `sync_data` of a file.
+    Sync,
+    /// `rename`.
+    Rename,
+    /// `sync_dir`.
+    SyncDir,
+    /// `create_new`.
+    Create,
+}
+
+#[derive(Debug, Default)]
+struct FaultPlan {
+    /// Bytes that may still be written before writes fail with "no space left on device";
+    /// the write that crosses the budget is cut short at it.
+    write_budget: Option<u64>,
+    /// Operations that fail on their next call (each entry fires once).
+    fail_next: Vec<FaultOp>,
+    /// Number of faults fired so far.
+    fired: u64,
+}
+
+/// A file system that injects faults into [`OsFs`]: disk full after a byte budget (writes are
+/// cut short, as a real full disk does), or one chosen operation failing.
+#[derive(Clone, Default)]
+pub struct FaultyFs {
+    plan: Arc<Mutex<FaultPlan>>,
+}
+
+impl FaultyFs {
+    /// A file system with no faults planned.
+    pub fn new() -> FaultyFs {
+        FaultyFs::default()
+    }
+
+    /// After `bytes` more bytes, every write fails with ENOSPC (`None` lifts the limit: space
+    /// has returned).
+    pub fn set_write_budget(&self, bytes: Option<u64>) {
+        self.plan.lock().write_budget = bytes;
+    }
+
+    /// Makes the next call of `op` fail.
+    pub fn fail_next(&self, op: FaultOp) {
+        self.plan.lock().fail_next.push(op);
+    }
+
+    /// How many faults have fired.
+    pub fn fired(&self) -> u64 {
+        self.plan.lock().fired
+    }
+
+    fn check(&self, op: FaultOp) -> io::Result<()> {
+        let mut plan = self.plan.lock();
+        if let Some(i) = plan.fail_next.iter().position(|o| *o == op) {
+            plan.fail_next.remove(i);
+            plan.fired += 1;
+            return Err(io::Error::other(format!("injected {op:?} failure")));
+        }
+        Ok(())
+    }
+}
+
+struct FaultyFile {
+    inner: Arc<dyn VFile>,
+    fs: FaultyFs,
+}
+
+impl VFile for FaultyFile {
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.fs.check(FaultOp::Write)?;
+        let allowed = {
+            let mut plan = self.fs.plan.lock();
+            match plan.write_budget {
+                None => buf.len(),
+                Some(budget) => {
+                    let n = buf.len().min(usize::try_from(budget).unwrap_or(usize::MAX));
+                    plan.write_budget = Some(budget - n as u64);
+                    if n < buf.len() {
+                        plan.fired += 1;
+                    }
+                    n
+                }
+            }
+        };
+        self.inner.write_all_at(&buf[..allowed], offset)?;
+        if allowed < buf.len() {
+            return Err(io::Error::from_raw_os_error(28)); // ENOSPC
+        }
+        Ok(())
+    }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.inner.read_exact_at(buf, offset)
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        self.fs.check(FaultOp::Sync)?;
+        self.inner.sync_data()
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.inner.set_len(len)
+    }
+    fn len(&self) -> io::Result<u64> {
+        self.inner.len()
+    }
+    fn as_file(&self) -> &File {
+        self.inner.as_file()
+    }
+}
+
+impl FaultyFs {
+    fn wrap(&self, inner: Arc<dyn VFile>) -> Arc<dyn VFile> {
+        Arc::new(FaultyFile {
+            inner,
+            fs: self.clone(),
+        })
+    }
+}
+
+impl Vfs for FaultyFs {
+    fn create_new(&self, path: &Path) -> io::Result<Arc<dyn VFile>> {
+        self.check(FaultOp::Create)?;
+        Ok(self.wrap(OsFs.create_new(path)?))
+    }
+    fn open_rw(&self, path: &Path) -> io::Result<Arc<dyn VFile>> {
+        Ok(self.wrap(OsFs.open_rw(path)?))
+    }
+    fn open_read(&self, path: &Path) -> io::Result<Arc<dyn VFile>> {
+        Ok(self.wrap(OsFs.open_read(path)?))
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.check(FaultOp::Rename)?;
+        OsFs.rename(from, to)
+    }
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        OsFs.remove(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.check(FaultOp::SyncDir)?;
+        OsFs.sync_dir(dir)
+    }
+}
