@@ -86,45 +86,54 @@ pub fn verify_dir(fs: &dyn Vfs, dir: &Path, progress: &mut dyn FnMut(u64)) -> Re
     // before removing its source); the leftover is then skipped as already covered.
     files.sort_by_key(|(base, sealed, _)| (*base, !*sealed));
     let mut report = VerifyReport::default();
-    let mut frontier = Frontier::new();
+    // The tree over every event before the next file; None once a file could not be read
+    // (its end is unknown, so the next file starts a new chain without a gap report).
+    let mut chain: Option<Frontier> = Some(Frontier::new());
+    let mut next_base = 0u64;
     for (base, sealed, path) in files {
-        if frontier.size() > base {
+        if base < next_base {
             continue;
         }
-        if frontier.size() != base {
+        if let Some(f) = chain.as_ref().filter(|f| f.size() != base) {
+            let msg = format!(
+                "events {}..{base} are missing: no segment holds them",
+                f.size()
+            );
             report.problems.push(Problem {
                 file: path.clone(),
                 offset: None,
-                seq: Some(frontier.size()),
-                msg: format!(
-                    "events {}..{base} are missing: no segment holds them",
-                    frontier.size()
-                ),
+                seq: Some(f.size()),
+                msg,
             });
+            chain = None;
         }
         report.files += 1;
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         report.bytes += size;
-        if sealed {
+        let end = if sealed {
             report.sealed_files += 1;
-            verify_sealed(fs, &path, base, &mut frontier, &mut report);
+            verify_sealed(fs, &path, base, &mut chain, &mut report)
         } else {
-            verify_wal(&path, base, &mut frontier, &mut report);
-        }
+            verify_wal(&path, base, &mut chain, &mut report)
+        };
+        next_base = end.unwrap_or(base + 1);
         progress(size);
     }
-    report.tree_size = frontier.size();
-    report.root = frontier.root();
+    if let Some(f) = chain {
+        report.tree_size = f.size();
+        report.root = f.root();
+    }
     Ok(report)
 }
 
+/// Checks one sealed segment; returns its end seq when its structure could be read.
 fn verify_sealed(
     fs: &dyn Vfs,
     path: &Path,
     base: u64,
-    frontier: &mut Frontier,
+    chain: &mut Option<Frontier>,
     report: &mut VerifyReport,
-) {
+) -> Option<u64> {
     let problem = |offset: Option<u64>, seq: Option<u64>, msg: String| Problem {
         file: path.to_path_buf(),
         offset,
@@ -140,12 +149,11 @@ fn verify_sealed(
             };
             report.problems.push(problem(
                 offset,
-                None,
+                Some(base),
                 format!("{msg}; its events cannot be checked"),
             ));
-            // Keep the chain going with a gap so later segments are still checked.
-            *frontier = Frontier::new();
-            return;
+            *chain = None;
+            return None;
         }
     };
     if seg.base() != base {
@@ -158,10 +166,7 @@ fn verify_sealed(
             ),
         ));
     }
-    let mut chain = frontier.size() == seg.base();
-    if !chain {
-        *frontier = Frontier::new();
-    }
+    let mut leaves = chain.take().filter(|f| f.size() == seg.base());
     let mut buf = Vec::new();
     for (i, b) in seg.blocks().iter().enumerate() {
         match seg.read_block(i) {
@@ -169,7 +174,9 @@ fn verify_sealed(
                 for (k, e) in events.iter().enumerate() {
                     buf.clear();
                     encode_record(e, &mut buf);
-                    frontier.push(leaf_hash(&buf));
+                    if let Some(f) = leaves.as_mut() {
+                        f.push(leaf_hash(&buf));
+                    }
                     report.events += 1;
                     if e.created_at.0 < b.min_time || e.created_at.0 > b.max_time {
                         report.problems.push(problem(
@@ -184,12 +191,12 @@ fn verify_sealed(
                 report
                     .problems
                     .push(problem(Some(b.offset), Some(b.first_seq), e.to_string()));
-                chain = false;
+                leaves = None;
             }
         }
     }
-    if chain {
-        if frontier.root() == seg.root() {
+    if let Some(f) = leaves {
+        if f.root() == seg.root() {
             report.roots_checked += 1;
         } else {
             let footer = seg.file_bytes() - SEG_FOOTER_BYTES as u64;
@@ -197,10 +204,17 @@ fn verify_sealed(
         }
     }
     // Continue from what the segment says, so one bad segment does not taint the rest.
-    *frontier = seg.frontier().clone();
+    *chain = Some(seg.frontier().clone());
+    Some(seg.end())
 }
 
-fn verify_wal(path: &Path, base: u64, frontier: &mut Frontier, report: &mut VerifyReport) {
+/// Checks one active segment; returns its end seq when it could be read.
+fn verify_wal(
+    path: &Path,
+    base: u64,
+    chain: &mut Option<Frontier>,
+    report: &mut VerifyReport,
+) -> Option<u64> {
     let problem = |offset: Option<u64>, seq: Option<u64>, msg: String| Problem {
         file: path.to_path_buf(),
         offset,
@@ -210,14 +224,20 @@ fn verify_wal(path: &Path, base: u64, frontier: &mut Frontier, report: &mut Veri
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) => {
-            return report
+            report
                 .problems
-                .push(problem(None, None, format!("cannot read: {e}")))
+                .push(problem(None, None, format!("cannot read: {e}")));
+            *chain = None;
+            return None;
         }
     };
     let scan = match wal::scan(&bytes) {
         Ok(s) => s,
-        Err(d) => return report.problems.push(problem(Some(d.offset), None, d.msg)),
+        Err(d) => {
+            report.problems.push(problem(Some(d.offset), None, d.msg));
+            *chain = None;
+            return None;
+        }
     };
     if scan.base_seq != base && scan.valid_end > 0 {
         report.problems.push(problem(
@@ -229,8 +249,8 @@ fn verify_wal(path: &Path, base: u64, frontier: &mut Frontier, report: &mut Veri
             ),
         ));
     }
-    if frontier.size() != base {
-        *frontier = Frontier::new();
+    if chain.as_ref().is_some_and(|f| f.size() != base) {
+        *chain = None;
     }
     for (i, off) in scan.record_offsets.iter().enumerate() {
         let seq = base + i as u64;
@@ -240,14 +260,20 @@ fn verify_wal(path: &Path, base: u64, frontier: &mut Frontier, report: &mut Veri
             .and_then(|r| decode_record(r).map(|_| r).map_err(|e| e.to_string()));
         match checked {
             Ok(record) => {
-                frontier.push(leaf_hash(record));
+                if let Some(f) = chain.as_mut() {
+                    f.push(leaf_hash(record));
+                }
                 report.events += 1;
             }
-            Err(msg) => report.problems.push(problem(Some(*off), Some(seq), msg)),
+            Err(msg) => {
+                report.problems.push(problem(Some(*off), Some(seq), msg));
+                *chain = None;
+            }
         }
     }
     if let Tail::Torn { offset, reason } = scan.tail {
         let dropped = bytes.len() as u64 - offset;
         report.problems.push(problem(Some(offset), None, format!("{reason}: {dropped} bytes of unacknowledged tail (a crash mid-write, or a write in progress) would be dropped at the next open")));
     }
+    Some(base + scan.record_offsets.len() as u64)
 }
