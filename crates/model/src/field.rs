@@ -1,6 +1,10 @@
 //! The table of event fields. Every place that walks fields (JSON in and out, the canonical
-//! record bytes, the sealed column layout, the indexes) walks this one table, so adding a
-//! field is one line here.
+//! record bytes, the sealed column layout, the indexes) walks this one table.
+//!
+//! The order of [`TextField::ALL`] and [`IntField::ALL`] fixes the presence bits of the
+//! canonical record bytes, which the Merkle tree hashes: reordering or inserting a field
+//! changes every stored record's bytes and so needs a new record format version
+//! (docs/format.md, "Versioning policy").
 
 /// Text-valued fields, in column order. Each variant is the JSON field of the same name in
 /// snake case (see [`TextField::name`]).

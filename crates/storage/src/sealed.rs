@@ -114,8 +114,8 @@ pub fn seal(
     let mut frontier = prev.clone();
     let (mut min_time, mut max_time) = (i64::MAX, i64::MIN);
     let mut raw = Vec::new();
-    for (chunk_no, chunk) in scan.record_offsets.chunks(block_events).enumerate() {
-        let first_seq = base + (chunk_no * block_events) as u64;
+    for (start, chunk) in block_chunks(wal_bytes, &scan.record_offsets, block_events) {
+        let first_seq = base + start as u64;
         let mut records = Vec::with_capacity(chunk.len());
         let mut events = Vec::with_capacity(chunk.len());
         for (i, off) in chunk.iter().enumerate() {
@@ -125,7 +125,7 @@ pub fn seal(
                 .map_err(|e| StorageError::corrupt(wal_path, *off, e.to_string()))?;
             frontier.push(leaf_hash(record));
             if let Some(id) = record_id(record) {
-                ids.push((id_hash(id), (chunk_no * block_events + i) as u32));
+                ids.push((id_hash(id), (start + i) as u32));
             }
             records.push(record);
             events.push(event);
@@ -197,8 +197,46 @@ pub fn seal(
         opts.zstd_level,
     );
     file[..SEG_HEADER_BYTES].copy_from_slice(&header);
+    // Check what will be published with the reader's own checks, before it is published.
+    SealedSegment::parse_layout(&dir.join(seg_name(base)), &file)?;
     publish(fs, dir, &seg_name(base), &file)?;
     SealedSegment::open(fs, &dir.join(seg_name(base)))
+}
+
+/// Largest sum of record bytes in one block: the column layout of a block is at most a few
+/// bytes per event larger than its records, so blocks stay well under [`BLOCK_RAW_BYTES_MAX`]
+/// however large the events.
+pub const BLOCK_RECORD_BYTES_MAX: usize = 16 << 20;
+
+/// Cuts the records into blocks of at most `block_events` events and
+/// [`BLOCK_RECORD_BYTES_MAX`] record bytes; yields (index of the first record, its offsets).
+fn block_chunks<'a>(
+    wal_bytes: &'a [u8],
+    offsets: &'a [u64],
+    block_events: usize,
+) -> impl Iterator<Item = (usize, &'a [u64])> + 'a {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= offsets.len() {
+            return None;
+        }
+        let mut end = start;
+        let mut bytes = 0usize;
+        while end < offsets.len() && end - start < block_events {
+            let off = offsets[end] as usize;
+            let len = wal_bytes
+                .get(off..off + 4)
+                .map_or(0, |b| le_u32(b, 0) as usize);
+            if end > start && bytes + len > BLOCK_RECORD_BYTES_MAX {
+                break;
+            }
+            bytes += len;
+            end += 1;
+        }
+        let chunk = (start, &offsets[start..end]);
+        start = end;
+        Some(chunk)
+    })
 }
 
 /// Writes `bytes` as `dir/name`: write a temporary file, fsync it, rename it into place, fsync
@@ -286,6 +324,11 @@ fn put_block_entry(out: &mut Vec<u8>, b: &BlockMeta) {
 pub struct SealedSegment {
     path: PathBuf,
     map: Mmap,
+    layout: Layout,
+}
+
+/// What a sealed segment's header, block table, sections and footer say, once checked.
+struct Layout {
     base: u64,
     count: u64,
     min_time: i64,
@@ -309,14 +352,18 @@ impl SealedSegment {
         let file = fs.open_read(path).map_err(StorageError::io("open", path))?;
         // SAFETY: sealed segments are immutable once published: annal never writes to or
         // truncates a file after its rename into place. Another process truncating it would
-        // fault the mapping; that is outside the threat model (docs/integrity.md).
+        // fault the mapping; that is outside the threat model (docs/format.md, "What the checksums protect").
         let map = unsafe { Mmap::map(file.as_file()) }.map_err(StorageError::io("mmap", path))?;
-        Self::parse(path.to_path_buf(), map)
+        let layout = Self::parse_layout(path, &map)?;
+        Ok(SealedSegment {
+            path: path.to_path_buf(),
+            map,
+            layout,
+        })
     }
 
-    fn parse(path: PathBuf, map: Mmap) -> Result<SealedSegment> {
-        let bad = |offset: usize, msg: &str| StorageError::corrupt(&path, offset as u64, msg);
-        let b: &[u8] = &map;
+    fn parse_layout(path: &Path, b: &[u8]) -> Result<Layout> {
+        let bad = |offset: usize, msg: &str| StorageError::corrupt(path, offset as u64, msg);
         if b.len() < SEG_HEADER_BYTES + SEG_FOOTER_BYTES {
             return Err(bad(0, "file shorter than header and footer"));
         }
@@ -330,7 +377,7 @@ impl SealedSegment {
         let version = u16::from_le_bytes([h[8], h[9]]);
         if version != SEG_VERSION {
             return Err(StorageError::Version {
-                path: path.clone(),
+                path: path.to_path_buf(),
                 found: version,
                 supported: SEG_VERSION,
             });
@@ -443,9 +490,7 @@ impl SealedSegment {
         if frontier.root() != root {
             return Err(bad(fat, "stored root does not match the stored frontier"));
         }
-        Ok(SealedSegment {
-            path,
-            map,
+        Ok(Layout {
             base,
             count,
             min_time,
@@ -463,31 +508,31 @@ impl SealedSegment {
     }
     /// Seq of the first event.
     pub fn base(&self) -> u64 {
-        self.base
+        self.layout.base
     }
     /// One past the seq of the last event.
     pub fn end(&self) -> u64 {
-        self.base + self.count
+        self.layout.base + self.layout.count
     }
     /// Number of events.
     pub fn count(&self) -> u64 {
-        self.count
+        self.layout.count
     }
     /// Smallest and largest `created_at`.
     pub fn time_range(&self) -> (i64, i64) {
-        (self.min_time, self.max_time)
+        (self.layout.min_time, self.layout.max_time)
     }
     /// The block table.
     pub fn blocks(&self) -> &[BlockMeta] {
-        &self.blocks
+        &self.layout.blocks
     }
     /// Merkle frontier of the whole trail at this segment's end.
     pub fn frontier(&self) -> &Frontier {
-        &self.frontier
+        &self.layout.frontier
     }
     /// Merkle root of the whole trail at this segment's end (tree size = [`Self::end`]).
     pub fn root(&self) -> Hash {
-        self.root
+        self.layout.root
     }
     /// File size in bytes.
     pub fn file_bytes(&self) -> u64 {
@@ -497,6 +542,7 @@ impl SealedSegment {
     /// Decodes block `i`, checking its CRC first.
     pub fn read_block(&self, i: usize) -> Result<Vec<Event>> {
         let m = self
+            .layout
             .blocks
             .get(i)
             .ok_or(StorageError::NotFound(self.end()))?;
@@ -534,22 +580,22 @@ impl SealedSegment {
 
     /// Index of the block holding `seq`.
     pub fn block_of(&self, seq: u64) -> Option<usize> {
-        if seq < self.base || seq >= self.end() {
+        if seq < self.layout.base || seq >= self.end() {
             return None;
         }
-        Some(self.blocks.partition_point(|b| b.first_seq <= seq) - 1)
+        Some(self.layout.blocks.partition_point(|b| b.first_seq <= seq) - 1)
     }
 
     /// The event at `seq`.
     pub fn get(&self, seq: u64) -> Result<Event> {
         let i = self.block_of(seq).ok_or(StorageError::NotFound(seq))?;
         let mut events = self.read_block(i)?;
-        Ok(events.swap_remove((seq - self.blocks[i].first_seq) as usize))
+        Ok(events.swap_remove((seq - self.layout.blocks[i].first_seq) as usize))
     }
 
     /// Seqs of events whose id hashes like `id` (confirm by reading the event).
     pub fn id_candidates(&self, id: &str) -> Vec<u64> {
-        let (s, e) = self.id_table;
+        let (s, e) = self.layout.id_table;
         let table = &self.map[s..e];
         let n = table.len() / ID_ENTRY_BYTES;
         let want = id_hash(id);
@@ -557,7 +603,7 @@ impl SealedSegment {
         let mut i = partition(n, |i| key(i) < want);
         let mut out = Vec::new();
         while i < n && key(i) == want {
-            out.push(self.base + u64::from(le_u32(table, i * ID_ENTRY_BYTES + 8)));
+            out.push(self.layout.base + u64::from(le_u32(table, i * ID_ENTRY_BYTES + 8)));
             i += 1;
         }
         out

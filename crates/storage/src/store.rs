@@ -40,6 +40,9 @@ pub const SEAL_QUEUE_MAX: usize = 16;
 pub const SEGMENT_BYTES_DEFAULT: u64 = 256 << 20;
 /// Smallest segment size cap accepted.
 pub const SEGMENT_BYTES_MIN: u64 = 64 << 10;
+/// Largest segment size cap accepted: keeps a segment's event ordinals within u32, as the
+/// sealed id table stores them.
+pub const SEGMENT_BYTES_MAX: u64 = 4 << 30;
 
 /// When an append is acknowledged relative to `fdatasync`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -213,10 +216,8 @@ impl Store {
     /// checks the layout, and starts the writer and sealer threads.
     pub fn open(dir: impl AsRef<Path>, opts: Options) -> Result<Store> {
         let dir = dir.as_ref().to_path_buf();
-        if opts.segment_bytes_max < SEGMENT_BYTES_MIN {
-            return Err(StorageError::Limit(format!(
-                "segment size cap must be at least {SEGMENT_BYTES_MIN} bytes"
-            )));
+        if !(SEGMENT_BYTES_MIN..=SEGMENT_BYTES_MAX).contains(&opts.segment_bytes_max) {
+            return Err(StorageError::Limit(format!("segment size cap must be between {SEGMENT_BYTES_MIN} and {SEGMENT_BYTES_MAX} bytes")));
         }
         std::fs::create_dir_all(&dir).map_err(StorageError::io("create directory", &dir))?;
         let lock = lock_dir(&dir)?;
@@ -562,8 +563,8 @@ struct Recovered {
     active_len: u64,
 }
 
-/// A parsed segment file name.
-fn parse_name(name: &str) -> Option<(u64, &str)> {
+/// A segment file name `{base:020}.{ext}`, as (base, ext).
+pub(crate) fn parse_name(name: &str) -> Option<(u64, &str)> {
     let (stem, ext) = name.split_once('.')?;
     if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -583,6 +584,7 @@ fn recover(dir: &Path, opts: &Options) -> Result<Recovered> {
     };
     let mut seg_bases = Vec::new();
     let mut wal_bases = Vec::new();
+    let mut removed = false;
     for entry in std::fs::read_dir(dir).map_err(StorageError::io("list", dir))? {
         let entry = entry.map_err(StorageError::io("list", dir))?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -594,6 +596,7 @@ fn recover(dir: &Path, opts: &Options) -> Result<Recovered> {
                 tracing::warn!(file = %name, "removing unfinished sealed segment");
                 fs.remove(&entry.path())
                     .map_err(StorageError::io("remove", entry.path()))?;
+                removed = true;
             }
             _ => {}
         }
@@ -604,6 +607,13 @@ fn recover(dir: &Path, opts: &Options) -> Result<Recovered> {
     let mut next = 0u64;
     for base in seg_bases {
         let s = SealedSegment::open(fs, &dir.join(seg_name(base)))?;
+        if s.base() != base {
+            let msg = format!(
+                "header says base seq {}, the file name says {base}",
+                s.base()
+            );
+            return Err(StorageError::corrupt(s.path(), 16, msg));
+        }
         if s.base() != next {
             return Err(layout(format!("sealed segment {} starts at seq {}, expected {next}: a segment is missing or overlaps", seg_name(base), s.base())));
         }
@@ -618,6 +628,11 @@ fn recover(dir: &Path, opts: &Options) -> Result<Recovered> {
         tracing::info!(file = %wal_name(base), "removing active segment already sealed");
         fs.remove(&dir.join(wal_name(base)))
             .map_err(StorageError::io("remove", dir.join(wal_name(base))))?;
+        removed = true;
+    }
+    if removed {
+        fs.sync_dir(dir)
+            .map_err(StorageError::io("fsync directory", dir))?;
     }
     let mut ids = HashMap::new();
     let (mut active_day, mut active_len) = (None, 0);
@@ -631,7 +646,21 @@ fn recover(dir: &Path, opts: &Options) -> Result<Recovered> {
             vec![0u8; usize::try_from(len).map_err(|_| layout("segment too large".into()))?];
         file.read_exact_at(&mut bytes, 0)
             .map_err(StorageError::io("read", &path))?;
+        if let Err(wal::HeaderError::Version(found)) = wal::decode_header(&bytes) {
+            return Err(StorageError::Version {
+                path,
+                found,
+                supported: wal::WAL_VERSION,
+            });
+        }
         let scan = wal::scan(&bytes).map_err(|d| StorageError::corrupt(&path, d.offset, d.msg))?;
+        if scan.valid_end > 0 && scan.base_seq != base {
+            let msg = format!(
+                "header says base seq {}, the file name says {base}",
+                scan.base_seq
+            );
+            return Err(StorageError::corrupt(&path, 16, msg));
+        }
         let mut valid_end = scan.valid_end;
         if let Tail::Torn { offset, reason } = &scan.tail {
             if !last {
@@ -651,15 +680,6 @@ fn recover(dir: &Path, opts: &Options) -> Result<Recovered> {
             file.set_len(valid_end)
                 .map_err(StorageError::io("truncate", &path))?;
             file.sync_data().map_err(StorageError::io("fsync", &path))?;
-        } else if scan.base_seq != base {
-            return Err(StorageError::corrupt(
-                &path,
-                16,
-                format!(
-                    "header says base seq {}, the file name says {base}",
-                    scan.base_seq
-                ),
-            ));
         }
         if base != next {
             return Err(layout(format!("active segment {} starts at seq {base}, expected {next}: a segment is missing or overlaps", wal_name(base))));
@@ -856,6 +876,19 @@ fn commit_group(
                 .map(|(m, _)| m)
         };
         let new_bytes: u64 = fresh().map(|m| u64::from(m.len)).sum();
+        if builder.len() as u64 + new_bytes > (BATCH_HEADER_BYTES + BATCH_BODY_BYTES_MAX) as u64 {
+            // Each request fits a batch on its own (checked when it was built); together they
+            // may not: write what is gathered first.
+            let ok;
+            (builder, ok) = flush_run(shared, st, builder, &mut run, next_seq);
+            next_seq = shared.committed.load(Ordering::Acquire);
+            if !ok {
+                let _ = req.reply.send(Err(StorageError::Limit(
+                    "an earlier write in this group failed; retry".into(),
+                )));
+                continue;
+            }
+        }
         if let Some(t) = fresh().next().map(|m| m.created_at) {
             if needs_roll(shared, st, builder.len() as u64 + new_bytes, t) {
                 let ok;
@@ -870,8 +903,8 @@ fn commit_group(
                     let _ = req.reply.send(Err(StorageError::Poisoned(p)));
                     continue;
                 }
-                // The seqs were assigned before the roll; assign them again if a failed
-                // write moved `next_seq` back.
+                // This request's seqs were assigned after the failed batch's; fail it rather
+                // than write it with seqs that no longer follow the trail.
                 if !ok {
                     let _ = req.reply.send(Err(StorageError::Limit(
                         "an earlier write in this group failed; retry".into(),
@@ -992,6 +1025,10 @@ fn flush_run(
             }
         }
         Err(e) => {
+            if seg.state.read().record_offsets.is_empty() {
+                // Nothing of this segment is durable: its day is not decided yet.
+                st.day = None;
+            }
             let msg = e.to_string();
             for (req, _) in requests {
                 let source = std::io::Error::other(msg.clone());

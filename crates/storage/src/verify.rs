@@ -72,13 +72,7 @@ pub fn verify_dir(fs: &dyn Vfs, dir: &Path, progress: &mut dyn FnMut(u64)) -> Re
     for entry in std::fs::read_dir(dir).map_err(StorageError::io("list", dir))? {
         let entry = entry.map_err(StorageError::io("list", dir))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some((stem, ext)) = name.split_once('.') else {
-            continue;
-        };
-        let Ok(base) = stem.parse::<u64>() else {
-            continue;
-        };
-        if stem.len() == 20 && (ext == "seg" || ext == "wal") {
+        if let Some((base, ext @ ("seg" | "wal"))) = crate::store::parse_name(&name) {
             files.push((base, ext == "seg", entry.path()));
         }
     }

@@ -20,7 +20,7 @@ pub const BATCH_MAGIC: u32 = 0x7CB4_1AA1;
 pub const BATCH_HEADER_BYTES: usize = 48;
 /// Bytes framing each record inside a batch: u32 length, u32 CRC32 of the record.
 pub const RECORD_FRAME_BYTES: usize = 8;
-/// Largest batch body; the writer cuts groups to stay under it.
+/// Largest batch body; the writer flushes a batch before a request would carry it past this.
 pub const BATCH_BODY_BYTES_MAX: usize = 64 << 20;
 /// Codec byte of an uncompressed batch body (the only codec of version 1).
 pub const CODEC_NONE: u8 = 0;
@@ -40,7 +40,7 @@ pub fn encode_header(base_seq: u64) -> [u8; WAL_HEADER_BYTES] {
 /// Why a header could not be read.
 #[derive(Debug, PartialEq, Eq)]
 pub enum HeaderError {
-    /// Fewer bytes than a header: the file's creation was cut short.
+    /// Fewer bytes than a header, or nothing but zeros: the file's creation was cut short.
     Short,
     /// Not a header of a known version.
     Bad(String),
@@ -51,17 +51,22 @@ pub enum HeaderError {
 /// Decodes a file header; returns the base seq.
 pub fn decode_header(bytes: &[u8]) -> Result<u64, HeaderError> {
     let h = bytes.get(..WAL_HEADER_BYTES).ok_or(HeaderError::Short)?;
+    if bytes.iter().all(|b| *b == 0) {
+        // Created, then a crash before the header's fdatasync: the file has length but no data.
+        return Err(HeaderError::Short);
+    }
     if h[0..8] != WAL_MAGIC {
         return Err(HeaderError::Bad(
             "not an annal active segment (bad magic)".into(),
         ));
     }
-    if le_u32(h, 28) != crc32fast::hash(&h[0..28]) {
-        return Err(HeaderError::Bad("file header checksum mismatch".into()));
-    }
+    // The version comes before the checksum: a later version may lay its header out anew.
     let version = u16::from_le_bytes([h[8], h[9]]);
     if version != WAL_VERSION {
         return Err(HeaderError::Version(version));
+    }
+    if le_u32(h, 28) != crc32fast::hash(&h[0..28]) {
+        return Err(HeaderError::Bad("file header checksum mismatch".into()));
     }
     Ok(le_u64(h, 16))
 }
@@ -252,7 +257,15 @@ pub fn scan(bytes: &[u8]) -> Result<Scan, Damage> {
                 pos = end;
                 out.valid_end = end as u64;
             }
-            Err(reason) => {
+            Err(BatchError::Invalid(msg)) => {
+                // The checksum matched, so these bytes are what was written: a writer bug or
+                // tampering, never a torn write.
+                return Err(Damage {
+                    offset: pos as u64,
+                    msg: format!("{msg} (its checksum is valid, so this is not a torn write)"),
+                });
+            }
+            Err(BatchError::Torn(reason)) => {
                 if let Some(at) = find_batch_after(bytes, pos + 1, expected) {
                     let msg = format!("{reason}; an intact batch follows at offset {at}, so this is not a torn tail");
                     return Err(Damage {
@@ -271,13 +284,27 @@ pub fn scan(bytes: &[u8]) -> Result<Scan, Damage> {
     Ok(out)
 }
 
+/// Why the bytes at an offset are not a valid batch.
+enum BatchError {
+    /// Incomplete, or its checksum fails: what a crash mid-write leaves (or damage).
+    Torn(String),
+    /// Its checksum holds but its contents are inconsistent.
+    Invalid(String),
+}
+
+impl From<&str> for BatchError {
+    fn from(s: &str) -> Self {
+        BatchError::Torn(s.to_string())
+    }
+}
+
 /// Validates the batch at `pos`; on success records it in `out` and returns its end.
 fn parse_batch(
     bytes: &[u8],
     pos: usize,
     expected: Option<u64>,
     out: &mut Scan,
-) -> Result<usize, String> {
+) -> Result<usize, BatchError> {
     let h = bytes
         .get(pos..pos + BATCH_HEADER_BYTES)
         .ok_or("batch header incomplete")?;
@@ -286,7 +313,9 @@ fn parse_batch(
     }
     let body_len = le_u32(h, 8) as usize;
     if body_len > BATCH_BODY_BYTES_MAX {
-        return Err(format!("batch length {body_len} exceeds the limit"));
+        return Err(BatchError::Torn(format!(
+            "batch length {body_len} exceeds the limit"
+        )));
     }
     let end = pos + BATCH_HEADER_BYTES + body_len;
     let frame = bytes
@@ -295,29 +324,34 @@ fn parse_batch(
     if crc32fast::hash(&frame[8..]) != le_u32(h, 4) {
         return Err("batch checksum mismatch".into());
     }
+    let invalid = |m: String| BatchError::Invalid(m);
     let count = le_u32(h, 12);
     let first_seq = le_u64(h, 16);
     let (min_time, max_time) = (le_u64(h, 24) as i64, le_u64(h, 32) as i64);
-    if expected.is_some_and(|e| e != first_seq) {
-        return Err(format!(
-            "batch starts at seq {first_seq}, expected {}",
-            expected.unwrap_or(0)
-        ));
+    if let Some(e) = expected.filter(|e| *e != first_seq) {
+        return Err(invalid(format!(
+            "batch starts at seq {first_seq}, expected {e}"
+        )));
     }
     if frame[40] != CODEC_NONE || count == 0 {
-        return Err("unknown codec or empty batch".into());
+        return Err(invalid("unknown codec or empty batch".into()));
     }
-    // A batch with a valid CRC but inconsistent contents was written wrong: check anyway.
     let (records_before, ids_before) = (out.record_offsets.len(), out.ids.len());
+    let undo = |out: &mut Scan, msg: String| {
+        out.record_offsets.truncate(records_before);
+        out.ids.truncate(ids_before);
+        BatchError::Invalid(msg)
+    };
     let mut at = pos + BATCH_HEADER_BYTES;
     let (mut lo, mut hi) = (i64::MAX, i64::MIN);
     let mut seq = first_seq;
     while at < end {
-        let record = read_framed_record(&bytes[..end], at)?;
-        let created = record
-            .get(8..16)
-            .map(|b| le_u64(b, 0) as i64)
-            .ok_or("record too short")?;
+        let record = match read_framed_record(&bytes[..end], at) {
+            Ok(r) if r.len() >= 16 => r,
+            Ok(_) => return Err(undo(out, format!("record at offset {at} is too short"))),
+            Err(m) => return Err(undo(out, format!("{m} at offset {at}"))),
+        };
+        let created = le_u64(record, 8) as i64;
         lo = lo.min(created);
         hi = hi.max(created);
         if let Some(id) = record_id(record) {
@@ -329,9 +363,7 @@ fn parse_batch(
     }
     let found = out.record_offsets.len() - records_before;
     if found != count as usize || lo != min_time || hi != max_time {
-        out.record_offsets.truncate(records_before);
-        out.ids.truncate(ids_before);
-        return Err("batch header disagrees with its records".into());
+        return Err(undo(out, "batch header disagrees with its records".into()));
     }
     out.batches.push(BatchInfo {
         offset: pos as u64,
@@ -451,6 +483,25 @@ mod tests {
         assert!(
             matches!(scan(&bytes).unwrap().tail, Tail::Torn { offset, .. } if offset == third as u64)
         );
+    }
+
+    #[test]
+    fn a_last_batch_with_a_valid_checksum_but_wrong_contents_is_damage() {
+        let mut bytes = wal_bytes(2);
+        let last = scan(&bytes).unwrap().batches[1].offset as usize;
+        // Claim the wrong first seq and fix up the checksum: written wrong, not torn.
+        bytes[last + 16] ^= 1;
+        let crc = crc32fast::hash(&bytes[last + 8..]);
+        bytes[last + 4..last + 8].copy_from_slice(&crc.to_le_bytes());
+        let d = scan(&bytes).unwrap_err();
+        assert_eq!(d.offset, last as u64);
+        assert!(d.msg.contains("not a torn write"), "{}", d.msg);
+    }
+
+    #[test]
+    fn a_zero_filled_new_file_is_a_torn_creation() {
+        let s = scan(&[0u8; 4096]).unwrap();
+        assert!(matches!(s.tail, Tail::Torn { offset: 0, .. }));
     }
 
     #[test]
