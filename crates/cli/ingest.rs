@@ -2,14 +2,14 @@
 //! of lines, parser threads validate them in parallel, and the main thread appends the
 //! batches in input order (so seq order is line order).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader, IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use annal_model::{Catalogs, Event, IngestContext, InvalidEvent, Timestamp, NANOS_PER_DAY};
-use annal_storage::{Durability, Options, Store};
+use annal_storage::{Durability, Options, PendingAppend, Store};
 use anyhow::Context;
 use crossbeam_channel::bounded;
 
@@ -17,6 +17,9 @@ use crate::DEFAULT_DATA_DIR;
 
 /// Batches read ahead of the parsers: bounds memory to a few batches of input.
 const READ_AHEAD_BATCHES: usize = 4;
+/// Appends queued to the store before waiting for the oldest: lets group commit cover
+/// several batches with one fdatasync while parsing continues.
+const APPENDS_IN_FLIGHT_MAX: usize = 4;
 /// Longest input line accepted, in bytes (a 64 KiB payload plus every other field).
 const LINE_BYTES_MAX: usize = 256 << 10;
 
@@ -166,6 +169,17 @@ pub fn pipeline(
         let mut pending = BTreeMap::new();
         let mut next = 0u64;
         let (mut stored, mut duplicates) = (0u64, 0u64);
+        let mut in_flight: VecDeque<(PendingAppend, u64)> = VecDeque::new();
+        let mut settle = |p: PendingAppend| -> anyhow::Result<()> {
+            for a in p.wait()? {
+                if a.duplicate {
+                    duplicates += 1;
+                } else {
+                    stored += 1;
+                }
+            }
+            Ok(())
+        };
         for (index, bytes, parsed) in parsed_rx.iter() {
             pending.insert(index, (bytes, parsed));
             while let Some((bytes, parsed)) = pending.remove(&next) {
@@ -173,18 +187,22 @@ pub fn pipeline(
                     Ok(events) => events,
                     Err(bad) => return Ok(Err(bad)),
                 };
-                for day in split_by_day(&events) {
-                    for a in store.append(day)? {
-                        if a.duplicate {
-                            duplicates += 1;
-                        } else {
-                            stored += 1;
-                        }
+                let mut days = split_by_day(&events).peekable();
+                while let Some(day) = days.next() {
+                    let last = days.peek().is_none();
+                    in_flight.push_back((store.submit(day)?, if last { bytes } else { 0 }));
+                    while in_flight.len() > APPENDS_IN_FLIGHT_MAX {
+                        let (p, done) = in_flight.pop_front().unwrap_or_else(|| unreachable!());
+                        settle(p)?;
+                        progress.inc(done);
                     }
                 }
-                progress.inc(bytes);
                 next += 1;
             }
+        }
+        for (p, done) in in_flight {
+            settle(p)?;
+            progress.inc(done);
         }
         match reader.join() {
             Ok(r) => r?,

@@ -305,7 +305,7 @@ impl Builder {
     }
 
     fn field(&mut self, name: &str, value: Value) {
-        let Some(position) = JSON_ORDER.iter().position(|f| f.name() == name) else {
+        let Some(position) = Field::from_name(name).map(Field::json_index) else {
             let msg = "not a field of an audit event".to_string();
             return self.problem(name, ProblemKind::UnknownField, msg);
         };

@@ -202,6 +202,17 @@ struct RecordMeta {
     id: Option<Box<str>>,
 }
 
+/// An append queued by [`Store::submit`].
+#[must_use = "an append is acknowledged only once `wait` returns Ok"]
+pub struct PendingAppend(Receiver<Result<Vec<Appended>>>);
+
+impl PendingAppend {
+    /// Blocks until the append is durable (per [`Durability`]) or has failed.
+    pub fn wait(self) -> Result<Vec<Appended>> {
+        self.0.recv().map_err(|_| StorageError::Closed)?
+    }
+}
+
 /// An append-only audit trail in one data directory.
 pub struct Store {
     shared: Arc<Shared>,
@@ -291,10 +302,17 @@ impl Store {
     /// seq. The events of one call are stored together or not at all; events whose `id` is
     /// already stored are not stored again (their stored seq comes back, marked duplicate).
     pub fn append(&self, events: &[Event]) -> Result<Vec<Appended>> {
+        self.submit(events)?.wait()
+    }
+
+    /// Queues an append and returns at once; [`PendingAppend::wait`] gives its outcome.
+    /// Appends submitted from one thread are stored in submission order, so a producer can
+    /// keep several in flight and let group commit cover them with one fdatasync.
+    pub fn submit(&self, events: &[Event]) -> Result<PendingAppend> {
         let (req, rx) = self.request(events)?;
         let tx = self.tx.as_ref().ok_or(StorageError::Closed)?;
         tx.send(req).map_err(|_| StorageError::Closed)?;
-        rx.recv().map_err(|_| StorageError::Closed)?
+        Ok(PendingAppend(rx))
     }
 
     /// Like [`Store::append`], but fails at once with [`StorageError::Limit`] when the writer's
