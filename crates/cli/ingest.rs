@@ -185,7 +185,15 @@ pub fn pipeline(
             while let Some((bytes, parsed)) = pending.remove(&next) {
                 let events = match parsed {
                     Ok(events) => events,
-                    Err(bad) => return Ok(Err(bad)),
+                    Err(bad) => {
+                        // Batches before the bad one were submitted: let them finish, so what
+                        // is reported as stored is stored.
+                        for (p, done) in in_flight.drain(..) {
+                            settle(p)?;
+                            progress.inc(done);
+                        }
+                        return Ok(Err(bad));
+                    }
                 };
                 let mut days = split_by_day(&events).peekable();
                 while let Some(day) = days.next() {

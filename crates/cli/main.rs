@@ -59,6 +59,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Fill an empty data directory with generated events, verify the trail, show its stats.
+    Demo {
+        /// Data directory.
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data: PathBuf,
+        /// Events to generate when the store is empty.
+        #[arg(long, default_value_t = 200_000)]
+        events: u64,
+    },
     /// Segments, events, bytes on disk, bytes per event, time range.
     Stats {
         /// Data directory.
@@ -97,8 +106,57 @@ fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest(args) => ingest::run(&args),
         Command::Verify { data, json } => report::verify(&data, json),
         Command::Stats { data } => report::stats(&data),
+        Command::Demo { data, events } => demo(&data, events),
         Command::Bench(cmd) => bench::run(cmd),
     }
+}
+
+fn demo(data: &std::path::Path, events: u64) -> anyhow::Result<ExitCode> {
+    let store = annal_storage::Store::open(data, annal_storage::Options::default())?;
+    if store.is_empty() {
+        println!(
+            "Generating {events} audit events over 90 days into {} …",
+            data.display()
+        );
+        let mut ndjson = Vec::new();
+        let mut g = annal_gen::Generator::new(annal_gen::GenConfig {
+            count: events,
+            ..Default::default()
+        });
+        while g.write_next(&mut ndjson) {
+            ndjson.push(b'\n');
+        }
+        let catalogs = annal_model::Catalogs::builtin();
+        let start = std::time::Instant::now();
+        let input: Box<dyn std::io::Read + Send> = Box::new(std::io::Cursor::new(ndjson));
+        let outcome = ingest::pipeline(
+            &store,
+            input,
+            4096,
+            &catalogs,
+            &indicatif::ProgressBar::hidden(),
+        )?;
+        let (stored, _) = outcome
+            .map_err(|b| anyhow::anyhow!("generated line {} is invalid: {}", b.line, b.error))?;
+        println!(
+            "Ingested {stored} events in {:.2}s; sealing …",
+            start.elapsed().as_secs_f64()
+        );
+    } else {
+        println!(
+            "{} already holds {} events; verifying it as it is.",
+            data.display(),
+            store.len()
+        );
+    }
+    store.wait_sealed()?;
+    store.close()?;
+    println!();
+    let verified = report::verify(data, false)?;
+    println!();
+    report::stats(data)?;
+    println!("\nNext: `annal verify`, `annal stats`, `annal gen 1000 | annal ingest` (all default to {DEFAULT_DATA_DIR}).");
+    Ok(verified)
 }
 
 fn gen(n: u64, seed: u64, days: u32, start: &str) -> anyhow::Result<ExitCode> {

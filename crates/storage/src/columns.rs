@@ -233,7 +233,7 @@ fn put_floats(out: &mut Vec<u8>, values: &[f64]) {
         let scale = 10f64.powi(k as i32);
         values.iter().all(|v| {
             let n = (v * scale).round();
-            n.abs() < 9.0e15 && n / scale == *v && !(v.to_bits() == (-0.0f64).to_bits())
+            n.abs() < 9.0e15 && n / scale == *v && v.to_bits() != (-0.0f64).to_bits()
         })
     };
     match (0..=3).find(|k| exact(*k)) {

@@ -404,9 +404,7 @@ impl SealedSegment {
         };
         let bt = section(
             le_u64(f, 0),
-            block_count
-                .checked_mul(BLOCK_ENTRY_BYTES)
-                .unwrap_or(usize::MAX),
+            block_count.saturating_mul(BLOCK_ENTRY_BYTES),
             "block table",
         )?;
         if le_u32(f, 8) as usize != block_count {
@@ -471,7 +469,7 @@ impl SealedSegment {
         };
         let n = (msec.len().saturating_sub(8)) / 32;
         if msec.len() < 8
-            || (msec.len() - 8) % 32 != 0
+            || !(msec.len() - 8).is_multiple_of(32)
             || n > FRONTIER_HASHES_MAX
             || size != base + count
             || size != le_u64(f, 48)

@@ -22,6 +22,10 @@ pub trait VFile: Send + Sync {
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// Current length.
     fn len(&self) -> io::Result<u64>;
+    /// True when the file has no bytes.
+    fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
     /// The underlying OS file, for memory mapping.
     fn as_file(&self) -> &File;
 }

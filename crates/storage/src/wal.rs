@@ -97,6 +97,11 @@ impl BatchBuilder {
         self.buf.len()
     }
 
+    /// True when the batch holds no record yet.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
     /// Number of records.
     pub fn count(&self) -> u32 {
         self.count

@@ -1,0 +1,17 @@
+//! NDJSON ingest parsing: any bytes give an event or a located error, never a panic; an
+//! accepted event survives its own canonical bytes.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let catalogs = annal_model::Catalogs::builtin();
+    let ctx = annal_model::IngestContext { catalogs: &catalogs, received_at: annal_model::Timestamp(1) };
+    match annal_model::Event::from_json(data, &ctx) {
+        Ok(event) => {
+            let mut bytes = Vec::new();
+            annal_model::encode_record(&event, &mut bytes);
+            assert_eq!(annal_model::decode_record(&bytes).expect("own bytes decode"), event);
+        }
+        Err(e) => assert!(!e.problems.is_empty()),
+    }
+});

@@ -1,0 +1,208 @@
+//! The `annal` binary end to end: gen → ingest → stats → verify, bad input, corruption.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn annal(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_annal"))
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn gen(n: &str, seed: &str) -> Vec<u8> {
+    let out = annal(&["gen", n, "--seed", seed, "--days", "3"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    out.stdout
+}
+
+fn data_arg(dir: &Path) -> String {
+    dir.display().to_string()
+}
+
+#[test]
+fn gen_ingest_stats_verify_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_arg(dir.path());
+    let ndjson = gen("5000", "3");
+    assert_eq!(ndjson.iter().filter(|b| **b == b'\n').count(), 5000);
+    assert_eq!(ndjson, gen("5000", "3"), "same seed, same events");
+    assert_ne!(ndjson, gen("5000", "4"));
+
+    let out = annal(&["ingest", "--data", &data, "-"], Some(&ndjson));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("ingested 5000 events, seq 0..=4999"),
+        "{said}"
+    );
+    assert!(said.contains("events/s"), "{said}");
+
+    // Ingesting a file works as well as standard input.
+    let file = dir.path().join("more.ndjson");
+    std::fs::write(&file, gen("100", "9")).unwrap();
+    let out = annal(&["ingest", "--data", &data, file.to_str().unwrap()], None);
+    assert!(
+        text(&out.stdout).contains("seq 5000..=5099"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = annal(&["stats", "--data", &data], None);
+    let stats = text(&out.stdout);
+    assert!(out.status.success());
+    assert!(stats.contains("events          5100"), "{stats}");
+    assert!(stats.contains("time range      2026-01-01T"), "{stats}");
+    assert!(stats.contains("bytes/event"), "{stats}");
+
+    let out = annal(&["verify", "--data", &data], None);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("OK"), "{}", text(&out.stdout));
+    let out = annal(&["verify", "--data", &data, "--json"], None);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["events"], 5100);
+    assert_eq!(report["tree_size"], 5100);
+}
+
+#[test]
+fn a_bad_line_names_its_line_and_field_and_its_batch_is_not_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_arg(dir.path());
+    let mut lines: Vec<String> = text(&gen("10", "1")).lines().map(String::from).collect();
+    lines[5] = r#"{"event_code":202,"user_id":"seven"}"#.to_string();
+    let input = lines.join("\n") + "\n";
+    let out = annal(
+        &["ingest", "--data", &data, "--batch", "4", "-"],
+        Some(input.as_bytes()),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("line 6: user_id: expected an integer"),
+        "{err}"
+    );
+    // Lines 1-4 formed a good batch and were stored; lines 5-8 (with line 6) were not.
+    assert!(err.contains("4 events before it were (seq 0..4)"), "{err}");
+    let out = annal(&["verify", "--data", &data, "--json"], None);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["events"], 4);
+}
+
+#[test]
+fn verify_exits_1_naming_file_and_offset_of_a_flipped_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_arg(dir.path());
+    let out = annal(&["ingest", "--data", &data, "-"], Some(&gen("3000", "2")));
+    assert!(out.status.success());
+    let wal = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "wal"))
+        .unwrap();
+    let mut bytes = std::fs::read(&wal).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x20;
+    std::fs::write(&wal, bytes).unwrap();
+    let out = annal(&["verify", "--data", &data], None);
+    assert_eq!(out.status.code(), Some(1));
+    let said = text(&out.stdout);
+    let problem = said
+        .lines()
+        .find(|l| l.starts_with("PROBLEM"))
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(
+        problem.contains(wal.file_name().unwrap().to_str().unwrap()) && problem.contains("offset"),
+        "{problem}"
+    );
+    assert!(said.contains("FAILED"), "{said}");
+    // And the store refuses to open rather than serve it.
+    let out = annal(&["stats", "--data", &data], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("corrupt data in"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn bad_arguments_are_clear_errors() {
+    let out = annal(&["gen", "10", "--start", "yesterday"], None);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--start \"yesterday\""),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = annal(&["verify", "--data", "/nonexistent/annal"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("is not a data directory"));
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("mine.csv");
+    std::fs::write(&catalog, "code,name,category,description\n1,A,B\n").unwrap();
+    let out = annal(
+        &[
+            "ingest",
+            "--data",
+            &data_arg(dir.path()),
+            "--catalog",
+            catalog.to_str().unwrap(),
+        ],
+        Some(b""),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("line 2: expected 4 columns"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_user_catalog_resolves_codes_for_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("my-app.csv");
+    std::fs::write(
+        &catalog,
+        "code,name,category,description\n7,Widget-made,Widgets,\"A widget, made.\"\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let input = br#"{"event_code":7,"source":"my-app"}"#;
+    let out = annal(
+        &[
+            "ingest",
+            "--data",
+            data.to_str().unwrap(),
+            "--catalog",
+            catalog.to_str().unwrap(),
+        ],
+        Some(input),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Without the catalog, code 7 is unknown and event_type is required.
+    let out = annal(&["ingest", "--data", data.to_str().unwrap()], Some(input));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("event_type: required: event_code 7 is in no catalog"),
+        "{}",
+        text(&out.stderr)
+    );
+}
