@@ -438,6 +438,57 @@ fn re_sent_ids_return_the_stored_event() {
 }
 
 #[test]
+fn appends_waiting_during_a_sync_share_the_next_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultyFs::new();
+    let store = Arc::new(
+        Store::open(
+            dir.path(),
+            Options {
+                fs: Arc::new(fs.clone()),
+                ..Options::default()
+            },
+        )
+        .unwrap(),
+    );
+    let events = gen(40, 1);
+    let before = store.counters();
+    fs.set_sync_delay(std::time::Duration::from_millis(300));
+    // The first append holds the writer in a slow fdatasync while 39 more queue up.
+    let threads: Vec<_> = (0..40)
+        .map(|i| {
+            let (store, e) = (store.clone(), events[i].clone());
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(if i == 0 {
+                    0
+                } else {
+                    50
+                }));
+                store.append(&[e]).unwrap()[0].seq
+            })
+        })
+        .collect();
+    let mut seqs: Vec<u64> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (0..40).collect::<Vec<_>>(),
+        "every append got its own seq, none lost"
+    );
+    let after = store.counters();
+    let (groups, syncs) = (after.groups - before.groups, after.syncs - before.syncs);
+    assert!(
+        groups <= 3 && syncs <= 3,
+        "40 appends took {groups} groups and {syncs} fsyncs: group commit did not merge them"
+    );
+    assert_eq!(
+        after.batches - before.batches,
+        groups,
+        "one batch per group without rolls"
+    );
+}
+
+#[test]
 fn durability_modes_keep_events_across_clean_close() {
     for durability in [
         Durability::None,

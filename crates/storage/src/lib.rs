@@ -44,8 +44,8 @@ pub use columns::{decode_block, encode_block, ColumnError, BLOCK_EVENTS_MAX};
 pub use error::{Result, StorageError};
 pub use sealed::{id_hash, BlockMeta, SealOptions, SealedSegment};
 pub use store::{
-    Appended, Durability, Options, PendingAppend, SegmentInfo, SegmentKind, Snapshot, Store,
-    APPEND_EVENTS_MAX, GROUP_BYTES_MAX, QUEUE_REQUESTS_DEFAULT, SEAL_QUEUE_MAX,
+    Appended, Counters, Durability, Options, PendingAppend, SegmentInfo, SegmentKind, Snapshot,
+    Store, APPEND_EVENTS_MAX, GROUP_BYTES_MAX, QUEUE_REQUESTS_DEFAULT, SEAL_QUEUE_MAX,
     SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN,
 };
 pub use verify::{verify_dir, Problem, VerifyReport};

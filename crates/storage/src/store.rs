@@ -159,6 +159,25 @@ struct Shared {
     poisoned: Mutex<Option<String>>,
     seal_error: Mutex<Option<String>>,
     shutting_down: AtomicBool,
+    counters: AtomicCounters,
+}
+
+#[derive(Default)]
+struct AtomicCounters {
+    groups: AtomicU64,
+    batches: AtomicU64,
+    syncs: AtomicU64,
+}
+
+/// What the writer has done since the store was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Groups of waiting appends committed together.
+    pub groups: u64,
+    /// Batches written (a group is split into several at a roll or the batch size limit).
+    pub batches: u64,
+    /// fdatasync calls on the write-ahead log.
+    pub syncs: u64,
 }
 
 /// What a segment is, for [`SegmentInfo`].
@@ -246,6 +265,7 @@ impl Store {
             poisoned: Mutex::new(None),
             seal_error: Mutex::new(None),
             shutting_down: AtomicBool::new(false),
+            counters: AtomicCounters::default(),
         });
         let (seal_tx, seal_rx) = bounded::<Arc<WalSegment>>(SEAL_QUEUE_MAX.max(to_seal.len()));
         for s in to_seal {
@@ -291,6 +311,16 @@ impl Store {
     /// Number of events in the trail (the next seq).
     pub fn len(&self) -> u64 {
         self.shared.committed.load(Ordering::Acquire)
+    }
+
+    /// What the writer has done since open: groups, batches, fdatasyncs.
+    pub fn counters(&self) -> Counters {
+        let c = &self.shared.counters;
+        Counters {
+            groups: c.groups.load(Ordering::Relaxed),
+            batches: c.batches.load(Ordering::Relaxed),
+            syncs: c.syncs.load(Ordering::Relaxed),
+        }
     }
 
     /// True when the trail holds no event.
@@ -846,14 +876,21 @@ fn active(shared: &Shared) -> Arc<WalSegment> {
 }
 
 fn sync_active(shared: &Shared, st: &mut WriterState) {
-    let seg = active(shared);
-    match seg.file.sync_data() {
-        Ok(()) => {
-            st.dirty = false;
-            st.last_sync = Instant::now();
-        }
-        Err(e) => poison(shared, format!("fdatasync {}: {e}", seg.path.display())),
+    // A failure has poisoned the log; the next append reports it.
+    let _ = sync_log(shared, st, &active(shared));
+}
+
+/// fdatasync of an active segment. A failure poisons the log: the kernel may already have
+/// dropped the dirty pages, so retrying as if nothing happened could acknowledge lost data.
+fn sync_log(shared: &Shared, st: &mut WriterState, seg: &WalSegment) -> Result<()> {
+    if let Err(e) = seg.file.sync_data() {
+        poison(shared, format!("fdatasync {}: {e}", seg.path.display()));
+        return Err(StorageError::io("fdatasync", &seg.path)(e));
     }
+    shared.counters.syncs.fetch_add(1, Ordering::Relaxed);
+    st.dirty = false;
+    st.last_sync = Instant::now();
+    Ok(())
 }
 
 fn poison(shared: &Shared, msg: String) {
@@ -874,6 +911,7 @@ fn commit_group(
     group: Vec<Request>,
     seal_tx: &Sender<Arc<WalSegment>>,
 ) {
+    shared.counters.groups.fetch_add(1, Ordering::Relaxed);
     let snapshot = snapshot(shared);
     let mut next_seq = shared.committed.load(Ordering::Acquire);
     let mut run = Run::default();
@@ -1086,14 +1124,9 @@ fn write_batch(
         Durability::Interval(d) => st.last_sync.elapsed() >= d,
         Durability::None => false,
     };
+    shared.counters.batches.fetch_add(1, Ordering::Relaxed);
     if must_sync {
-        if let Err(e) = seg.file.sync_data() {
-            // The kernel may have dropped the dirty pages: never retry as if nothing happened.
-            poison(shared, format!("fdatasync {}: {e}", seg.path.display()));
-            return Err(StorageError::io("fdatasync", &seg.path)(e));
-        }
-        st.dirty = false;
-        st.last_sync = Instant::now();
+        sync_log(shared, st, seg)?;
     }
     Ok(())
 }
@@ -1137,10 +1170,7 @@ fn roll(
     next_seq: u64,
 ) -> Result<()> {
     let old = active(shared);
-    old.file
-        .sync_data()
-        .map_err(StorageError::io("fdatasync", &old.path))?;
-    st.dirty = false;
+    sync_log(shared, st, &old)?;
     let new = create_wal(&*shared.opts.fs, &shared.dir, next_seq)?;
     shared.segments.write().unsealed.push(new);
     st.pos = WAL_HEADER_BYTES as u64;

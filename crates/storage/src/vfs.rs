@@ -125,6 +125,8 @@ struct FaultPlan {
     fail_next: Vec<FaultOp>,
     /// Number of faults fired so far.
     fired: u64,
+    /// Extra time every file sync takes (a slow disk).
+    sync_delay: std::time::Duration,
 }
 
 /// A file system that injects faults into [`OsFs`]: disk full after a byte budget (writes are
@@ -144,6 +146,11 @@ impl FaultyFs {
     /// has returned).
     pub fn set_write_budget(&self, bytes: Option<u64>) {
         self.plan.lock().write_budget = bytes;
+    }
+
+    /// Makes every file sync take `delay` longer, as a slow disk does.
+    pub fn set_sync_delay(&self, delay: std::time::Duration) {
+        self.plan.lock().sync_delay = delay;
     }
 
     /// Makes the next call of `op` fail.
@@ -200,6 +207,8 @@ impl VFile for FaultyFile {
     }
     fn sync_data(&self) -> io::Result<()> {
         self.fs.check(FaultOp::Sync)?;
+        let delay = self.fs.plan.lock().sync_delay;
+        std::thread::sleep(delay);
         self.inner.sync_data()
     }
     fn set_len(&self, len: u64) -> io::Result<()> {
