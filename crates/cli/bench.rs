@@ -137,35 +137,15 @@ fn ingest(
         }
     }
     println!("\n## `annal ingest` of `annal gen {n}` (NDJSON, batches of 4096 lines)\n");
-    let mut ndjson = Vec::new();
-    let mut g = annal_gen::Generator::new(GenConfig {
+    let ndjson = crate::ingest::generated_ndjson(GenConfig {
         count: n,
         ..GenConfig::default()
     });
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        if !g.write_next(&mut line) {
-            break;
-        }
-        ndjson.extend_from_slice(&line);
-        ndjson.push(b'\n');
-    }
     let scratch = Scratch::new(dir, "ingest")?;
     let store = Store::open(&scratch.0, Options::default())?;
-    let catalogs = annal_model::Catalogs::builtin();
     let start = Instant::now();
-    let input: Box<dyn std::io::Read + Send> = Box::new(std::io::Cursor::new(ndjson));
-    let outcome = crate::ingest::pipeline(
-        &store,
-        input,
-        4096,
-        &catalogs,
-        &indicatif::ProgressBar::hidden(),
-    )?;
+    let stored = crate::ingest::ingest_ndjson(&store, ndjson)?;
     let ingest_secs = start.elapsed().as_secs_f64();
-    let (stored, _) = outcome
-        .map_err(|b| anyhow::anyhow!("generated line {} is invalid: {}", b.line, b.error))?;
     let seal_start = Instant::now();
     store.wait_sealed()?;
     let seal_secs = seal_start.elapsed().as_secs_f64();

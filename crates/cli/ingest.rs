@@ -140,6 +140,32 @@ fn progress_bar(len: Option<u64>) -> indicatif::ProgressBar {
     }
 }
 
+/// `annal gen`'s NDJSON for `config`, in memory.
+pub fn generated_ndjson(config: annal_gen::GenConfig) -> Vec<u8> {
+    let mut ndjson = Vec::new();
+    let mut g = annal_gen::Generator::new(config);
+    while g.write_next(&mut ndjson) {
+        ndjson.push(b'\n');
+    }
+    ndjson
+}
+
+/// Ingests NDJSON held in memory (generated events, for `demo` and `bench`); a bad line is an
+/// error. Returns the number of events stored.
+pub fn ingest_ndjson(store: &Store, ndjson: Vec<u8>) -> anyhow::Result<u64> {
+    let catalogs = Catalogs::builtin();
+    let input: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(ndjson));
+    let outcome = pipeline(
+        store,
+        input,
+        4096,
+        &catalogs,
+        &indicatif::ProgressBar::hidden(),
+    )?;
+    let (stored, _) = outcome.map_err(|b| anyhow::anyhow!("line {}: {}", b.line, b.error))?;
+    Ok(stored)
+}
+
 /// Runs reader, parsers and appender; returns (events stored, duplicates) or the first bad line.
 pub fn pipeline(
     store: &Store,

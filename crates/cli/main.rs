@@ -118,26 +118,12 @@ fn demo(data: &std::path::Path, events: u64) -> anyhow::Result<ExitCode> {
             "Generating {events} audit events over 90 days into {} …",
             data.display()
         );
-        let mut ndjson = Vec::new();
-        let mut g = annal_gen::Generator::new(annal_gen::GenConfig {
+        let ndjson = ingest::generated_ndjson(annal_gen::GenConfig {
             count: events,
             ..Default::default()
         });
-        while g.write_next(&mut ndjson) {
-            ndjson.push(b'\n');
-        }
-        let catalogs = annal_model::Catalogs::builtin();
         let start = std::time::Instant::now();
-        let input: Box<dyn std::io::Read + Send> = Box::new(std::io::Cursor::new(ndjson));
-        let outcome = ingest::pipeline(
-            &store,
-            input,
-            4096,
-            &catalogs,
-            &indicatif::ProgressBar::hidden(),
-        )?;
-        let (stored, _) = outcome
-            .map_err(|b| anyhow::anyhow!("generated line {} is invalid: {}", b.line, b.error))?;
+        let stored = ingest::ingest_ndjson(&store, ndjson)?;
         println!(
             "Ingested {stored} events in {:.2}s; sealing …",
             start.elapsed().as_secs_f64()

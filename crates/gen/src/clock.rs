@@ -5,6 +5,7 @@
 //! `u` uniform in `[0, 1)`: the count fills the whole span, the spacing is jittered, and the
 //! times can never go backwards, because `i + u < i + 1 <= (i + 1) + u'`.
 
+use annal_model::civil_from_days;
 use rand::rngs::SmallRng;
 use rand::Rng;
 
@@ -162,19 +163,6 @@ impl Clock {
         two(out, milli % 100);
         out.push(b'Z');
     }
-}
-
-/// Howard Hinnant's `civil_from_days`: days since 1970-01-01 to (year, month, day).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[cfg(test)]

@@ -25,6 +25,17 @@ pub struct Problem {
     pub msg: String,
 }
 
+impl Problem {
+    fn at(file: &Path, offset: Option<u64>, seq: Option<u64>, msg: String) -> Problem {
+        Problem {
+            file: file.to_path_buf(),
+            offset,
+            seq,
+            msg,
+        }
+    }
+}
+
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.file.display())?;
@@ -128,12 +139,7 @@ fn verify_sealed(
     chain: &mut Option<Frontier>,
     report: &mut VerifyReport,
 ) -> Option<u64> {
-    let problem = |offset: Option<u64>, seq: Option<u64>, msg: String| Problem {
-        file: path.to_path_buf(),
-        offset,
-        seq,
-        msg,
-    };
+    let problem = |offset, seq, msg| Problem::at(path, offset, seq, msg);
     let seg = match SealedSegment::open(fs, path) {
         Ok(s) => s,
         Err(e) => {
@@ -209,12 +215,7 @@ fn verify_wal(
     chain: &mut Option<Frontier>,
     report: &mut VerifyReport,
 ) -> Option<u64> {
-    let problem = |offset: Option<u64>, seq: Option<u64>, msg: String| Problem {
-        file: path.to_path_buf(),
-        offset,
-        seq,
-        msg,
-    };
+    let problem = |offset, seq, msg| Problem::at(path, offset, seq, msg);
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) => {
