@@ -109,15 +109,22 @@ fn a_bad_line_names_its_line_and_field_and_its_batch_is_not_stored() {
 fn verify_exits_1_naming_file_and_offset_of_a_flipped_bit() {
     let dir = tempfile::tempdir().unwrap();
     let data = data_arg(dir.path());
-    let out = annal(&["ingest", "--data", &data, "-"], Some(&gen("3000", "2")));
+    // Small batches: the active segment holds many, so damage a third of the way in is
+    // followed by intact batches (acknowledged data at stake, not a torn tail).
+    let out = annal(
+        &["ingest", "--data", &data, "--batch", "50", "-"],
+        Some(&gen("3000", "2")),
+    );
     assert!(out.status.success());
-    let wal = std::fs::read_dir(dir.path())
+    let mut wals: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "wal"))
-        .unwrap();
+        .filter(|p| p.extension().is_some_and(|e| e == "wal"))
+        .collect();
+    wals.sort();
+    let wal = wals.pop().unwrap();
     let mut bytes = std::fs::read(&wal).unwrap();
-    let at = bytes.len() / 2;
+    let at = bytes.len() / 3;
     bytes[at] ^= 0x20;
     std::fs::write(&wal, bytes).unwrap();
     let out = annal(&["verify", "--data", &data], None);

@@ -9,6 +9,7 @@ use annal_model::{decode_record, encode_record};
 use crate::error::{Result, StorageError};
 use crate::merkle::{leaf_hash, Frontier, Hash};
 use crate::sealed::{SealedSegment, SEG_FOOTER_BYTES};
+use crate::store::{SegmentInfo, SegmentKind};
 use crate::vfs::Vfs;
 use crate::wal::{self, read_framed_record, Tail};
 
@@ -77,9 +78,11 @@ impl VerifyReport {
     }
 }
 
-/// Verifies every segment file in `dir`, calling `progress` with the bytes of each file done.
-pub fn verify_dir(fs: &dyn Vfs, dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyReport> {
-    let mut files: Vec<(u64, bool, PathBuf)> = Vec::new();
+/// The segment files of `dir` as (base seq, sealed?, path), in seq order. A sealed file sorts
+/// before a leftover active file of the same base (a seal that crashed before removing its
+/// source), which readers then skip as already covered.
+fn segment_files(dir: &Path) -> Result<Vec<(u64, bool, PathBuf)>> {
+    let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(StorageError::io("list", dir))? {
         let entry = entry.map_err(StorageError::io("list", dir))?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -87,9 +90,65 @@ pub fn verify_dir(fs: &dyn Vfs, dir: &Path, progress: &mut dyn FnMut(u64)) -> Re
             files.push((base, ext == "seg", entry.path()));
         }
     }
-    // A sealed file sorts before a leftover active file of the same base (a seal that crashed
-    // before removing its source); the leftover is then skipped as already covered.
     files.sort_by_key(|(base, sealed, _)| (*base, !*sealed));
+    Ok(files)
+}
+
+/// Summarises every segment of `dir` without opening the store: no lock, no recovery, no
+/// change to any file, so it works beside a running writer. A torn tail of the active segment
+/// is left out of the counts (it is not part of the trail); damage is an error naming the file.
+pub fn inspect_dir(fs: &dyn Vfs, dir: &Path) -> Result<Vec<SegmentInfo>> {
+    let files = segment_files(dir)?;
+    let mut out: Vec<SegmentInfo> = Vec::with_capacity(files.len());
+    let last_wal = files.iter().rposition(|(_, sealed, _)| !sealed);
+    for (i, (base, sealed, path)) in files.into_iter().enumerate() {
+        if out.last().is_some_and(|s| s.base == base) {
+            continue;
+        }
+        let info = if sealed {
+            let s = SealedSegment::open(fs, &path)?;
+            SegmentInfo {
+                path,
+                kind: SegmentKind::Sealed,
+                base,
+                count: s.count(),
+                file_bytes: s.file_bytes(),
+                time_range: Some(s.time_range()),
+            }
+        } else {
+            let bytes = std::fs::read(&path).map_err(StorageError::io("read", &path))?;
+            let scan =
+                wal::scan(&bytes).map_err(|d| StorageError::corrupt(&path, d.offset, d.msg))?;
+            if let (Tail::Torn { offset, reason }, false) = (&scan.tail, Some(i) == last_wal) {
+                let msg =
+                    format!("{reason} in a rolled segment (rolled segments are synced whole)");
+                return Err(StorageError::corrupt(&path, *offset, msg));
+            }
+            let count = scan.record_offsets.len() as u64;
+            let lo = scan.batches.iter().map(|b| b.min_time).min();
+            let hi = scan.batches.iter().map(|b| b.max_time).max();
+            let kind = if Some(i) == last_wal {
+                SegmentKind::Active
+            } else {
+                SegmentKind::Rolled
+            };
+            SegmentInfo {
+                path,
+                kind,
+                base,
+                count,
+                file_bytes: bytes.len() as u64,
+                time_range: lo.zip(hi),
+            }
+        };
+        out.push(info);
+    }
+    Ok(out)
+}
+
+/// Verifies every segment file in `dir`, calling `progress` with the bytes of each file done.
+pub fn verify_dir(fs: &dyn Vfs, dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyReport> {
+    let files = segment_files(dir)?;
     let mut report = VerifyReport::default();
     // The tree over every event before the next file; None once a file could not be read
     // (its end is unknown, so the next file starts a new chain without a gap report).
