@@ -1,6 +1,6 @@
 //! The `annal` binary end to end: gen → ingest → stats → verify, bad input, corruption.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -16,10 +16,44 @@ fn annal(args: &[&str], stdin: Option<&[u8]>) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input).unwrap();
+    // Fed from a thread: a child that stops reading early (a bad line) must not block us.
+    let feeder = stdin.map(|input| {
+        let (mut pipe, input) = (child.stdin.take().unwrap(), input.to_vec());
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(&input);
+        })
+    });
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let out_reader = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        out.read_to_end(&mut b).unwrap();
+        b
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        err.read_to_end(&mut b).unwrap();
+        b
+    });
+    // A liveness guard, not a timing assertion: a hung command fails the test instead of CI.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("annal {args:?} did not finish within 120 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    if let Some(f) = feeder {
+        f.join().unwrap();
     }
-    child.wait_with_output().unwrap()
+    Output {
+        status,
+        stdout: out_reader.join().unwrap(),
+        stderr: err_reader.join().unwrap(),
+    }
 }
 
 fn text(b: &[u8]) -> String {
@@ -106,6 +140,30 @@ fn a_bad_line_names_its_line_and_field_and_its_batch_is_not_stored() {
 }
 
 #[test]
+fn a_bad_line_early_in_a_large_input_stops_the_ingest() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_arg(dir.path());
+    let mut input = text(&gen("30000", "5"));
+    let cut = input.match_indices('\n').nth(149).unwrap().0 + 1;
+    input.insert_str(cut, "{\"event_type\":\"x\",\"vm_id\":7}\n");
+    let out = annal(
+        &["ingest", "--data", &data, "--batch", "100", "-"],
+        Some(input.as_bytes()),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("line 151: vm_id: expected a string"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("100 events before it were"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
 fn verify_exits_1_naming_file_and_offset_of_a_flipped_bit() {
     let dir = tempfile::tempdir().unwrap();
     let data = data_arg(dir.path());
@@ -139,7 +197,7 @@ fn verify_exits_1_naming_file_and_offset_of_a_flipped_bit() {
         "{problem}"
     );
     assert!(said.contains("FAILED"), "{said}");
-    // And the store refuses to open rather than serve it.
+    // And stats refuses to summarise it rather than count damaged data.
     let out = annal(&["stats", "--data", &data], None);
     assert_eq!(out.status.code(), Some(2));
     assert!(

@@ -176,10 +176,11 @@ pub fn pipeline(
 ) -> anyhow::Result<Result<(u64, u64), BadLine>> {
     let parsers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let (chunk_tx, chunk_rx) = bounded::<Chunk>(READ_AHEAD_BATCHES);
-    let (parsed_tx, parsed_rx) =
-        bounded::<(u64, u64, Result<Vec<Event>, BadLine>)>(READ_AHEAD_BATCHES + parsers);
-    std::thread::scope(|scope| {
-        let reader = scope.spawn(move || read_chunks(input, batch, &chunk_tx));
+    let (parsed_tx, parsed_rx) = bounded::<Parsed>(READ_AHEAD_BATCHES + parsers);
+    // Not scoped: a reader blocked on a terminal or a pipe must not keep an ingest that has
+    // already failed from returning. It ends when its next send finds no receiver.
+    let reader = std::thread::spawn(move || read_chunks(input, batch, &chunk_tx));
+    let appended = std::thread::scope(|scope| {
         for _ in 0..parsers {
             let (rx, tx) = (chunk_rx.clone(), parsed_tx.clone());
             scope.spawn(move || {
@@ -192,58 +193,77 @@ pub fn pipeline(
             });
         }
         drop((chunk_rx, parsed_tx));
-        let mut pending = BTreeMap::new();
-        let mut next = 0u64;
-        let (mut stored, mut duplicates) = (0u64, 0u64);
-        let mut in_flight: VecDeque<(PendingAppend, u64)> = VecDeque::new();
-        let mut settle = |p: PendingAppend| -> anyhow::Result<()> {
-            for a in p.wait()? {
-                if a.duplicate {
-                    duplicates += 1;
-                } else {
-                    stored += 1;
-                }
-            }
-            Ok(())
-        };
-        for (index, bytes, parsed) in parsed_rx.iter() {
-            pending.insert(index, (bytes, parsed));
-            while let Some((bytes, parsed)) = pending.remove(&next) {
-                let events = match parsed {
-                    Ok(events) => events,
-                    Err(bad) => {
-                        // Batches before the bad one were submitted: let them finish, so what
-                        // is reported as stored is stored.
-                        for (p, done) in in_flight.drain(..) {
-                            settle(p)?;
-                            progress.inc(done);
-                        }
-                        return Ok(Err(bad));
-                    }
-                };
-                let mut days = split_by_day(&events).peekable();
-                while let Some(day) = days.next() {
-                    let last = days.peek().is_none();
-                    in_flight.push_back((store.submit(day)?, if last { bytes } else { 0 }));
-                    while in_flight.len() > APPENDS_IN_FLIGHT_MAX {
-                        let (p, done) = in_flight.pop_front().unwrap_or_else(|| unreachable!());
-                        settle(p)?;
-                        progress.inc(done);
-                    }
-                }
-                next += 1;
-            }
-        }
-        for (p, done) in in_flight {
-            settle(p)?;
-            progress.inc(done);
-        }
+        // Takes the receiver: however it returns, the receiver is gone before the scope joins
+        // the parsers, so a parser blocked on a full channel wakes up and ends.
+        append_in_order(store, parsed_rx, progress)
+    })?;
+    if appended.is_ok() {
         match reader.join() {
             Ok(r) => r?,
             Err(_) => anyhow::bail!("the input reader panicked"),
         }
-        Ok(Ok((stored, duplicates)))
-    })
+    }
+    Ok(appended)
+}
+
+/// A parsed batch: its index, its input bytes, its events or its first bad line.
+type Parsed = (u64, u64, Result<Vec<Event>, BadLine>);
+
+/// Appends parsed batches in input order, keeping a few appends in flight.
+fn append_in_order(
+    store: &Store,
+    parsed_rx: crossbeam_channel::Receiver<Parsed>,
+    progress: &indicatif::ProgressBar,
+) -> anyhow::Result<Result<(u64, u64), BadLine>> {
+    let mut pending = BTreeMap::new();
+    let mut next = 0u64;
+    let (mut stored, mut duplicates) = (0u64, 0u64);
+    let mut in_flight: VecDeque<(PendingAppend, u64)> = VecDeque::new();
+    let mut settle = |p: PendingAppend| -> anyhow::Result<()> {
+        for a in p.wait()? {
+            if a.duplicate {
+                duplicates += 1;
+            } else {
+                stored += 1;
+            }
+        }
+        Ok(())
+    };
+    for (index, bytes, parsed) in parsed_rx.iter() {
+        pending.insert(index, (bytes, parsed));
+        while let Some((bytes, parsed)) = pending.remove(&next) {
+            let events = match parsed {
+                Ok(events) => events,
+                Err(bad) => {
+                    // Batches before the bad one were submitted: let them finish, so what is
+                    // reported as stored is stored.
+                    for (p, done) in in_flight.drain(..) {
+                        settle(p)?;
+                        progress.inc(done);
+                    }
+                    return Ok(Err(bad));
+                }
+            };
+            let mut days = split_by_day(&events).peekable();
+            while let Some(day) = days.next() {
+                let last = days.peek().is_none();
+                in_flight.push_back((store.submit(day)?, if last { bytes } else { 0 }));
+                while in_flight.len() > APPENDS_IN_FLIGHT_MAX {
+                    let Some((p, done)) = in_flight.pop_front() else {
+                        break;
+                    };
+                    settle(p)?;
+                    progress.inc(done);
+                }
+            }
+            next += 1;
+        }
+    }
+    for (p, done) in in_flight {
+        settle(p)?;
+        progress.inc(done);
+    }
+    Ok(Ok((stored, duplicates)))
 }
 
 fn read_chunks(
