@@ -346,6 +346,79 @@ fn a_failed_fsync_stops_appends_until_reopen() {
 }
 
 #[test]
+fn a_failed_fsync_mid_group_stops_the_rest_of_the_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultyFs::new();
+    let opts = Options {
+        fs: Arc::new(fs.clone()),
+        ..Options::default()
+    };
+    let store = Store::open(dir.path(), opts.clone()).unwrap();
+    let day1 = gen(2, 1);
+    let mut day2 = gen(3, 1);
+    for e in &mut day2 {
+        e.created_at.0 += NANOS_PER_DAY;
+    }
+    // W holds the writer in a slow fdatasync while X (day 1) and A, B, C (day 2) queue into
+    // one group; the sync of X's batch, forced by A's roll, fails.
+    fs.set_sync_delay(std::time::Duration::from_millis(300));
+    let w = store.submit(&day1[..1]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    fs.fail_next(FaultOp::Sync);
+    let x = store.submit(&day1[1..]).unwrap();
+    let rest: Vec<_> = day2
+        .iter()
+        .map(|e| store.submit(std::slice::from_ref(e)).unwrap())
+        .collect();
+    assert_eq!(w.wait().unwrap()[0].seq, 0);
+    assert!(x.wait().is_err(), "X's fdatasync failed: not acknowledged");
+    for (i, p) in rest.into_iter().enumerate() {
+        let err = p
+            .wait()
+            .expect_err("nothing after a failed fdatasync may be acknowledged");
+        assert!(
+            matches!(err, StorageError::Poisoned(_)),
+            "request {i}: {err}"
+        );
+    }
+    assert!(store.close().is_err());
+    fs.set_sync_delay(std::time::Duration::ZERO);
+    let store = Store::open(dir.path(), opts).unwrap();
+    let stored = all_events(&store);
+    assert!(
+        stored.len() == 1 || stored == day1,
+        "{} events after reopen",
+        stored.len()
+    );
+    assert_eq!(stored[0], day1[0]);
+}
+
+#[test]
+fn events_beyond_the_record_limits_are_refused_by_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    let mut events = gen(3, 1);
+    events[2].set_text(
+        TextField::Path,
+        Some("p".repeat(annal_model::TEXT_BYTES_MAX + 1).into()),
+    );
+    match store.append(&events) {
+        Err(StorageError::InvalidEvent { index: 2, problem }) => assert_eq!(problem.field, "path"),
+        other => panic!("{other:?}"),
+    }
+    events[2].set_text(TextField::Path, None);
+    events[1].latency_ms = Some(f64::NAN);
+    assert!(matches!(
+        store.append(&events),
+        Err(StorageError::InvalidEvent { index: 1, .. })
+    ));
+    assert_eq!(store.len(), 0, "nothing of a refused append is stored");
+    events[1].latency_ms = Some(3.5);
+    store.append(&events).unwrap();
+    assert_eq!(all_events(&store), events);
+}
+
+#[test]
 fn a_failed_roll_or_seal_never_loses_events() {
     for op in [FaultOp::Create, FaultOp::SyncDir, FaultOp::Rename] {
         let dir = tempfile::tempdir().unwrap();
@@ -477,6 +550,7 @@ fn appends_waiting_during_a_sync_share_the_next_one() {
     );
     let after = store.counters();
     let (groups, syncs) = (after.groups - before.groups, after.syncs - before.syncs);
+    assert!(syncs >= 1, "durable appends without an fdatasync");
     assert!(
         groups <= 3 && syncs <= 3,
         "40 appends took {groups} groups and {syncs} fsyncs: group commit did not merge them"
@@ -505,6 +579,18 @@ fn durability_modes_keep_events_across_clean_close() {
             store.append(chunk).unwrap();
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
+        if let Durability::Interval(_) = durability {
+            assert!(
+                store.counters().syncs > 0,
+                "the interval timer synced before close"
+            );
+        } else {
+            assert_eq!(
+                store.counters().syncs,
+                0,
+                "durability None syncs only at roll and close"
+            );
+        }
         store.close().unwrap();
         let store = Store::open(dir.path(), opts).unwrap();
         assert_eq!(all_events(&store), events, "{durability:?}");

@@ -8,6 +8,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::event::TEXT_BYTES_MAX;
+
 /// Name of the catalog used when an event's `source` names none: the file-transfer product's.
 pub const DEFAULT_CATALOG: &str = "file-transfer";
 
@@ -105,6 +107,13 @@ impl Catalog {
                 .map_err(|_| syntax(i + 1, format!("code {code:?} is not an integer")))?;
             if ename.trim().is_empty() {
                 return Err(syntax(i + 1, "name is empty".into()));
+            }
+            // Names and categories become event_type and event_group values.
+            if ename.len() > TEXT_BYTES_MAX || category.len() > TEXT_BYTES_MAX {
+                return Err(syntax(
+                    i + 1,
+                    format!("name or category longer than {TEXT_BYTES_MAX} bytes"),
+                ));
             }
             let entry = CatalogEntry {
                 code,
@@ -303,6 +312,14 @@ mod tests {
             err.to_string(),
             "catalog x line 3: code \"zz\" is not an integer"
         );
+        let long = format!(
+            "code,name,category,description\n1,{},B,C\n",
+            "n".repeat(TEXT_BYTES_MAX + 1)
+        );
+        assert!(Catalog::parse("x", &long)
+            .unwrap_err()
+            .to_string()
+            .contains("longer than"));
         let err = Catalog::parse("x", "code,name,category,description\n1,A,B\n").unwrap_err();
         assert!(
             err.to_string().contains("line 2: expected 4 columns"),

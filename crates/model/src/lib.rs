@@ -32,8 +32,8 @@ pub use event::{
 };
 pub use field::{Field, IntField, TextField, JSON_ORDER};
 pub use record::{
-    decode_record, encode_record, get_varint, put_bytes, put_varint, unzigzag, zigzag, RecordError,
-    RECORD_BYTES_MAX, RECORD_FIXED_BYTES,
+    check_record_limits, decode_record, encode_record, get_varint, put_bytes, put_varint, unzigzag,
+    zigzag, RecordError, RECORD_BYTES_MAX, RECORD_FIXED_BYTES,
 };
 pub use time::{
     civil_from_days, TimeError, Timestamp, NANOS_PER_DAY, TIMESTAMP_MAX, TIMESTAMP_MIN,

@@ -15,7 +15,9 @@
 //!   latency_ms: 8 bytes, f64 bits
 //! ```
 
-use crate::event::{Event, ID_BYTES_MAX, PAYLOAD_BYTES_MAX, TEXT_BYTES_MAX};
+use crate::event::{
+    Event, FieldProblem, ProblemKind, ID_BYTES_MAX, PAYLOAD_BYTES_MAX, TEXT_BYTES_MAX,
+};
 use crate::field::{IntField, TextField};
 use crate::time::Timestamp;
 
@@ -83,6 +85,67 @@ pub fn encode_record(event: &Event, out: &mut Vec<u8>) {
         put_bytes(out, p.as_bytes());
     }
     out[presence_at..presence_at + 4].copy_from_slice(&presence.to_le_bytes());
+}
+
+/// Checks that an event is within the limits [`decode_record`] enforces, so that whatever is
+/// encoded can be read back. Validation from JSON already guarantees this; events built in
+/// code (every field is settable) are checked here before they are stored.
+pub fn check_record_limits(event: &Event) -> Result<(), FieldProblem> {
+    let problem = |field: &str, kind, msg: String| {
+        Err(FieldProblem {
+            field: field.to_string(),
+            kind,
+            msg,
+        })
+    };
+    for (field, t) in [
+        ("created_at", event.created_at),
+        ("received_at", event.received_at),
+    ] {
+        if t.0 < 0 {
+            return problem(field, ProblemKind::Invalid, "before 1970-01-01".into());
+        }
+    }
+    if let Some(id) = &event.id {
+        if id.len() > ID_BYTES_MAX {
+            return problem(
+                "id",
+                ProblemKind::TooLong,
+                format!("is {} bytes; the limit is {ID_BYTES_MAX}", id.len()),
+            );
+        }
+    }
+    for f in TextField::ALL {
+        if let Some(v) = event.text(f).filter(|v| v.len() > TEXT_BYTES_MAX) {
+            return problem(
+                f.name(),
+                ProblemKind::TooLong,
+                format!("is {} bytes; the limit is {TEXT_BYTES_MAX}", v.len()),
+            );
+        }
+    }
+    if let Some(v) = event
+        .latency_ms
+        .filter(|v| !v.is_finite() || v.is_sign_negative())
+    {
+        return problem(
+            "latency_ms",
+            ProblemKind::Invalid,
+            format!("{v} is not a finite non-negative number"),
+        );
+    }
+    if let Some(p) = event
+        .payload
+        .as_ref()
+        .filter(|p| p.len() > PAYLOAD_BYTES_MAX)
+    {
+        return problem(
+            "event_payload",
+            ProblemKind::TooLong,
+            format!("is {} bytes; the limit is {PAYLOAD_BYTES_MAX}", p.len()),
+        );
+    }
+    Ok(())
 }
 
 /// Decodes canonical record bytes; rejects anything [`encode_record`] would not produce.
@@ -291,6 +354,24 @@ mod tests {
             prop_assert_eq!(get_varint(&b, &mut pos), Some(v));
             prop_assert_eq!(get_varint(&b, &mut pos).map(unzigzag), Some(s));
             prop_assert_eq!(pos, b.len());
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn whatever_passes_the_limits_decodes(e in arb_event(), long in 0usize..3, neg in any::<bool>()) {
+            let mut e = e;
+            match long {
+                1 => e.set_text(TextField::Path, Some("p".repeat(TEXT_BYTES_MAX + 1).into())),
+                2 => e.id = Some("i".repeat(ID_BYTES_MAX + 1).into()),
+                _ => {}
+            }
+            if neg {
+                e.latency_ms = Some(-1.5);
+            }
+            let mut b = Vec::new();
+            encode_record(&e, &mut b);
+            prop_assert_eq!(check_record_limits(&e).is_ok(), decode_record(&b).is_ok());
         }
     }
 

@@ -63,6 +63,25 @@ pub enum StorageError {
     /// A request breaks a documented limit.
     #[error("{0}")]
     Limit(String),
+    /// An event given to `append` breaks a limit of the record format.
+    #[error("event {index} of the append: {problem}")]
+    InvalidEvent {
+        /// Position of the event in the append.
+        index: usize,
+        /// What is wrong, naming the field.
+        problem: annal_model::FieldProblem,
+    },
+    /// A write earlier in the same group failed; this append was not attempted.
+    #[error("not written: an earlier write in the same group failed ({0}); retry")]
+    NotAttempted(String),
+    /// A thread could not be started.
+    #[error("start {what} thread: {source}")]
+    Spawn {
+        /// Which thread.
+        what: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// No event has this seq.
     #[error("no event with seq {0}")]
     NotFound(u64),

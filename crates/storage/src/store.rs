@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use annal_model::{decode_record, encode_record, Event, NANOS_PER_DAY};
+use annal_model::{check_record_limits, decode_record, encode_record, Event, NANOS_PER_DAY};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use parking_lot::{Mutex, RwLock};
 
@@ -154,8 +154,6 @@ struct Shared {
     segments: RwLock<Segments>,
     /// Events acknowledged so far: the next seq.
     committed: AtomicU64,
-    /// Every seq below this is in a sealed segment.
-    sealed_through: AtomicU64,
     poisoned: Mutex<Option<String>>,
     seal_error: Mutex<Option<String>>,
     shutting_down: AtomicBool,
@@ -253,7 +251,6 @@ impl Store {
         let lock = lock_dir(&dir)?;
         let recovered = recover(&dir, &opts)?;
         let committed = recovered.next_seq;
-        let sealed_through = recovered.segments.sealed.last().map_or(0, |s| s.end());
         let to_seal: Vec<Arc<WalSegment>> =
             recovered.segments.unsealed[..recovered.segments.unsealed.len() - 1].to_vec();
         let shared = Arc::new(Shared {
@@ -261,7 +258,6 @@ impl Store {
             opts: opts.clone(),
             segments: RwLock::new(recovered.segments),
             committed: AtomicU64::new(committed),
-            sealed_through: AtomicU64::new(sealed_through),
             poisoned: Mutex::new(None),
             seal_error: Mutex::new(None),
             shutting_down: AtomicBool::new(false),
@@ -276,7 +272,10 @@ impl Store {
             std::thread::Builder::new()
                 .name("annal-sealer".into())
                 .spawn(move || sealer_loop(&shared, &seal_rx))
-                .map_err(StorageError::io("spawn sealer", "thread"))?
+                .map_err(|source| StorageError::Spawn {
+                    what: "sealer",
+                    source,
+                })?
         };
         let (tx, rx) = bounded::<Request>(opts.queue_requests.max(1));
         let writer = {
@@ -292,7 +291,10 @@ impl Store {
             std::thread::Builder::new()
                 .name("annal-writer".into())
                 .spawn(move || writer_loop(&shared, state, &rx, &seal_tx))
-                .map_err(StorageError::io("spawn writer", "thread"))?
+                .map_err(|source| StorageError::Spawn {
+                    what: "writer",
+                    source,
+                })?
         };
         Ok(Store {
             shared,
@@ -369,7 +371,9 @@ impl Store {
         let mut framed = Vec::with_capacity(events.len() * 256);
         let mut records = Vec::with_capacity(events.len());
         let mut rec = Vec::with_capacity(512);
-        for e in events {
+        for (index, e) in events.iter().enumerate() {
+            check_record_limits(e)
+                .map_err(|problem| StorageError::InvalidEvent { index, problem })?;
             rec.clear();
             encode_record(e, &mut rec);
             frame_record(&rec, &mut framed);
@@ -825,7 +829,8 @@ fn writer_loop(
 ) {
     loop {
         let first = match shared.opts.durability {
-            Durability::Interval(d) if st.dirty => {
+            // Once poisoned, no timer: a failing sync is not retried.
+            Durability::Interval(d) if st.dirty && shared.poisoned.lock().is_none() => {
                 match rx.recv_timeout(d.saturating_sub(st.last_sync.elapsed())) {
                     Ok(r) => r,
                     Err(RecvTimeoutError::Timeout) => {
@@ -913,10 +918,18 @@ fn commit_group(
 ) {
     shared.counters.groups.fetch_add(1, Ordering::Relaxed);
     let snapshot = snapshot(shared);
+    // Ids of events below this seq are found through the snapshot's sealed id tables; the
+    // writer's own map must keep every id above it for as long as this group runs.
+    let snapshot_sealed_end = snapshot.sealed.last().map_or(0, |s| s.end());
     let mut next_seq = shared.committed.load(Ordering::Acquire);
     let mut run = Run::default();
     let mut builder = BatchBuilder::new(std::mem::take(&mut st.buf));
     for req in group {
+        // A failed fdatasync earlier in this group stops everything after it.
+        if let Some(p) = shared.poisoned.lock().clone() {
+            let _ = req.reply.send(Err(StorageError::Poisoned(p)));
+            continue;
+        }
         let outcome = match resolve_duplicates(st, &run.ids, &snapshot, &req, next_seq) {
             Ok(o) => o,
             Err(e) => {
@@ -932,42 +945,36 @@ fn commit_group(
                 .map(|(m, _)| m)
         };
         let new_bytes: u64 = fresh().map(|m| u64::from(m.len)).sum();
-        if builder.len() as u64 + new_bytes > (BATCH_HEADER_BYTES + BATCH_BODY_BYTES_MAX) as u64 {
-            // Each request fits a batch on its own (checked when it was built); together they
-            // may not: write what is gathered first.
+        let first_time = fresh().next().map(|m| m.created_at);
+        // Each request fits a batch on its own (checked when it was built); together they
+        // may not, and a new day or a full segment starts a new file.
+        let over_size =
+            builder.len() as u64 + new_bytes > (BATCH_HEADER_BYTES + BATCH_BODY_BYTES_MAX) as u64;
+        let roll_now =
+            first_time.is_some_and(|t| needs_roll(shared, st, builder.len() as u64 + new_bytes, t));
+        if over_size || roll_now {
             let ok;
             (builder, ok) = flush_run(shared, st, builder, &mut run, next_seq);
             next_seq = shared.committed.load(Ordering::Acquire);
+            if ok && roll_now {
+                if let Err(e) = roll(shared, st, seal_tx, next_seq, snapshot_sealed_end) {
+                    poison(shared, format!("roll: {e}"));
+                }
+            }
+            if let Some(p) = shared.poisoned.lock().clone() {
+                let _ = req.reply.send(Err(StorageError::Poisoned(p)));
+                continue;
+            }
             if !ok {
-                let _ = req.reply.send(Err(StorageError::Limit(
-                    "an earlier write in this group failed; retry".into(),
+                // This request's seqs were assigned after the failed batch's; fail it rather
+                // than write it with seqs that no longer follow the trail.
+                let _ = req.reply.send(Err(StorageError::NotAttempted(
+                    "the batch before it".into(),
                 )));
                 continue;
             }
         }
-        if let Some(t) = fresh().next().map(|m| m.created_at) {
-            if needs_roll(shared, st, builder.len() as u64 + new_bytes, t) {
-                let ok;
-                (builder, ok) = flush_run(shared, st, builder, &mut run, next_seq);
-                next_seq = shared.committed.load(Ordering::Acquire);
-                if ok {
-                    if let Err(e) = roll(shared, st, seal_tx, next_seq) {
-                        poison(shared, format!("roll: {e}"));
-                    }
-                }
-                if let Some(p) = shared.poisoned.lock().clone() {
-                    let _ = req.reply.send(Err(StorageError::Poisoned(p)));
-                    continue;
-                }
-                // This request's seqs were assigned after the failed batch's; fail it rather
-                // than write it with seqs that no longer follow the trail.
-                if !ok {
-                    let _ = req.reply.send(Err(StorageError::Limit(
-                        "an earlier write in this group failed; retry".into(),
-                    )));
-                    continue;
-                }
-            }
+        if let Some(t) = first_time {
             st.day.get_or_insert(t.div_euclid(NANOS_PER_DAY));
         }
         let mut at = 0usize;
@@ -1062,6 +1069,13 @@ fn flush_run(
     next_seq: u64,
 ) -> (BatchBuilder, bool) {
     let Run { requests, ids } = std::mem::take(run);
+    if let Some(p) = shared.poisoned.lock().clone() {
+        // Nothing is written after a failed fdatasync: the file's state is unknown.
+        for (req, _) in requests {
+            let _ = req.reply.send(Err(StorageError::Poisoned(p.clone())));
+        }
+        return (BatchBuilder::new(builder.into_buf()), false);
+    }
     let count = builder.count();
     let seg = active(shared);
     let result = if count == 0 {
@@ -1168,15 +1182,20 @@ fn roll(
     st: &mut WriterState,
     seal_tx: &Sender<Arc<WalSegment>>,
     next_seq: u64,
+    sealed_end: u64,
 ) -> Result<()> {
+    if let Some(p) = shared.poisoned.lock().clone() {
+        return Err(StorageError::Poisoned(p));
+    }
     let old = active(shared);
     sync_log(shared, st, &old)?;
     let new = create_wal(&*shared.opts.fs, &shared.dir, next_seq)?;
     shared.segments.write().unsealed.push(new);
     st.pos = WAL_HEADER_BYTES as u64;
     st.day = None;
-    let sealed_through = shared.sealed_through.load(Ordering::Acquire);
-    st.ids.retain(|_, seq| *seq >= sealed_through);
+    // Only ids the caller's snapshot can find in sealed id tables may leave the map; the
+    // sealer may have sealed more since, but this group does not see those tables.
+    st.ids.retain(|_, seq| *seq >= sealed_end);
     // Blocks while the sealer is SEAL_QUEUE_MAX segments behind: appends wait rather than
     // letting unsealed segments pile up without bound.
     let _ = seal_tx.send(old);
@@ -1238,7 +1257,6 @@ fn seal_one(shared: &Shared, seg: &Arc<WalSegment>) -> Result<()> {
     {
         let mut segs = shared.segments.write();
         segs.unsealed.retain(|w| !Arc::ptr_eq(w, seg));
-        shared.sealed_through.store(sealed.end(), Ordering::Release);
         segs.sealed.push(sealed);
     }
     fs.remove(&seg.path)
