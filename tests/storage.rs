@@ -162,6 +162,18 @@ fn torn_tail_at_every_offset_of_the_last_batch_keeps_all_complete_batches() {
         std::fs::write(&wal, &full[..cut as usize]).unwrap();
         let store = Store::open(dir.path(), Options::default()).unwrap();
         assert_eq!(all_events(&store), events[..25], "cut at {cut}");
+        if cut > before_last {
+            // What recovery cut off is kept beside the log, byte for byte.
+            let torn = wal.with_file_name(format!(
+                "{}.torn-{before_last}",
+                wal.file_name().unwrap().to_str().unwrap()
+            ));
+            assert_eq!(
+                std::fs::read(&torn).unwrap(),
+                full[before_last as usize..cut as usize],
+                "cut at {cut}"
+            );
+        }
         // The truncated store takes new appends right after the complete batches.
         assert_eq!(store.append(&events[25..26]).unwrap()[0].seq, 25);
         store.close().unwrap();

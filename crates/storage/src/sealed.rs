@@ -452,7 +452,9 @@ impl SealedSegment {
                     &format!("block table entry {i} is inconsistent"),
                 ));
             }
-            next_seq += u64::from(m.count);
+            next_seq = next_seq
+                .checked_add(u64::from(m.count))
+                .ok_or_else(|| bad(bt.0 + i * BLOCK_ENTRY_BYTES, "block seqs overflow"))?;
             blocks.push(m);
         }
         if next_seq - base != count {
@@ -471,7 +473,7 @@ impl SealedSegment {
         if msec.len() < 8
             || !(msec.len() - 8).is_multiple_of(32)
             || n > FRONTIER_HASHES_MAX
-            || size != base + count
+            || Some(size) != base.checked_add(count)
             || size != le_u64(f, 48)
         {
             return Err(bad(

@@ -713,28 +713,30 @@ fn recover(dir: &Path, opts: &Options) -> Result<Recovered> {
             );
             return Err(StorageError::corrupt(&path, 16, msg));
         }
+        if base != next {
+            return Err(layout(format!("active segment {} starts at seq {base}, expected {next}: a segment is missing or overlaps", wal_name(base))));
+        }
         let mut valid_end = scan.valid_end;
         if let Tail::Torn { offset, reason } = &scan.tail {
             if !last {
-                return Err(StorageError::corrupt(
-                    &path,
-                    *offset,
-                    format!("{reason} in a rolled segment (rolled segments are synced whole)"),
-                ));
+                let msg =
+                    format!("{reason} in a rolled segment (rolled segments are synced whole)");
+                return Err(StorageError::corrupt(&path, *offset, msg));
             }
-            tracing::warn!(file = %path.display(), offset, dropped_bytes = len - offset, reason = %reason, "truncating torn tail: these bytes were never acknowledged");
             if *offset == 0 {
                 // The file's creation was cut short before its header was durable.
                 file.write_all_at(&wal::encode_header(base), 0)
                     .map_err(StorageError::io("write", &path))?;
                 valid_end = WAL_HEADER_BYTES as u64;
+            } else {
+                // A torn write is what a crash leaves, but bit rot in the last batch looks the
+                // same: keep the bytes beside the log instead of destroying them.
+                keep_torn_tail(fs, dir, &path, &bytes[*offset as usize..], *offset)?;
             }
+            tracing::warn!(file = %path.display(), offset, dropped_bytes = len - offset, reason = %reason, "cut a torn tail off the active segment; its bytes are kept in a .torn file");
             file.set_len(valid_end)
                 .map_err(StorageError::io("truncate", &path))?;
             file.sync_data().map_err(StorageError::io("fsync", &path))?;
-        }
-        if base != next {
-            return Err(layout(format!("active segment {} starts at seq {base}, expected {next}: a segment is missing or overlaps", wal_name(base))));
         }
         let n = scan.record_offsets.len() as u64;
         let (min_time, max_time) = (
@@ -749,7 +751,9 @@ fn recover(dir: &Path, opts: &Options) -> Result<Recovered> {
             active_len = valid_end;
         }
         ids.extend(scan.ids);
-        next = base + n;
+        next = base
+            .checked_add(n)
+            .ok_or_else(|| layout(format!("{} holds seqs past 2^64", wal_name(base))))?;
         let state = WalState {
             record_offsets: scan.record_offsets,
             min_time,
@@ -775,6 +779,16 @@ fn recover(dir: &Path, opts: &Options) -> Result<Recovered> {
         active_day,
         active_len,
     })
+}
+
+/// Writes the bytes cut off an active segment to `{name}.torn-{offset}`, durably, so that
+/// recovery never destroys what it cannot read.
+fn keep_torn_tail(fs: &dyn Vfs, dir: &Path, wal: &Path, tail: &[u8], offset: u64) -> Result<()> {
+    let name = wal
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    crate::sealed::publish(fs, dir, &format!("{name}.torn-{offset}"), tail)
 }
 
 fn first_event_day(bytes: &[u8], frame_off: u64) -> i64 {

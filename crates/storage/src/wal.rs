@@ -338,6 +338,9 @@ fn parse_batch(
             "batch starts at seq {first_seq}, expected {e}"
         )));
     }
+    if first_seq.checked_add(u64::from(count)).is_none() {
+        return Err(invalid("batch seqs overflow".into()));
+    }
     if frame[40] != CODEC_NONE || count == 0 {
         return Err(invalid("unknown codec or empty batch".into()));
     }
