@@ -6,7 +6,7 @@
 //! Cycles: 30 by default; `ANNAL_CRASH_CYCLES=N` for more. `ANNAL_CRASH_SEED=S` replays a run
 //! (the seed is printed).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -48,9 +48,11 @@ fn make_event(cycle: u64, thread: u64, n: u64) -> Event {
     e
 }
 
-fn parse_id(id: &str) -> (u64, u64, u64) {
-    let mut it = id.split('-').map(|p| p[1..].parse::<u64>().unwrap());
-    (it.next().unwrap(), it.next().unwrap(), it.next().unwrap())
+/// (cycle, thread, n) of an id `c{cycle}-t{thread}-n{n}`; None for a line the kill cut short.
+fn parse_id(id: &str) -> Option<(u64, u64, u64)> {
+    let mut it = id.split('-').map(|p| p.get(1..)?.parse::<u64>().ok());
+    let parsed = (it.next()??, it.next()??, it.next()??);
+    it.next().is_none().then_some(parsed)
 }
 
 /// The child: runs until killed. Not a real test when run without the environment variable.
@@ -129,23 +131,24 @@ fn sigkill_loses_no_acknowledged_event() {
             .unwrap();
         let stdout = child.stdout.take().unwrap();
         let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<_>>()
+            let mut out = Vec::new();
+            let _ = BufReader::new(stdout).read_to_end(&mut out);
+            out
         });
         std::thread::sleep(Duration::from_millis(30 + next() % 250));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        for line in reader.join().unwrap() {
-            // A line cut by the kill is not an acknowledgement the parent saw whole.
-            if let Some((seq, id)) = line.split_once(' ') {
-                if let (Ok(seq), true) = (
-                    seq.parse::<u64>(),
-                    id.matches('-').count() == 2 && id.starts_with('c'),
-                ) {
-                    acked.push((seq, id.to_string()));
-                }
+        let out = String::from_utf8_lossy(&reader.join().unwrap()).into_owned();
+        // Only newline-terminated lines are acknowledgements the parent saw whole: the last
+        // piece is empty or a line the kill cut short ("…-n4" of "…-n45").
+        let whole = out.rsplit_once('\n').map_or("", |(whole, _)| whole);
+        for line in whole.lines() {
+            // Other lines are the child test harness's own output ("running 1 test").
+            let ack = line
+                .split_once(' ')
+                .and_then(|(seq, id)| Some((seq.parse::<u64>().ok()?, parse_id(id)?, id)));
+            if let Some((seq, _, id)) = ack {
+                acked.push((seq, id.to_string()));
             }
         }
         let store = Store::open(dir.path(), options())
@@ -163,7 +166,7 @@ fn sigkill_loses_no_acknowledged_event() {
             let got = stored.get(*seq as usize).unwrap_or_else(|| {
                 panic!("seed {seed} cycle {cycle}: acknowledged seq {seq} ({id}) lost")
             });
-            let (c, t, n) = parse_id(id);
+            let (c, t, n) = parse_id(id).unwrap();
             assert_eq!(
                 *got,
                 make_event(c, t, n),

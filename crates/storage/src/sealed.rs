@@ -372,9 +372,6 @@ impl SealedSegment {
         if h[..8] != SEG_MAGIC {
             return Err(bad(0, "not an annal sealed segment (bad magic)"));
         }
-        if le_u32(h, 60) != crc32fast::hash(&h[..60]) {
-            return Err(bad(0, "header checksum mismatch"));
-        }
         let version = u16::from_le_bytes([h[8], h[9]]);
         if version != SEG_VERSION {
             return Err(StorageError::Version {
@@ -382,6 +379,10 @@ impl SealedSegment {
                 found: version,
                 supported: SEG_VERSION,
             });
+        }
+        // The version comes before the checksum: a later version may lay its header out anew.
+        if le_u32(h, 60) != crc32fast::hash(&h[..60]) {
+            return Err(bad(0, "header checksum mismatch"));
         }
         let (base, count) = (le_u64(h, 16), le_u64(h, 24));
         let (min_time, max_time) = (le_u64(h, 32) as i64, le_u64(h, 40) as i64);
@@ -483,11 +484,11 @@ impl SealedSegment {
         }
         let hashes = msec[8..]
             .chunks_exact(32)
-            .map(|c| c.try_into().unwrap_or([0; 32]))
-            .collect();
+            .map(|c| <Hash>::try_from(c).map_err(|_| bad(mk.0, "Merkle hash is not 32 bytes")))
+            .collect::<Result<Vec<Hash>>>()?;
         let frontier = Frontier::from_parts(size, hashes)
             .ok_or_else(|| bad(mk.0, "Merkle frontier has the wrong number of hashes"))?;
-        let root: Hash = f[56..88].try_into().unwrap_or([0; 32]);
+        let root = <Hash>::try_from(&f[56..88]).map_err(|_| bad(fat, "root is not 32 bytes"))?;
         if frontier.root() != root {
             return Err(bad(fat, "stored root does not match the stored frontier"));
         }

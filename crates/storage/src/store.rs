@@ -417,6 +417,13 @@ impl Store {
             if self.shared.segments.read().unsealed.len() <= 1 {
                 return Ok(());
             }
+            if self.sealer.as_ref().is_none_or(|s| s.is_finished()) {
+                let msg = "the sealer thread has stopped".to_string();
+                return Err(StorageError::Layout {
+                    dir: self.shared.dir.clone(),
+                    msg,
+                });
+            }
             std::thread::sleep(Duration::from_millis(5));
         }
     }
