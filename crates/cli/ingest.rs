@@ -109,6 +109,14 @@ pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
     let elapsed = start.elapsed().as_secs_f64();
     let end_seq = store.len();
     store.close()?;
+    if let Err(e) = &outcome {
+        // The pipeline waited for its appends in flight, so this is what the trail holds.
+        eprintln!(
+            "annal ingest: stopped after storing {} events (seq {first_seq}..{end_seq})",
+            end_seq - first_seq
+        );
+        anyhow::bail!("{e:#}");
+    }
     let (stored, duplicates) = match outcome? {
         Ok(counts) => counts,
         Err(bad) => {
@@ -209,16 +217,33 @@ pub fn pipeline(
 /// A parsed batch: its index, its input bytes, its events or its first bad line.
 type Parsed = (u64, u64, Result<Vec<Event>, BadLine>);
 
-/// Appends parsed batches in input order, keeping a few appends in flight.
+/// Appends parsed batches in input order, keeping a few appends in flight. On an error the
+/// appends already in flight are waited for first, so the store's length afterwards says
+/// exactly what was stored.
 fn append_in_order(
     store: &Store,
     parsed_rx: crossbeam_channel::Receiver<Parsed>,
     progress: &indicatif::ProgressBar,
 ) -> anyhow::Result<Result<(u64, u64), BadLine>> {
+    let mut in_flight = VecDeque::new();
+    let outcome = append_batches(store, parsed_rx, progress, &mut in_flight);
+    if outcome.is_err() {
+        for (p, _) in in_flight {
+            let _ = p.wait();
+        }
+    }
+    outcome
+}
+
+fn append_batches(
+    store: &Store,
+    parsed_rx: crossbeam_channel::Receiver<Parsed>,
+    progress: &indicatif::ProgressBar,
+    in_flight: &mut VecDeque<(PendingAppend, u64)>,
+) -> anyhow::Result<Result<(u64, u64), BadLine>> {
     let mut pending = BTreeMap::new();
     let mut next = 0u64;
     let (mut stored, mut duplicates) = (0u64, 0u64);
-    let mut in_flight: VecDeque<(PendingAppend, u64)> = VecDeque::new();
     let mut settle = |p: PendingAppend| -> anyhow::Result<()> {
         for a in p.wait()? {
             if a.duplicate {
@@ -237,7 +262,7 @@ fn append_in_order(
                 Err(bad) => {
                     // Batches before the bad one were submitted: let them finish, so what is
                     // reported as stored is stored.
-                    for (p, done) in in_flight.drain(..) {
+                    while let Some((p, done)) = in_flight.pop_front() {
                         settle(p)?;
                         progress.inc(done);
                     }
@@ -259,7 +284,7 @@ fn append_in_order(
             next += 1;
         }
     }
-    for (p, done) in in_flight {
+    while let Some((p, done)) = in_flight.pop_front() {
         settle(p)?;
         progress.inc(done);
     }
