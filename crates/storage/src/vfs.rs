@@ -2,10 +2,11 @@
 //! any write, sync, rename or directory sync fail or be cut short ([`FaultyFs`]) and check that
 //! no acknowledged event is lost.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -127,10 +128,27 @@ struct FaultPlan {
     fired: u64,
     /// Extra time every file sync takes (a slow disk).
     sync_delay: std::time::Duration,
+    /// After [`FaultyFs::freeze`]: the machine is "off", every change fails.
+    frozen: bool,
+    /// What is durable of each file this file system has seen, for [`FaultyFs::power_loss`].
+    files: HashMap<PathBuf, Durable>,
+    /// Renames not yet made durable by a sync of their directory, oldest first.
+    renames: Vec<(PathBuf, PathBuf)>,
+}
+
+/// What of one file would survive a power loss now.
+#[derive(Clone, Copy, Debug)]
+struct Durable {
+    /// Length at the file's last fdatasync (everything written after it may be lost).
+    synced_len: u64,
+    /// Whether the directory entry itself is durable (its directory was synced after the
+    /// file was created or renamed to this name).
+    entry: bool,
 }
 
 /// A file system that injects faults into [`OsFs`]: disk full after a byte budget (writes are
-/// cut short, as a real full disk does), or one chosen operation failing.
+/// cut short, as a real full disk does), one chosen operation failing, slow syncs, and a power
+/// loss that keeps only what was made durable (as LazyFS does): see [`FaultyFs::power_loss`].
 #[derive(Clone, Default)]
 pub struct FaultyFs {
     plan: Arc<Mutex<FaultPlan>>,
@@ -158,12 +176,105 @@ impl FaultyFs {
         self.plan.lock().fail_next.push(op);
     }
 
+    /// The machine stops: from now on every write, sync, truncation, creation, rename and
+    /// removal fails, so nothing more becomes durable. Call before dropping the store and
+    /// [`FaultyFs::power_loss`].
+    pub fn freeze(&self) {
+        self.plan.lock().frozen = true;
+    }
+
+    /// Rewrites the files on disk to what a power loss at the freeze could leave: renames
+    /// whose directory was not synced are undone, files whose directory entry never became
+    /// durable disappear, and every other file keeps its synced length plus a prefix of its
+    /// unsynced bytes chosen by `seed` (a torn write). Removals are not undone (a removed file
+    /// coming back is a case recovery also handles, but this model does not produce it).
+    /// Returns a line per file changed, for the test's log. Thaws the file system.
+    pub fn power_loss(&self, seed: u64) -> io::Result<Vec<String>> {
+        let mut plan = self.plan.lock();
+        let mut log = Vec::new();
+        let mut rng = seed | 1;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for (from, to) in std::mem::take(&mut plan.renames).into_iter().rev() {
+            if to.exists() {
+                std::fs::rename(&to, &from)?;
+                log.push(format!(
+                    "undid rename {} -> {}",
+                    from.display(),
+                    to.display()
+                ));
+            }
+            if let Some(d) = plan.files.remove(&to) {
+                plan.files.insert(from, d);
+            }
+        }
+        for (path, d) in std::mem::take(&mut plan.files) {
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            if !d.entry {
+                std::fs::remove_file(&path)?;
+                log.push(format!(
+                    "removed {} (its entry never became durable)",
+                    path.display()
+                ));
+            } else if meta.len() > d.synced_len {
+                let kept = d.synced_len + next() % (meta.len() - d.synced_len + 1);
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)?
+                    .set_len(kept)?;
+                log.push(format!(
+                    "{}: kept {kept} of {} bytes (synced {})",
+                    path.display(),
+                    meta.len(),
+                    d.synced_len
+                ));
+            }
+        }
+        plan.frozen = false;
+        Ok(log)
+    }
+
+    fn track_sync(&self, path: &Path, len: u64) {
+        if let Some(d) = self.plan.lock().files.get_mut(path) {
+            d.synced_len = len;
+        }
+    }
+
+    fn track_existing(&self, path: &Path) {
+        let len = std::fs::metadata(path).map_or(0, |m| m.len());
+        // A file that was there before this file system saw it is taken as durable.
+        self.plan
+            .lock()
+            .files
+            .entry(path.to_path_buf())
+            .or_insert(Durable {
+                synced_len: len,
+                entry: true,
+            });
+    }
+
+    fn check_on(&self) -> io::Result<()> {
+        if self.plan.lock().frozen {
+            return Err(io::Error::other(
+                "the machine is off (frozen for a simulated power loss)",
+            ));
+        }
+        Ok(())
+    }
+
     /// How many faults have fired.
     pub fn fired(&self) -> u64 {
         self.plan.lock().fired
     }
 
     fn check(&self, op: FaultOp) -> io::Result<()> {
+        self.check_on()?;
         let mut plan = self.plan.lock();
         if let Some(i) = plan.fail_next.iter().position(|o| *o == op) {
             plan.fail_next.remove(i);
@@ -177,6 +288,7 @@ impl FaultyFs {
 struct FaultyFile {
     inner: Arc<dyn VFile>,
     fs: FaultyFs,
+    path: PathBuf,
 }
 
 impl VFile for FaultyFile {
@@ -209,9 +321,12 @@ impl VFile for FaultyFile {
         self.fs.check(FaultOp::Sync)?;
         let delay = self.fs.plan.lock().sync_delay;
         std::thread::sleep(delay);
-        self.inner.sync_data()
+        self.inner.sync_data()?;
+        self.fs.track_sync(&self.path, self.inner.len()?);
+        Ok(())
     }
     fn set_len(&self, len: u64) -> io::Result<()> {
+        self.fs.check_on()?;
         self.inner.set_len(len)
     }
     fn len(&self) -> io::Result<u64> {
@@ -223,10 +338,11 @@ impl VFile for FaultyFile {
 }
 
 impl FaultyFs {
-    fn wrap(&self, inner: Arc<dyn VFile>) -> Arc<dyn VFile> {
+    fn wrap(&self, inner: Arc<dyn VFile>, path: &Path) -> Arc<dyn VFile> {
         Arc::new(FaultyFile {
             inner,
             fs: self.clone(),
+            path: path.to_path_buf(),
         })
     }
 }
@@ -234,23 +350,53 @@ impl FaultyFs {
 impl Vfs for FaultyFs {
     fn create_new(&self, path: &Path) -> io::Result<Arc<dyn VFile>> {
         self.check(FaultOp::Create)?;
-        Ok(self.wrap(OsFs.create_new(path)?))
+        let f = OsFs.create_new(path)?;
+        self.plan.lock().files.insert(
+            path.to_path_buf(),
+            Durable {
+                synced_len: 0,
+                entry: false,
+            },
+        );
+        Ok(self.wrap(f, path))
     }
     fn open_rw(&self, path: &Path) -> io::Result<Arc<dyn VFile>> {
-        Ok(self.wrap(OsFs.open_rw(path)?))
+        let f = OsFs.open_rw(path)?;
+        self.track_existing(path);
+        Ok(self.wrap(f, path))
     }
     fn open_read(&self, path: &Path) -> io::Result<Arc<dyn VFile>> {
-        Ok(self.wrap(OsFs.open_read(path)?))
+        let f = OsFs.open_read(path)?;
+        self.track_existing(path);
+        Ok(self.wrap(f, path))
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         self.check(FaultOp::Rename)?;
-        OsFs.rename(from, to)
+        OsFs.rename(from, to)?;
+        let mut plan = self.plan.lock();
+        if let Some(mut d) = plan.files.remove(from) {
+            d.entry = false;
+            plan.files.insert(to.to_path_buf(), d);
+        }
+        plan.renames.push((from.to_path_buf(), to.to_path_buf()));
+        Ok(())
     }
     fn remove(&self, path: &Path) -> io::Result<()> {
-        OsFs.remove(path)
+        self.check_on()?;
+        OsFs.remove(path)?;
+        self.plan.lock().files.remove(path);
+        Ok(())
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         self.check(FaultOp::SyncDir)?;
-        OsFs.sync_dir(dir)
+        OsFs.sync_dir(dir)?;
+        let mut plan = self.plan.lock();
+        for (path, d) in plan.files.iter_mut() {
+            if path.parent() == Some(dir) {
+                d.entry = true;
+            }
+        }
+        plan.renames.retain(|(_, to)| to.parent() != Some(dir));
+        Ok(())
     }
 }
