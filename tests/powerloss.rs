@@ -91,7 +91,17 @@ fn power_loss_keeps_every_acknowledged_event() {
                 })
             })
             .collect();
-        std::thread::sleep(Duration::from_millis(20 + next() % 180));
+        // Half the cycles lose power after a random time, half right after a random change
+        // (a write before its fdatasync, a rename before its directory sync, …).
+        if cycle % 2 == 0 {
+            std::thread::sleep(Duration::from_millis(20 + next() % 180));
+        } else {
+            fs.freeze_after(1 + next() % 300);
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while !fs.is_frozen() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
         fs.freeze();
         stop.store(true, Ordering::Relaxed);
         for p in producers {

@@ -130,6 +130,8 @@ struct FaultPlan {
     sync_delay: std::time::Duration,
     /// After [`FaultyFs::freeze`]: the machine is "off", every change fails.
     frozen: bool,
+    /// Changes left before the machine goes off by itself ([`FaultyFs::freeze_after`]).
+    changes_left: Option<u64>,
     /// What is durable of each file this file system has seen, for [`FaultyFs::power_loss`].
     files: HashMap<PathBuf, Durable>,
     /// Renames not yet made durable by a sync of their directory, oldest first.
@@ -181,6 +183,26 @@ impl FaultyFs {
     /// [`FaultyFs::power_loss`].
     pub fn freeze(&self) {
         self.plan.lock().frozen = true;
+    }
+
+    /// The machine goes off right after `changes` more successful changes (writes, syncs,
+    /// truncations, creations, renames, removals, directory syncs): power fails at an exact
+    /// step of a commit, roll or seal, such as between a write and its fdatasync.
+    pub fn freeze_after(&self, changes: u64) {
+        self.plan.lock().changes_left = Some(changes.max(1));
+    }
+
+    /// True once the machine is off.
+    pub fn is_frozen(&self) -> bool {
+        self.plan.lock().frozen
+    }
+
+    fn changed(&self) {
+        let mut plan = self.plan.lock();
+        if let Some(n) = plan.changes_left {
+            plan.changes_left = (n > 1).then(|| n - 1);
+            plan.frozen |= n <= 1;
+        }
     }
 
     /// Rewrites the files on disk to what a power loss at the freeze could leave: renames
@@ -237,6 +259,7 @@ impl FaultyFs {
             }
         }
         plan.frozen = false;
+        plan.changes_left = None;
         Ok(log)
     }
 
@@ -309,6 +332,7 @@ impl VFile for FaultyFile {
             }
         };
         self.inner.write_all_at(&buf[..allowed], offset)?;
+        self.fs.changed();
         if allowed < buf.len() {
             return Err(io::Error::from_raw_os_error(28)); // ENOSPC
         }
@@ -323,11 +347,14 @@ impl VFile for FaultyFile {
         std::thread::sleep(delay);
         self.inner.sync_data()?;
         self.fs.track_sync(&self.path, self.inner.len()?);
+        self.fs.changed();
         Ok(())
     }
     fn set_len(&self, len: u64) -> io::Result<()> {
         self.fs.check_on()?;
-        self.inner.set_len(len)
+        self.inner.set_len(len)?;
+        self.fs.changed();
+        Ok(())
     }
     fn len(&self) -> io::Result<u64> {
         self.inner.len()
@@ -358,6 +385,7 @@ impl Vfs for FaultyFs {
                 entry: false,
             },
         );
+        self.changed();
         Ok(self.wrap(f, path))
     }
     fn open_rw(&self, path: &Path) -> io::Result<Arc<dyn VFile>> {
@@ -379,12 +407,15 @@ impl Vfs for FaultyFs {
             plan.files.insert(to.to_path_buf(), d);
         }
         plan.renames.push((from.to_path_buf(), to.to_path_buf()));
+        drop(plan);
+        self.changed();
         Ok(())
     }
     fn remove(&self, path: &Path) -> io::Result<()> {
         self.check_on()?;
         OsFs.remove(path)?;
         self.plan.lock().files.remove(path);
+        self.changed();
         Ok(())
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
@@ -397,6 +428,8 @@ impl Vfs for FaultyFs {
             }
         }
         plan.renames.retain(|(_, to)| to.parent() != Some(dir));
+        drop(plan);
+        self.changed();
         Ok(())
     }
 }
