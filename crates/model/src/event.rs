@@ -464,6 +464,39 @@ impl Builder {
     }
 }
 
+/// The first integer literal of JSON `text` that neither i64 nor u64 holds: serde_json would
+/// turn it into the nearest f64, changing the stored value. (Fractions and exponents are
+/// IEEE doubles by design and are stored in their shortest exact form.)
+fn inexact_integer(text: &str) -> Option<&str> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < b.len() && matches!(b[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    i += 1;
+                }
+                let token = &text[start..i];
+                let integer = !token.contains(['.', 'e', 'E']);
+                if integer && token.parse::<i64>().is_err() && token.parse::<u64>().is_err() {
+                    return Some(token);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
 /// A map key, borrowed from the input when it has no escapes.
 struct Key<'de>(Cow<'de, str>);
 
@@ -500,6 +533,21 @@ impl<'de> Visitor<'de> for &mut Builder {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(Key(name)) = map.next_key::<Key<'de>>()? {
+            if name == Field::Payload.name() {
+                // Kept as text first: once parsed, an integer past 64 bits is already a float.
+                let raw: &'de serde_json::value::RawValue = map.next_value()?;
+                match inexact_integer(raw.get()) {
+                    Some(token) => {
+                        let msg = format!("integer {token} does not fit in 64 bits and would not be stored exactly; send it as a string");
+                        self.problem(&name, ProblemKind::Invalid, msg);
+                    }
+                    None => self.field(
+                        &name,
+                        serde_json::from_str(raw.get()).map_err(de::Error::custom)?,
+                    ),
+                }
+                continue;
+            }
             let value: Value = map.next_value()?;
             self.field(&name, value);
         }
@@ -640,6 +688,37 @@ mod tests {
         assert_eq!(problems("[1]"), [("".into(), Syntax)]);
         // Several problems at once are all reported.
         assert_eq!(problems(r#"{"user_id":1.5,"vm":2}"#).len(), 3);
+    }
+
+    #[test]
+    fn payload_integers_past_64_bits_are_refused_not_rounded() {
+        let c = Catalogs::builtin();
+        let big = r#"{"event_type":"x","event_payload":{"n":123456789012345678901234567890}}"#;
+        let err = Event::from_json(big.as_bytes(), &ctx(&c)).unwrap_err();
+        assert_eq!(err.problems[0].field, "event_payload");
+        assert!(
+            err.problems[0]
+                .msg
+                .contains("123456789012345678901234567890"),
+            "{err}"
+        );
+        // In-range integers, negative ones, u64's top, floats, and digits inside strings pass.
+        let ok = r#"{"event_type":"x","event_payload":{"a":-9223372036854775808,"b":18446744073709551615,"c":1.5e300,"d":"123456789012345678901234567890","e":[0,-1]}}"#;
+        let e = Event::from_json(ok.as_bytes(), &ctx(&c)).unwrap();
+        assert_eq!(
+            e.payload.as_deref(),
+            Some(
+                r#"{"a":-9223372036854775808,"b":18446744073709551615,"c":1.5e+300,"d":"123456789012345678901234567890","e":[0,-1]}"#
+            )
+        );
+        assert_eq!(
+            inexact_integer(r#"{"s":"a\"1e999999999999999999999"}"#),
+            None
+        );
+        assert_eq!(
+            inexact_integer("[1,-99999999999999999999]"),
+            Some("-99999999999999999999")
+        );
     }
 
     #[test]
