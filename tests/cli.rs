@@ -133,7 +133,10 @@ fn a_bad_line_names_its_line_and_field_and_its_batch_is_not_stored() {
         "{err}"
     );
     // Lines 1-4 formed a good batch and were stored; lines 5-8 (with line 6) were not.
-    assert!(err.contains("4 events before it were (seq 0..4)"), "{err}");
+    assert!(
+        err.contains("4 events before it were stored (seq 0..4)"),
+        "{err}"
+    );
     let out = annal(&["verify", "--data", &data, "--json"], None);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["events"], 4);
@@ -157,7 +160,7 @@ fn a_bad_line_early_in_a_large_input_stops_the_ingest() {
         text(&out.stderr)
     );
     assert!(
-        text(&out.stderr).contains("100 events before it were"),
+        text(&out.stderr).contains("100 events before it were stored"),
         "{}",
         text(&out.stderr)
     );
@@ -204,6 +207,22 @@ fn verify_exits_1_naming_file_and_offset_of_a_flipped_bit() {
         text(&out.stderr).contains("corrupt data in"),
         "{}",
         text(&out.stderr)
+    );
+}
+
+#[test]
+fn crlf_line_ends_and_a_byte_order_mark_are_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = b"\xef\xbb\xbf{\"event_code\":202}\r\n\r\n{\"event_code\":203}\r\n";
+    let out = annal(
+        &["ingest", "--data", &data_arg(dir.path()), "-"],
+        Some(input),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("ingested 2 events"),
+        "{}",
+        text(&out.stdout)
     );
 }
 

@@ -20,6 +20,8 @@ const READ_AHEAD_BATCHES: usize = 4;
 /// Appends queued to the store before waiting for the oldest: lets group commit cover
 /// several batches with one fdatasync while parsing continues.
 const APPENDS_IN_FLIGHT_MAX: usize = 4;
+/// A UTF-8 byte order mark, accepted (and dropped) at the start of the input.
+const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
 /// Longest input line accepted, in bytes (a 64 KiB payload plus every other field).
 const LINE_BYTES_MAX: usize = 256 << 10;
 
@@ -121,7 +123,7 @@ pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
         Ok(counts) => counts,
         Err(bad) => {
             eprintln!("annal ingest: line {}: {}", bad.line, bad.error);
-            eprintln!("annal ingest: that line's batch was not stored; {} events before it were (seq {first_seq}..{end_seq})", end_seq - first_seq);
+            eprintln!("annal ingest: nothing of that line's batch was stored; {} events before it were stored (seq {first_seq}..{end_seq})", end_seq - first_seq);
             return Ok(ExitCode::from(1));
         }
     };
@@ -318,6 +320,10 @@ fn read_chunks(
             chunk.bytes += n as u64;
             if line.len() > LINE_BYTES_MAX && line.last() != Some(&b'\n') {
                 anyhow::bail!("line {line_no}: longer than {LINE_BYTES_MAX} bytes");
+            }
+            if line_no == 1 && line.starts_with(UTF8_BOM) {
+                // RFC 8259 lets a parser ignore a byte order mark; Windows tools write one.
+                line.drain(..UTF8_BOM.len());
             }
             chunk.lines.push(line);
         }
