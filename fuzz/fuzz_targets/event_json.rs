@@ -3,9 +3,11 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
+static CATALOGS: std::sync::OnceLock<annal_model::Catalogs> = std::sync::OnceLock::new();
+
 fuzz_target!(|data: &[u8]| {
-    let catalogs = annal_model::Catalogs::builtin();
-    let ctx = annal_model::IngestContext { catalogs: &catalogs, received_at: annal_model::Timestamp(1) };
+    let catalogs = CATALOGS.get_or_init(annal_model::Catalogs::builtin);
+    let ctx = annal_model::IngestContext { catalogs, received_at: annal_model::Timestamp(1) };
     match annal_model::Event::from_json(data, &ctx) {
         Ok(event) => {
             let mut bytes = Vec::new();

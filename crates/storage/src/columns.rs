@@ -73,6 +73,11 @@ pub fn decode_block(bytes: &[u8]) -> Result<Vec<Event>, ColumnError> {
     if n == 0 || n > BLOCK_EVENTS_MAX {
         return Err(r.err("event count out of range"));
     }
+    // Every event takes at least one byte in each time column: a count the bytes cannot hold
+    // is refused before anything is allocated for it.
+    if n.saturating_mul(2) > bytes.len() {
+        return Err(r.err("event count larger than the block can hold"));
+    }
     let mut events = vec![Event::default(); n];
     for (i, t) in r.times(n)?.into_iter().enumerate() {
         events[i].received_at = Timestamp(t);
