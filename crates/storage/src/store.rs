@@ -885,7 +885,8 @@ fn writer_loop(
         }
         commit_group(shared, &mut st, group, seal_tx);
     }
-    if st.dirty {
+    // A clean close makes the last writes durable; a poisoned log is not synced again.
+    if st.dirty && shared.poisoned.lock().is_none() {
         sync_active(shared, &mut st);
     }
 }
