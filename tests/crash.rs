@@ -10,6 +10,8 @@ use std::io::{BufReader, Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+mod support;
+
 use annal_model::{Event, IntField, TextField, Timestamp};
 use annal_storage::{verify_dir, Durability, Options, OsFs, Store};
 
@@ -95,28 +97,9 @@ fn sigkill_loses_no_acknowledged_event() {
     if std::env::var(CHILD_ENV).is_ok() {
         return;
     }
-    let cycles: u64 = std::env::var("ANNAL_CRASH_CYCLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30);
-    let seed: u64 = std::env::var("ANNAL_CRASH_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    println!("crash loop: {cycles} cycles, ANNAL_CRASH_SEED={seed}");
-    let mut rng = seed;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let cycles = support::env_u64("ANNAL_CRASH_CYCLES", 30);
+    println!("crash loop: {cycles} cycles");
+    let (seed, mut rng) = support::seeded("crash loop", "ANNAL_CRASH_SEED");
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut acked: Vec<(u64, String)> = Vec::new();
@@ -135,7 +118,7 @@ fn sigkill_loses_no_acknowledged_event() {
             let _ = BufReader::new(stdout).read_to_end(&mut out);
             out
         });
-        std::thread::sleep(Duration::from_millis(30 + next() % 250));
+        std::thread::sleep(Duration::from_millis(30 + rng.next_u64() % 250));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let out = String::from_utf8_lossy(&reader.join().unwrap()).into_owned();
@@ -154,13 +137,7 @@ fn sigkill_loses_no_acknowledged_event() {
         let store = Store::open(dir.path(), options())
             .unwrap_or_else(|e| panic!("seed {seed} cycle {cycle}: reopen failed: {e}"));
         // One ordered pass decodes each sealed block once.
-        let mut stored = Vec::new();
-        store
-            .snapshot()
-            .scan(0, u64::MAX, |_, e| {
-                stored.push(e);
-                true
-            })
+        let stored = support::all_events(&store)
             .unwrap_or_else(|e| panic!("seed {seed} cycle {cycle}: reading the trail failed: {e}"));
         for (seq, id) in &acked {
             let got = stored.get(*seq as usize).unwrap_or_else(|| {

@@ -6,6 +6,8 @@
 //! Cycles: 20 by default; `ANNAL_POWERLOSS_CYCLES=N` for more. `ANNAL_POWERLOSS_SEED=S`
 //! replays a run (the seed is printed).
 
+mod support;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -40,28 +42,9 @@ fn event(cycle: u64, thread: u64, n: u64) -> Event {
 
 #[test]
 fn power_loss_keeps_every_acknowledged_event() {
-    let cycles: u64 = std::env::var("ANNAL_POWERLOSS_CYCLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
-    let seed: u64 = std::env::var("ANNAL_POWERLOSS_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    println!("power loss: {cycles} cycles, ANNAL_POWERLOSS_SEED={seed}");
-    let mut rng = seed;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let cycles = support::env_u64("ANNAL_POWERLOSS_CYCLES", 20);
+    println!("power loss: {cycles} cycles");
+    let (seed, mut rng) = support::seeded("power loss", "ANNAL_POWERLOSS_SEED");
     let dir = tempfile::tempdir().unwrap();
     let mut acked: Vec<(u64, Event)> = Vec::new();
     let mut changes = 0;
@@ -94,9 +77,9 @@ fn power_loss_keeps_every_acknowledged_event() {
         // Half the cycles lose power after a random time, half right after a random change
         // (a write before its fdatasync, a rename before its directory sync, …).
         if cycle % 2 == 0 {
-            std::thread::sleep(Duration::from_millis(20 + next() % 180));
+            std::thread::sleep(Duration::from_millis(20 + rng.next_u64() % 180));
         } else {
-            fs.freeze_after(1 + next() % 300);
+            fs.freeze_after(1 + rng.next_u64() % 300);
             let deadline = std::time::Instant::now() + Duration::from_secs(5);
             while !fs.is_frozen() && std::time::Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(1));
@@ -108,19 +91,13 @@ fn power_loss_keeps_every_acknowledged_event() {
             p.join().unwrap();
         }
         drop(store);
-        changes += fs.power_loss(next()).unwrap().len();
+        changes += fs.power_loss(rng.next_u64()).unwrap().len();
         acked.append(&mut seen.lock().unwrap());
 
         let store = Store::open(dir.path(), options(None)).unwrap_or_else(|e| {
             panic!("seed {seed} cycle {cycle}: reopen after power loss failed: {e}")
         });
-        let mut stored = Vec::new();
-        store
-            .snapshot()
-            .scan(0, u64::MAX, |_, e| {
-                stored.push(e);
-                true
-            })
+        let stored = support::all_events(&store)
             .unwrap_or_else(|e| panic!("seed {seed} cycle {cycle}: reading the trail failed: {e}"));
         for (seq, e) in &acked {
             let got = stored.get(*seq as usize).unwrap_or_else(|| {

@@ -6,8 +6,11 @@ use std::sync::Arc;
 
 use annal_gen::GenConfig;
 use annal_model::{Event, TextField, Timestamp, NANOS_PER_DAY};
+mod support;
+
 use annal_storage::{
     verify_dir, Durability, FaultOp, FaultyFs, Options, OsFs, SegmentKind, StorageError, Store,
+    XorShift64,
 };
 
 fn gen(count: u64, days: u32) -> Vec<Event> {
@@ -28,15 +31,7 @@ fn append_by_day(store: &Store, events: &[Event]) {
 }
 
 fn all_events(store: &Store) -> Vec<Event> {
-    let mut out = Vec::new();
-    store
-        .snapshot()
-        .scan(0, u64::MAX, |_, e| {
-            out.push(e);
-            true
-        })
-        .unwrap();
-    out
+    support::all_events(store).unwrap()
 }
 
 fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
@@ -242,12 +237,9 @@ fn bit_flips_in_sealed_segments_are_reported_by_verify_and_at_read_time() {
     let seg = files(dir.path(), "seg").remove(0);
     let pristine = std::fs::read(&seg).unwrap();
     let size = pristine.len() as u64;
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut rng = XorShift64::new(0x9E37_79B9_7F4A_7C15);
     for round in 0..40 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let offset = x % size;
+        let offset = rng.next_u64() % size;
         std::fs::write(&seg, &pristine).unwrap();
         flip_bit(&seg, offset);
         let report = verify_dir(&OsFs, dir.path(), &mut |_| {}).unwrap();

@@ -387,12 +387,9 @@ fn seal(dir: &Path, n: u64) -> anyhow::Result<ExitCode> {
         let snap = store.snapshot();
         let seg = snap.sealed().first().context("nothing was sealed")?.clone();
         let mut lat = Vec::with_capacity(2000);
-        let mut x = 88172645463325252u64;
+        let mut rng = annal_storage::XorShift64::new(88172645463325252);
         for _ in 0..2000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let seq = x % seg.count();
+            let seq = rng.next_u64() % seg.count();
             let t = Instant::now();
             std::hint::black_box(seg.get(seq)?);
             lat.push(t.elapsed());

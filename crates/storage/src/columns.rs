@@ -501,12 +501,10 @@ mod tests {
         for cut in 0..block.len() {
             assert!(decode_block(&block[..cut]).is_err(), "cut {cut}");
         }
-        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rng = crate::vfs::XorShift64::new(0x2545_f491_4f6c_dd1d);
         for _ in 0..2000 {
             let mut b = block.clone();
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             let i = (x as usize) % b.len();
             b[i] ^= 1 << (x % 8);
             let _ = decode_block(&b);

@@ -555,16 +555,24 @@ impl Snapshot {
 
     /// Seq of the stored event with this `id`, if any.
     pub fn find_id(&self, id: &str) -> Result<Option<u64>> {
-        for s in &self.sealed {
-            for seq in s.id_candidates(id) {
-                if s.get(seq)?.id.as_deref() == Some(id) {
-                    return Ok(Some(seq));
-                }
-            }
+        if let Some(seq) = self.sealed_id(id)? {
+            return Ok(Some(seq));
         }
         for (w, n) in &self.unsealed {
             for seq in w.base..w.base + n {
                 if w.read(seq)?.id.as_deref() == Some(id) {
+                    return Ok(Some(seq));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Seq of the event with this `id` in a sealed segment, found through the id tables.
+    fn sealed_id(&self, id: &str) -> Result<Option<u64>> {
+        for s in &self.sealed {
+            for seq in s.id_candidates(id) {
+                if s.get(seq)?.id.as_deref() == Some(id) {
                     return Ok(Some(seq));
                 }
             }
@@ -1057,19 +1065,6 @@ fn resolve_duplicates(
         }
     }
     Ok(out)
-}
-
-impl Snapshot {
-    fn sealed_id(&self, id: &str) -> Result<Option<u64>> {
-        for s in &self.sealed {
-            for seq in s.id_candidates(id) {
-                if s.get(seq)?.id.as_deref() == Some(id) {
-                    return Ok(Some(seq));
-                }
-            }
-        }
-        Ok(None)
-    }
 }
 
 fn needs_roll(shared: &Shared, st: &WriterState, run_bytes: u64, first_time: i64) -> bool {

@@ -102,6 +102,26 @@ impl Vfs for OsFs {
     }
 }
 
+/// Marsaglia's xorshift64: the seeded, replayable randomness of fault tests and benchmarks
+/// (a failure replays from its printed seed). Not for anything that needs real randomness.
+#[derive(Clone, Debug)]
+pub struct XorShift64(u64);
+
+impl XorShift64 {
+    /// A generator from `seed` (its lowest bit is set: the all-zero state never moves).
+    pub fn new(seed: u64) -> XorShift64 {
+        XorShift64(seed | 1)
+    }
+
+    /// The next value.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
 /// Which operation a fault applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FaultOp {
@@ -214,13 +234,7 @@ impl FaultyFs {
     pub fn power_loss(&self, seed: u64) -> io::Result<Vec<String>> {
         let mut plan = self.plan.lock();
         let mut log = Vec::new();
-        let mut rng = seed | 1;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut rng = XorShift64::new(seed);
         for (from, to) in std::mem::take(&mut plan.renames).into_iter().rev() {
             if to.exists() {
                 std::fs::rename(&to, &from)?;
@@ -245,7 +259,7 @@ impl FaultyFs {
                     path.display()
                 ));
             } else if meta.len() > d.synced_len {
-                let kept = d.synced_len + next() % (meta.len() - d.synced_len + 1);
+                let kept = d.synced_len + rng.next_u64() % (meta.len() - d.synced_len + 1);
                 std::fs::OpenOptions::new()
                     .write(true)
                     .open(&path)?
