@@ -3,6 +3,7 @@
 
 mod bench;
 mod ingest;
+mod query;
 mod report;
 
 use std::path::PathBuf;
@@ -74,6 +75,8 @@ enum Command {
         #[arg(long, default_value = DEFAULT_DATA_DIR)]
         data: PathBuf,
     },
+    /// Select events: a page (NDJSON, table, CSV), a count, counts by a field or a histogram.
+    Query(Box<query::QueryArgs>),
     /// Measure annal (and SQLite, for a ratio) on this machine.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -107,6 +110,7 @@ fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify { data, json } => report::verify(&data, json),
         Command::Stats { data } => report::stats(&data),
         Command::Demo { data, events } => demo(&data, events),
+        Command::Query(args) => query::run(&args),
         Command::Bench(cmd) => bench::run(cmd),
     }
 }

@@ -248,8 +248,14 @@ impl Catalogs {
 
     /// Resolves a code: in the catalog named like `source` if there is one, else the default.
     pub fn resolve(&self, code: i64, source: Option<&str>) -> Option<&CatalogEntry> {
+        self.catalog_for(source).get(code)
+    }
+
+    /// The catalog an event's code belongs to: the one named like its `source` if there is
+    /// one, else the default.
+    pub fn catalog_for(&self, source: Option<&str>) -> &Catalog {
         let by_source = source.and_then(|s| self.catalogs.iter().find(|c| c.name == s));
-        by_source.unwrap_or(self.default_catalog()).get(code)
+        by_source.unwrap_or(self.default_catalog())
     }
 }
 

@@ -42,7 +42,7 @@ pub mod wal;
 
 pub use columns::{decode_block, encode_block, ColumnError, BLOCK_EVENTS_MAX};
 pub use error::{Result, StorageError};
-pub use sealed::{id_hash, BlockMeta, SealOptions, SealedSegment};
+pub use sealed::{id_hash, BlockMeta, SealOptions, SealedRef, SealedSegment};
 pub use store::{
     Appended, Counters, Durability, Options, PendingAppend, SegmentInfo, SegmentKind, Snapshot,
     Store, APPEND_EVENTS_MAX, GROUP_BYTES_MAX, QUEUE_REQUESTS_DEFAULT, SEAL_QUEUE_MAX,

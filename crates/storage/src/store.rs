@@ -114,6 +114,40 @@ struct WalState {
 }
 
 impl WalSegment {
+    /// Events `from..to` (all in this segment) with one read of their byte range.
+    fn read_range(&self, from: u64, to: u64) -> Result<Vec<Event>> {
+        let (offsets, end) = {
+            let st = self.state.read();
+            let (lo, hi) = ((from - self.base) as usize, (to - self.base) as usize);
+            let offsets = st
+                .record_offsets
+                .get(lo..hi)
+                .ok_or(StorageError::NotFound(to.saturating_sub(1)))?
+                .to_vec();
+            (
+                offsets,
+                st.record_offsets.get(hi).copied().unwrap_or(st.bytes),
+            )
+        };
+        let Some(&start) = offsets.first() else {
+            return Ok(Vec::new());
+        };
+        let mut buf = vec![0u8; (end - start) as usize];
+        self.file
+            .read_exact_at(&mut buf, start)
+            .map_err(StorageError::io("read", &self.path))?;
+        let mut events = Vec::with_capacity(offsets.len());
+        for (seq, off) in (from..to).zip(offsets) {
+            let corrupt = |msg: String| {
+                StorageError::corrupt(&self.path, off, format!("record {seq}: {msg}"))
+            };
+            let record =
+                read_framed_record(&buf, (off - start) as usize).map_err(|m| corrupt(m.into()))?;
+            events.push(decode_record(record).map_err(|e| corrupt(e.to_string()))?);
+        }
+        Ok(events)
+    }
+
     fn read(&self, seq: u64) -> Result<Event> {
         let off = {
             let st = self.state.read();
@@ -551,6 +585,21 @@ impl Snapshot {
             seq += 1;
         }
         Ok(())
+    }
+
+    /// Unsealed (rolled or active) segments in this view, as (base, count) in seq order.
+    pub fn unsealed(&self) -> Vec<(u64, u64)> {
+        self.unsealed.iter().map(|(w, n)| (w.base, *n)).collect()
+    }
+
+    /// Events `from..to` of one unsealed segment of this view, read with one I/O.
+    pub fn read_unsealed(&self, from: u64, to: u64) -> Result<Vec<Event>> {
+        let j = self.unsealed.partition_point(|(w, n)| w.base + n <= from);
+        let (w, n) = self.unsealed.get(j).ok_or(StorageError::NotFound(from))?;
+        if from < w.base || to > w.base + n || from > to {
+            return Err(StorageError::NotFound(to.saturating_sub(1)));
+        }
+        w.read_range(from, to)
     }
 
     /// Seq of the stored event with this `id`, if any.

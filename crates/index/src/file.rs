@@ -1,0 +1,523 @@
+//! Index files: one per sealed segment, `index/{base:020}.idx`, memory-mapped and checked
+//! section by section on first use. Derived data: a file that is missing, damaged or made for
+//! another segment or field list is rebuilt from the segment, never trusted over it.
+//! Byte layout: docs/format.md, "Index files".
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use annal_model::Field;
+use memmap2::Mmap;
+use roaring::RoaringBitmap;
+
+use crate::error::IndexError;
+use crate::key::Key;
+use crate::mem::MemIndex;
+use crate::times::{encode_times, le_u32, EncodedTimes};
+
+/// First bytes of an index file.
+pub const INDEX_MAGIC: &[u8; 8] = b"ANNALIDX";
+/// Version of the index file layout.
+pub const INDEX_VERSION: u16 = 1;
+/// Bytes of the fixed header.
+pub const INDEX_HEADER_BYTES: usize = 64;
+/// Bytes of one directory entry.
+pub const DIR_ENTRY_BYTES: usize = 48;
+/// Longest field name a directory entry holds.
+const DIR_NAME_BYTES: usize = 24;
+/// Values with at most this many records keep their ordinals as plain u32s, not a bitmap:
+/// a one-record roaring bitmap costs 18 bytes, a plain ordinal 4.
+pub const INLINE_POSTINGS_MAX: u32 = 8;
+/// Fields with at most this many distinct values in a segment have their value counts in
+/// the segment summary, so queries skip segments without a matching value unread.
+pub const SUMMARY_VALUES_MAX: usize = 256;
+/// Bytes of one value entry in a field section: key offset, postings offset, record count.
+const VALUE_ENTRY_BYTES: usize = 12;
+
+const KIND_SUMMARY: u8 = 0;
+const KIND_TIMES: u8 = 1;
+const KIND_FIELD: u8 = 2;
+
+/// What one field's summary says about a segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldSummary {
+    /// Distinct values in the segment.
+    pub distinct: u32,
+    /// Every value with its record count, sorted by key, when there are at most
+    /// [`SUMMARY_VALUES_MAX`].
+    pub values: Option<Vec<(Key, u64)>>,
+}
+
+impl FieldSummary {
+    /// Records holding `key`, when the summary lists values.
+    pub fn count(&self, key: &[u8]) -> Option<u64> {
+        let values = self.values.as_ref()?;
+        Some(
+            values
+                .binary_search_by(|(k, _)| (**k).cmp(key))
+                .map_or(0, |i| values[i].1),
+        )
+    }
+}
+
+/// A segment's summary: time range and per-field value counts (the manifest entry).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    /// Smallest `created_at`.
+    pub min_time: i64,
+    /// Largest `created_at`.
+    pub max_time: i64,
+    /// One per indexed field, in the index's field order.
+    pub fields: Vec<FieldSummary>,
+}
+
+/// Bytes of the index file for `mem`, a complete index of a sealed segment whose footer
+/// root is `root`.
+pub fn encode_index(mem: &MemIndex, root: &[u8; 32]) -> Vec<u8> {
+    let mut sections: Vec<(u8, &str, Vec<u8>)> = Vec::with_capacity(mem.fields.len() + 2);
+    sections.push((KIND_SUMMARY, "", encode_summary(mem)));
+    let mut times = Vec::new();
+    encode_times(&mem.times.times, &mut times);
+    sections.push((KIND_TIMES, "", times));
+    for (postings, field) in mem.postings.iter().zip(&mem.fields) {
+        sections.push((KIND_FIELD, field.name(), encode_field(postings)));
+    }
+    let mut out = Vec::new();
+    out.extend_from_slice(INDEX_MAGIC);
+    out.extend_from_slice(&INDEX_VERSION.to_le_bytes());
+    out.extend_from_slice(&(mem.fields.len() as u16).to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&mem.base.to_le_bytes());
+    out.extend_from_slice(&mem.len().to_le_bytes());
+    out.extend_from_slice(root);
+    let mut offset = (INDEX_HEADER_BYTES + sections.len() * DIR_ENTRY_BYTES + 4) as u64;
+    for (kind, name, bytes) in &sections {
+        let mut padded = [0u8; DIR_NAME_BYTES];
+        padded[..name.len()].copy_from_slice(name.as_bytes());
+        out.extend_from_slice(&padded);
+        out.extend_from_slice(&[*kind, 0, 0, 0]);
+        out.extend_from_slice(&crc32fast::hash(bytes).to_le_bytes());
+        out.extend_from_slice(&offset.to_le_bytes());
+        out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        offset += bytes.len() as u64;
+    }
+    let header_crc = crc32fast::hash(&out);
+    out.extend_from_slice(&header_crc.to_le_bytes());
+    for (_, _, bytes) in sections {
+        out.extend_from_slice(&bytes);
+    }
+    out
+}
+
+fn encode_summary(mem: &MemIndex) -> Vec<u8> {
+    let (min, max) = mem.time_range().unwrap_or((0, 0));
+    let mut out = Vec::new();
+    out.extend_from_slice(&min.to_le_bytes());
+    out.extend_from_slice(&max.to_le_bytes());
+    for postings in &mem.postings {
+        out.extend_from_slice(&(postings.len() as u32).to_le_bytes());
+        let listed = postings.len() <= SUMMARY_VALUES_MAX;
+        out.push(u8::from(listed));
+        if listed {
+            for (key, bitmap) in sorted(postings) {
+                out.extend_from_slice(&(key.len() as u16).to_le_bytes());
+                out.extend_from_slice(key);
+                out.extend_from_slice(&(bitmap.len() as u32).to_le_bytes());
+            }
+        }
+    }
+    out
+}
+
+fn sorted(postings: &HashMap<Key, RoaringBitmap>) -> Vec<(&Key, &RoaringBitmap)> {
+    let mut v: Vec<_> = postings.iter().collect();
+    v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    v
+}
+
+fn encode_field(postings: &HashMap<Key, RoaringBitmap>) -> Vec<u8> {
+    let values = sorted(postings);
+    let n = values.len();
+    let keys_start = 4 + (n + 1) * VALUE_ENTRY_BYTES;
+    let keys_len: usize = values.iter().map(|(k, _)| k.len()).sum();
+    let mut entries = Vec::with_capacity((n + 1) * VALUE_ENTRY_BYTES);
+    let mut keys = Vec::with_capacity(keys_len);
+    let mut posts = Vec::new();
+    let posts_start = keys_start + keys_len;
+    for (key, bitmap) in &values {
+        entries.extend_from_slice(&((keys_start + keys.len()) as u32).to_le_bytes());
+        entries.extend_from_slice(&((posts_start + posts.len()) as u32).to_le_bytes());
+        entries.extend_from_slice(&(bitmap.len() as u32).to_le_bytes());
+        keys.extend_from_slice(key);
+        if bitmap.len() <= u64::from(INLINE_POSTINGS_MAX) {
+            bitmap
+                .iter()
+                .for_each(|o| posts.extend_from_slice(&o.to_le_bytes()));
+        } else {
+            // Writing into a Vec cannot fail.
+            let _ = bitmap.serialize_into(&mut posts);
+        }
+    }
+    entries.extend_from_slice(&((keys_start + keys.len()) as u32).to_le_bytes());
+    entries.extend_from_slice(&((posts_start + posts.len()) as u32).to_le_bytes());
+    entries.extend_from_slice(&0u32.to_le_bytes());
+    let mut out = Vec::with_capacity(posts_start + posts.len());
+    out.extend_from_slice(&(n as u32).to_le_bytes());
+    out.extend_from_slice(&entries);
+    out.extend_from_slice(&keys);
+    out.extend_from_slice(&posts);
+    out
+}
+
+/// A section's place in the file and whether its checksum was checked.
+struct Section {
+    range: (usize, usize),
+    crc: u32,
+    checked: OnceLock<Result<(), String>>,
+}
+
+/// An open index file.
+pub struct IndexFile {
+    path: PathBuf,
+    map: Mmap,
+    base: u64,
+    count: u64,
+    summary: Summary,
+    times: Section,
+    fields: Vec<Section>,
+}
+
+/// What an index file must belong to.
+pub struct Expected<'a> {
+    /// Segment base seq.
+    pub base: u64,
+    /// Records in the segment.
+    pub count: u64,
+    /// The segment's footer root.
+    pub root: &'a [u8; 32],
+    /// Indexed fields, in order.
+    pub fields: &'a [Field],
+}
+
+impl IndexFile {
+    /// Maps and checks an index file: header, directory and summary now; other sections
+    /// when first used.
+    pub fn open(path: &Path, expected: &Expected<'_>) -> Result<IndexFile, IndexError> {
+        let file = std::fs::File::open(path).map_err(IndexError::io("open", path))?;
+        // SAFETY: index files are written to a temporary name and renamed into place, never
+        // modified after; every section is checksummed before use.
+        let map = unsafe { Mmap::map(&file) }.map_err(IndexError::io("mmap", path))?;
+        let corrupt = |msg: String| IndexError::Corrupt {
+            path: path.to_path_buf(),
+            msg,
+        };
+        let (sections, summary_at) = parse_header(&map, expected).map_err(corrupt)?;
+        let summary = &sections[summary_at];
+        let bytes = &map[summary.range.0..summary.range.1];
+        if crc32fast::hash(bytes) != summary.crc {
+            return Err(corrupt("summary section checksum mismatch".into()));
+        }
+        let summary = parse_summary(bytes, expected.fields.len()).map_err(corrupt)?;
+        let mut sections = sections.into_iter();
+        sections.next();
+        let times = sections
+            .next()
+            .ok_or_else(|| corrupt("no time section".into()))?;
+        Ok(IndexFile {
+            path: path.to_path_buf(),
+            base: expected.base,
+            count: expected.count,
+            summary,
+            times,
+            fields: sections.collect(),
+            map,
+        })
+    }
+
+    /// Where the file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Seq of the segment's first record.
+    pub fn base(&self) -> u64 {
+        self.base
+    }
+
+    /// Records in the segment.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The segment's summary.
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    /// Bytes of the file.
+    pub fn file_bytes(&self) -> u64 {
+        self.map.len() as u64
+    }
+
+    fn corrupt(&self, msg: impl Into<String>) -> IndexError {
+        IndexError::Corrupt {
+            path: self.path.clone(),
+            msg: msg.into(),
+        }
+    }
+
+    /// A section's bytes, once its checksum (and `check`) passed.
+    fn section(
+        &self,
+        s: &Section,
+        check: impl FnOnce(&[u8]) -> Result<(), String>,
+    ) -> Result<&[u8], IndexError> {
+        let bytes = &self.map[s.range.0..s.range.1];
+        let verdict = s.checked.get_or_init(|| {
+            if crc32fast::hash(bytes) != s.crc {
+                return Err(format!("section at byte {} checksum mismatch", s.range.0));
+            }
+            check(bytes)
+        });
+        verdict.clone().map_err(|m| self.corrupt(m))?;
+        Ok(bytes)
+    }
+
+    pub(crate) fn times(&self) -> Result<EncodedTimes<'_>, IndexError> {
+        let count = self.count;
+        let bytes = self.section(&self.times, |b| {
+            EncodedTimes::parse(b, count)
+                .map(|_| ())
+                .map_err(String::from)
+        })?;
+        EncodedTimes::parse(bytes, count).map_err(|m| self.corrupt(m))
+    }
+
+    pub(crate) fn field(&self, pos: usize) -> Result<FieldSection<'_>, IndexError> {
+        let s = self
+            .fields
+            .get(pos)
+            .ok_or_else(|| self.corrupt(format!("no section for field {pos}")))?;
+        let count = self.count;
+        let bytes = self.section(s, |b| FieldSection::parse(b, count).map(|_| ()))?;
+        FieldSection::parse(bytes, count).map_err(|m| self.corrupt(m))
+    }
+}
+
+fn parse_header(map: &[u8], expected: &Expected<'_>) -> Result<(Vec<Section>, usize), String> {
+    let head = map
+        .get(..INDEX_HEADER_BYTES)
+        .ok_or("shorter than its header")?;
+    if &head[..8] != INDEX_MAGIC {
+        return Err("not an annal index file (bad magic)".into());
+    }
+    let version = u16::from_le_bytes([head[8], head[9]]);
+    if version != INDEX_VERSION {
+        return Err(format!(
+            "index version {version}, this build reads {INDEX_VERSION}"
+        ));
+    }
+    let nfields = usize::from(u16::from_le_bytes([head[10], head[11]]));
+    let le_u64 = |at: usize| u64::from_le_bytes(head[at..at + 8].try_into().unwrap_or([0; 8]));
+    if le_u64(16) != expected.base || le_u64(24) != expected.count || &head[32..64] != expected.root
+    {
+        return Err("made for another segment (base, count or root differ)".into());
+    }
+    if nfields != expected.fields.len() {
+        return Err(format!(
+            "indexes {nfields} fields, {} are configured",
+            expected.fields.len()
+        ));
+    }
+    let nsections = nfields + 2;
+    let dir_end = INDEX_HEADER_BYTES + nsections * DIR_ENTRY_BYTES;
+    let dir = map.get(..dir_end + 4).ok_or("directory cut short")?;
+    if le_u32(dir, dir_end) != Some(crc32fast::hash(&dir[..dir_end])) {
+        return Err("header checksum mismatch".into());
+    }
+    let mut sections = Vec::with_capacity(nsections);
+    for i in 0..nsections {
+        let e = &dir[INDEX_HEADER_BYTES + i * DIR_ENTRY_BYTES..][..DIR_ENTRY_BYTES];
+        let name = std::str::from_utf8(&e[..DIR_NAME_BYTES])
+            .map_err(|_| "field name is not UTF-8")?
+            .trim_end_matches('\0');
+        let kind = e[DIR_NAME_BYTES];
+        let want = match i {
+            0 => (KIND_SUMMARY, ""),
+            1 => (KIND_TIMES, ""),
+            _ => (KIND_FIELD, expected.fields[i - 2].name()),
+        };
+        if (kind, name) != want {
+            return Err(format!("section {i} is {name:?}, expected {:?}", want.1));
+        }
+        let at = |o: usize| u64::from_le_bytes(e[o..o + 8].try_into().unwrap_or([0; 8]));
+        let (off, len) = (at(32), at(40));
+        let end = off.checked_add(len).ok_or("section length overflows")?;
+        if off < (dir_end + 4) as u64 || end > map.len() as u64 {
+            return Err(format!("section {i} lies outside the file"));
+        }
+        sections.push(Section {
+            range: (off as usize, end as usize),
+            crc: le_u32(e, 28).unwrap_or(0),
+            checked: OnceLock::new(),
+        });
+    }
+    Ok((sections, 0))
+}
+
+fn parse_summary(b: &[u8], nfields: usize) -> Result<Summary, String> {
+    let mut r = Cursor { b, pos: 0 };
+    let min_time = r.i64()?;
+    let max_time = r.i64()?;
+    let mut fields = Vec::with_capacity(nfields);
+    for _ in 0..nfields {
+        let distinct = r.u32()?;
+        let listed = r.take(1)?[0] == 1;
+        let values = if listed {
+            if distinct as usize > SUMMARY_VALUES_MAX {
+                return Err("summary lists more values than it may".into());
+            }
+            let mut v: Vec<(Key, u64)> = Vec::with_capacity(distinct as usize);
+            for _ in 0..distinct {
+                let len = usize::from(u16::from_le_bytes(r.take(2)?.try_into().unwrap_or([0; 2])));
+                let key: Key = r.take(len)?.into();
+                let count = u64::from(r.u32()?);
+                if v.last().is_some_and(|(k, _)| *k >= key) {
+                    return Err("summary values out of order".into());
+                }
+                v.push((key, count));
+            }
+            Some(v)
+        } else {
+            None
+        };
+        fields.push(FieldSummary { distinct, values });
+    }
+    if r.pos != b.len() {
+        return Err("trailing bytes after the summary".into());
+    }
+    Ok(Summary {
+        min_time,
+        max_time,
+        fields,
+    })
+}
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let s = self
+            .b
+            .get(self.pos..self.pos.saturating_add(n))
+            .ok_or("summary cut short")?;
+        self.pos += n;
+        Ok(s)
+    }
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().unwrap_or([0; 4]),
+        ))
+    }
+    fn i64(&mut self) -> Result<i64, String> {
+        Ok(i64::from_le_bytes(
+            self.take(8)?.try_into().unwrap_or([0; 8]),
+        ))
+    }
+}
+
+/// One field's section, read in place: sorted values and their postings.
+pub(crate) struct FieldSection<'a> {
+    bytes: &'a [u8],
+    n: usize,
+}
+
+impl<'a> FieldSection<'a> {
+    fn parse(bytes: &'a [u8], count: u64) -> Result<FieldSection<'a>, String> {
+        let n = le_u32(bytes, 0).ok_or("field section cut short")? as usize;
+        if n as u64 > count {
+            return Err("more values than records".into());
+        }
+        let table_end = 4 + (n + 1) * VALUE_ENTRY_BYTES;
+        if table_end > bytes.len() {
+            return Err("value table cut short".into());
+        }
+        let s = FieldSection { bytes, n };
+        let (mut key_end, mut post_end) = (table_end, s.entry(n).0);
+        for i in 0..=n {
+            let (k, p, _) = s.entry(i);
+            if k < key_end || k > bytes.len() || p < post_end || p > bytes.len() {
+                return Err(format!("value entry {i} out of order"));
+            }
+            (key_end, post_end) = (k, p);
+        }
+        if post_end != bytes.len() {
+            return Err("trailing bytes after the postings".into());
+        }
+        if (1..n).any(|i| s.key(i - 1) >= s.key(i)) {
+            return Err("value keys out of order".into());
+        }
+        Ok(s)
+    }
+
+    fn entry(&self, i: usize) -> (usize, usize, u32) {
+        let at = 4 + i * VALUE_ENTRY_BYTES;
+        let get = |o| le_u32(self.bytes, at + o).unwrap_or(0);
+        (get(0) as usize, get(4) as usize, get(8))
+    }
+
+    fn key(&self, i: usize) -> &'a [u8] {
+        let (start, end) = (self.entry(i).0, self.entry(i + 1).0);
+        self.bytes.get(start..end).unwrap_or(&[])
+    }
+
+    /// Number of distinct values.
+    pub(crate) fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Position of `key`, if the field has it.
+    pub(crate) fn find(&self, key: &[u8]) -> Option<usize> {
+        let (mut lo, mut hi) = (0, self.n);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match self.key(mid).cmp(key) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid),
+            }
+        }
+        None
+    }
+
+    /// Value `i`: its key and record count.
+    pub(crate) fn value(&self, i: usize) -> (&'a [u8], u64) {
+        (self.key(i), u64::from(self.entry(i).2))
+    }
+
+    /// Value `i`'s records.
+    pub(crate) fn postings(&self, i: usize, count: u64) -> Result<RoaringBitmap, String> {
+        let (_, start, card) = self.entry(i);
+        let end = self.entry(i + 1).1;
+        let bytes = self.bytes.get(start..end).ok_or("postings out of range")?;
+        let bitmap = if card <= INLINE_POSTINGS_MAX {
+            if bytes.len() != card as usize * 4 {
+                return Err(format!("value {i}: inline postings have the wrong length"));
+            }
+            let ords = bytes.chunks_exact(4).map(|c| le_u32(c, 0).unwrap_or(0));
+            RoaringBitmap::from_sorted_iter(ords)
+                .map_err(|_| format!("value {i}: postings out of order"))?
+        } else {
+            RoaringBitmap::deserialize_from(bytes)
+                .map_err(|e| format!("value {i}: postings do not decode: {e}"))?
+        };
+        if bitmap.len() != u64::from(card) || bitmap.max().is_some_and(|m| u64::from(m) >= count) {
+            return Err(format!("value {i}: postings disagree with their entry"));
+        }
+        Ok(bitmap)
+    }
+}

@@ -1,0 +1,252 @@
+//! Keeps an index for every segment of a store: files for sealed segments (loaded, or built
+//! when missing or damaged), memory for the unsealed ones, caught up on each view.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use annal_model::Field;
+use annal_storage::{SealedRef, Snapshot};
+use parking_lot::{Mutex, RwLock};
+
+use crate::error::{IndexError, Result};
+use crate::file::{encode_index, Expected, IndexFile};
+use crate::key::indexable;
+use crate::mem::MemIndex;
+use crate::segment::SegmentIndex;
+
+/// Name of the index directory inside a data directory.
+pub const INDEX_DIR: &str = "index";
+/// Events read from an unsealed segment per step while catching its index up.
+const CATCH_UP_EVENTS: u64 = 4096;
+
+/// The fields indexed unless configured otherwise.
+pub const DEFAULT_FIELDS: [&str; 15] = [
+    "event_code",
+    "event_type",
+    "event_group",
+    "action",
+    "status",
+    "actor_type",
+    "actor_id",
+    "user_id",
+    "source",
+    "resource_type",
+    "resource_id",
+    "session_id",
+    "vm_id",
+    "ip_address",
+    "http_status",
+];
+
+/// Which fields to index.
+#[derive(Clone, Debug)]
+pub struct IndexOptions {
+    /// Indexed fields, in the order index files hold them.
+    pub fields: Vec<Field>,
+}
+
+impl Default for IndexOptions {
+    fn default() -> Self {
+        IndexOptions {
+            fields: DEFAULT_FIELDS
+                .iter()
+                .filter_map(|n| Field::from_name(n))
+                .collect(),
+        }
+    }
+}
+
+impl IndexOptions {
+    /// Options indexing the named fields.
+    pub fn with_fields<S: AsRef<str>>(names: &[S]) -> Result<IndexOptions> {
+        let mut fields = Vec::with_capacity(names.len());
+        for n in names {
+            let n = n.as_ref();
+            match Field::from_name(n) {
+                Some(f) if indexable(f) => {
+                    if !fields.contains(&f) {
+                        fields.push(f)
+                    }
+                }
+                _ => return Err(IndexError::NotIndexable(n.to_string())),
+            }
+        }
+        Ok(IndexOptions { fields })
+    }
+}
+
+/// One segment as a query sees it.
+#[derive(Clone)]
+pub struct IndexedSegment {
+    /// Seq of its first record.
+    pub base: u64,
+    /// Records visible in this view.
+    pub count: u64,
+    /// Its index.
+    pub index: SegmentIndex,
+    /// The sealed segment, if sealed.
+    pub sealed: Option<SealedRef>,
+}
+
+/// A consistent view: a storage snapshot and an index for each of its segments.
+#[derive(Clone)]
+pub struct IndexView {
+    /// The storage snapshot the indexes answer for.
+    pub snapshot: Snapshot,
+    /// Every segment with records, in seq order.
+    pub segments: Vec<IndexedSegment>,
+}
+
+/// Index keeper of one store.
+pub struct Indexer {
+    dir: PathBuf,
+    fields: Vec<Field>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    sealed: BTreeMap<u64, SegmentIndex>,
+    unsealed: BTreeMap<u64, Arc<RwLock<MemIndex>>>,
+}
+
+impl Indexer {
+    /// An indexer keeping its files in `data_dir/index`.
+    pub fn new(data_dir: &Path, opts: IndexOptions) -> Result<Indexer> {
+        let dir = data_dir.join(INDEX_DIR);
+        std::fs::create_dir_all(&dir).map_err(IndexError::io("create", &dir))?;
+        Ok(Indexer {
+            dir,
+            fields: opts.fields,
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    /// Indexed fields, in order.
+    pub fn fields(&self) -> &[Field] {
+        &self.fields
+    }
+
+    /// Position of `field` among the indexed fields.
+    pub fn position(&self, field: Field) -> Option<usize> {
+        self.fields.iter().position(|&f| f == field)
+    }
+
+    /// Indexes for every segment of `snapshot`: loads or builds files for newly sealed
+    /// segments and catches the in-memory indexes up with the unsealed ones.
+    pub fn view(&self, snapshot: Snapshot) -> Result<IndexView> {
+        let mut st = self.state.lock();
+        let mut segments = Vec::new();
+        for seg in snapshot.sealed() {
+            let index = match st.sealed.get(&seg.base()) {
+                Some(i) => i.clone(),
+                None => {
+                    let mem = st.unsealed.remove(&seg.base());
+                    let i = self.load_or_build(seg, mem)?;
+                    st.sealed.insert(seg.base(), i.clone());
+                    i
+                }
+            };
+            segments.push(IndexedSegment {
+                base: seg.base(),
+                count: seg.count(),
+                index,
+                sealed: Some(seg.clone()),
+            });
+        }
+        for (base, count) in snapshot.unsealed() {
+            let mem = st
+                .unsealed
+                .entry(base)
+                .or_insert_with(|| Arc::new(RwLock::new(MemIndex::new(base, &self.fields))))
+                .clone();
+            catch_up(&snapshot, &mem, base + count)?;
+            if count > 0 {
+                segments.push(IndexedSegment {
+                    base,
+                    count,
+                    index: SegmentIndex::Mem(mem),
+                    sealed: None,
+                });
+            }
+        }
+        Ok(IndexView { snapshot, segments })
+    }
+
+    fn path(&self, base: u64) -> PathBuf {
+        self.dir.join(format!("{base:020}.idx"))
+    }
+
+    /// The sealed segment's index file, built (from `mem` when it is complete) if missing
+    /// or unusable. If the file cannot be written the index stays in memory.
+    fn load_or_build(
+        &self,
+        seg: &SealedRef,
+        mem: Option<Arc<RwLock<MemIndex>>>,
+    ) -> Result<SegmentIndex> {
+        let path = self.path(seg.base());
+        let root = seg.root();
+        let expected = Expected {
+            base: seg.base(),
+            count: seg.count(),
+            root: &root,
+            fields: &self.fields,
+        };
+        match IndexFile::open(&path, &expected) {
+            Ok(f) => return Ok(SegmentIndex::File(Arc::new(f))),
+            Err(IndexError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            }
+            Err(e) => tracing::warn!("rebuilding the index of {}: {e}", seg.path().display()),
+        }
+        let mem = match mem.map(|m| m.read().clone()) {
+            Some(m) if m.len() == seg.count() => m,
+            _ => build_from_sealed(seg, &self.fields)?,
+        };
+        let bytes = encode_index(&mem, &root);
+        let written = write_file(&path, &bytes).and_then(|()| IndexFile::open(&path, &expected));
+        match written {
+            Ok(f) => Ok(SegmentIndex::File(Arc::new(f))),
+            Err(e) => {
+                tracing::warn!("keeping the index of segment {} in memory: {e}", seg.base());
+                Ok(SegmentIndex::Mem(Arc::new(RwLock::new(mem))))
+            }
+        }
+    }
+}
+
+/// An index of a sealed segment, built by reading every block.
+pub fn build_from_sealed(seg: &SealedRef, fields: &[Field]) -> Result<MemIndex> {
+    let mut mem = MemIndex::new(seg.base(), fields);
+    for i in 0..seg.blocks().len() {
+        for e in seg.read_block(i)? {
+            mem.push(&e);
+        }
+    }
+    Ok(mem)
+}
+
+/// Indexes the records of an unsealed segment up to seq `end`. Runs under the indexer's
+/// lock, so nothing else appends to `mem` meanwhile.
+fn catch_up(snapshot: &Snapshot, mem: &RwLock<MemIndex>, end: u64) -> Result<()> {
+    let mut at = {
+        let m = mem.read();
+        m.base() + m.len()
+    };
+    while at < end {
+        let to = end.min(at + CATCH_UP_EVENTS);
+        let events = snapshot.read_unsealed(at, to)?;
+        let mut m = mem.write();
+        events.iter().for_each(|e| m.push(e));
+        at = to;
+    }
+    Ok(())
+}
+
+/// Writes an index file under a temporary name and renames it into place. No fsync: the
+/// file is derived and checksummed, so one lost in a crash is rebuilt.
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("idx.tmp");
+    std::fs::write(&tmp, bytes).map_err(IndexError::io("write", &tmp))?;
+    std::fs::rename(&tmp, path).map_err(IndexError::io("rename", path))
+}
