@@ -1,11 +1,10 @@
-//! Index files: one per sealed segment, `index/{base:020}.idx`, memory-mapped and checked
-//! section by section on first use. Derived data: a file that is missing, damaged or made for
+//! Index files: one per sealed segment, `index/{base:020}.idx`, checked whole when opened,
+//! then memory-mapped. Derived data: a file that is missing, damaged or made for
 //! another segment or field list is rebuilt from the segment, never trusted over it.
 //! Byte layout: docs/format.md, "Index files".
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use annal_model::Field;
 use memmap2::Mmap;
@@ -170,11 +169,10 @@ fn encode_field(postings: &HashMap<Key, RoaringBitmap>) -> Vec<u8> {
     out
 }
 
-/// A section's place in the file and whether its checksum was checked.
+/// A section's place in the file and its checksum.
 struct Section {
     range: (usize, usize),
     crc: u32,
-    checked: OnceLock<Result<(), String>>,
 }
 
 /// An open index file.
@@ -201,26 +199,45 @@ pub struct Expected<'a> {
 }
 
 impl IndexFile {
-    /// Maps and checks an index file: header, directory and summary now; other sections
-    /// when first used.
+    /// Checks an index file whole (header, directory, every section's checksum and
+    /// structure) and maps it. The check reads the file rather than the mapping, so the
+    /// pages of an opened index stay out of the resident set until queries use them.
     pub fn open(path: &Path, expected: &Expected<'_>) -> Result<IndexFile, IndexError> {
-        let file = std::fs::File::open(path).map_err(IndexError::io("open", path))?;
-        // SAFETY: index files are written to a temporary name and renamed into place, never
-        // modified after; every section is checksummed before use.
-        let map = unsafe { Mmap::map(&file) }.map_err(IndexError::io("mmap", path))?;
         let corrupt = |msg: String| IndexError::Corrupt {
             path: path.to_path_buf(),
             msg,
         };
-        let (sections, summary_at) = parse_header(&map, expected).map_err(corrupt)?;
-        let summary = &sections[summary_at];
-        let bytes = &map[summary.range.0..summary.range.1];
-        if crc32fast::hash(bytes) != summary.crc {
-            return Err(corrupt("summary section checksum mismatch".into()));
+        let bytes = std::fs::read(path).map_err(IndexError::io("read", path))?;
+        let sections = parse_header(&bytes, expected).map_err(corrupt)?;
+        for (i, s) in sections.iter().enumerate() {
+            let body = &bytes[s.range.0..s.range.1];
+            if crc32fast::hash(body) != s.crc {
+                return Err(corrupt(format!("section {i} checksum mismatch")));
+            }
+            let shape = match i {
+                0 => Ok(()),
+                1 => EncodedTimes::parse(body, expected.count)
+                    .map(|_| ())
+                    .map_err(String::from),
+                _ => FieldSection::parse(body, expected.count).map(|_| ()),
+            };
+            shape.map_err(|m| corrupt(format!("section {i}: {m}")))?;
         }
-        let summary = parse_summary(bytes, expected.fields.len()).map_err(corrupt)?;
-        let mut sections = sections.into_iter();
-        sections.next();
+        let summary = &sections[0];
+        let summary = parse_summary(
+            &bytes[summary.range.0..summary.range.1],
+            expected.fields.len(),
+        )
+        .map_err(corrupt)?;
+        drop(bytes);
+        let file = std::fs::File::open(path).map_err(IndexError::io("open", path))?;
+        // SAFETY: index files are written under a temporary name and renamed into place,
+        // never modified after, and only by the process holding the store's lock.
+        let map = unsafe { Mmap::map(&file) }.map_err(IndexError::io("mmap", path))?;
+        if map.len() != sections.last().map_or(0, |s| s.range.1) {
+            return Err(corrupt("changed while being opened".into()));
+        }
+        let mut sections = sections.into_iter().skip(1);
         let times = sections
             .next()
             .ok_or_else(|| corrupt("no time section".into()))?;
@@ -267,31 +284,13 @@ impl IndexFile {
         }
     }
 
-    /// A section's bytes, once its checksum (and `check`) passed.
-    fn section(
-        &self,
-        s: &Section,
-        check: impl FnOnce(&[u8]) -> Result<(), String>,
-    ) -> Result<&[u8], IndexError> {
-        let bytes = &self.map[s.range.0..s.range.1];
-        let verdict = s.checked.get_or_init(|| {
-            if crc32fast::hash(bytes) != s.crc {
-                return Err(format!("section at byte {} checksum mismatch", s.range.0));
-            }
-            check(bytes)
-        });
-        verdict.clone().map_err(|m| self.corrupt(m))?;
-        Ok(bytes)
+    fn section(&self, s: &Section) -> &[u8] {
+        &self.map[s.range.0..s.range.1]
     }
 
     pub(crate) fn times(&self) -> Result<EncodedTimes<'_>, IndexError> {
-        let count = self.count;
-        let bytes = self.section(&self.times, |b| {
-            EncodedTimes::parse(b, count)
-                .map(|_| ())
-                .map_err(String::from)
-        })?;
-        EncodedTimes::parse(bytes, count).map_err(|m| self.corrupt(m))
+        // Checked whole at open; this only finds the parts again.
+        EncodedTimes::locate(self.section(&self.times), self.count).map_err(|m| self.corrupt(m))
     }
 
     pub(crate) fn field(&self, pos: usize) -> Result<FieldSection<'_>, IndexError> {
@@ -299,13 +298,11 @@ impl IndexFile {
             .fields
             .get(pos)
             .ok_or_else(|| self.corrupt(format!("no section for field {pos}")))?;
-        let count = self.count;
-        let bytes = self.section(s, |b| FieldSection::parse(b, count).map(|_| ()))?;
-        FieldSection::parse(bytes, count).map_err(|m| self.corrupt(m))
+        Ok(FieldSection::locate(self.section(s)))
     }
 }
 
-fn parse_header(map: &[u8], expected: &Expected<'_>) -> Result<(Vec<Section>, usize), String> {
+fn parse_header(map: &[u8], expected: &Expected<'_>) -> Result<Vec<Section>, String> {
     let head = map
         .get(..INDEX_HEADER_BYTES)
         .ok_or("shorter than its header")?;
@@ -360,10 +357,9 @@ fn parse_header(map: &[u8], expected: &Expected<'_>) -> Result<(Vec<Section>, us
         sections.push(Section {
             range: (off as usize, end as usize),
             crc: le_u32(e, 28).unwrap_or(0),
-            checked: OnceLock::new(),
         });
     }
-    Ok((sections, 0))
+    Ok(sections)
 }
 
 fn parse_summary(b: &[u8], nfields: usize) -> Result<Summary, String> {
@@ -437,6 +433,13 @@ pub(crate) struct FieldSection<'a> {
 }
 
 impl<'a> FieldSection<'a> {
+    /// A section already checked by [`parse`](Self::parse).
+    fn locate(bytes: &'a [u8]) -> FieldSection<'a> {
+        let n = le_u32(bytes, 0).unwrap_or(0) as usize;
+        FieldSection { bytes, n }
+    }
+
+    /// Checks a section's structure: value table in bounds and in order, keys sorted.
     fn parse(bytes: &'a [u8], count: u64) -> Result<FieldSection<'a>, String> {
         let n = le_u32(bytes, 0).ok_or("field section cut short")? as usize;
         if n as u64 > count {

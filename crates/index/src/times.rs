@@ -150,20 +150,8 @@ impl<'a> EncodedTimes<'a> {
         if n as u64 != count.div_ceil(TIME_CHUNK_RECORDS as u64) {
             return Err("time chunk count does not match the record count");
         }
-        let table_end = n
-            .checked_mul(CHUNK_ENTRY_BYTES)
-            .and_then(|l| l.checked_add(5))
-            .ok_or("time chunk table too large")?;
-        let table = bytes
-            .get(5..table_end)
-            .ok_or("time chunk table cut short")?;
-        let deltas = &bytes[table_end..];
-        let times = EncodedTimes {
-            unit: 10i64.pow(u32::from(exp)),
-            table,
-            deltas,
-            count,
-        };
+        let times = EncodedTimes::locate(bytes, count)?;
+        let deltas = times.deltas;
         let mut prev = 0usize;
         for c in 0..n {
             let off = times.delta_offset(c);
@@ -173,6 +161,24 @@ impl<'a> EncodedTimes<'a> {
             prev = off;
         }
         Ok(times)
+    }
+
+    /// The parts of a section whose header [`parse`](Self::parse) checked.
+    pub(crate) fn locate(bytes: &'a [u8], count: u64) -> Result<EncodedTimes<'a>, &'static str> {
+        let exp = (*bytes.first().ok_or("time section is empty")?).min(9);
+        let n = le_u32(bytes, 1).ok_or("time section header cut short")? as usize;
+        let table_end = n
+            .checked_mul(CHUNK_ENTRY_BYTES)
+            .and_then(|l| l.checked_add(5))
+            .ok_or("time chunk table too large")?;
+        Ok(EncodedTimes {
+            unit: 10i64.pow(u32::from(exp)),
+            table: bytes
+                .get(5..table_end)
+                .ok_or("time chunk table cut short")?,
+            deltas: bytes.get(table_end..).unwrap_or(&[]),
+            count,
+        })
     }
 
     fn entry_i64(&self, chunk: usize, field: usize) -> i64 {
@@ -303,6 +309,25 @@ mod tests {
             let expect: Vec<(u32, i64)> = times.iter().enumerate().map(|(i, &t)| (i as u32, t)).collect();
             prop_assert_eq!(seen, expect);
         }
+    }
+
+    #[test]
+    fn range_bounds_are_inclusive_then_exclusive_at_chunk_edges() {
+        let times: Vec<i64> = (0..200).collect();
+        let mut bytes = Vec::new();
+        encode_times(&times, &mut bytes);
+        let enc = EncodedTimes::parse(&bytes, 200).unwrap();
+        // Chunk 1 holds 64..=127: a range ending at its largest time leaves that out.
+        for (from, to, want) in [(64, 127, 63), (64, 128, 64), (63, 127, 64), (0, 0, 0)] {
+            let got = ordinals_in_range(&enc, from, to, 200).unwrap();
+            assert_eq!(got.len(), want, "{from}..{to}");
+            assert_eq!(got.min(), (want > 0).then_some(from as u32));
+        }
+        assert_eq!(
+            ordinals_in_range(&enc, 0, 1000, 70).unwrap().len(),
+            70,
+            "limit"
+        );
     }
 
     #[test]
