@@ -3,7 +3,6 @@
 //! another segment or field list is rebuilt from the segment, never trusted over it.
 //! Byte layout: docs/format.md, "Index files".
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use annal_model::Field;
@@ -12,7 +11,7 @@ use roaring::RoaringBitmap;
 
 use crate::error::IndexError;
 use crate::key::Key;
-use crate::mem::MemIndex;
+use crate::mem::{MemIndex, Postings};
 use crate::times::{encode_times, le_u32, EncodedTimes};
 
 /// First bytes of an index file.
@@ -129,13 +128,13 @@ fn encode_summary(mem: &MemIndex) -> Vec<u8> {
     out
 }
 
-fn sorted(postings: &HashMap<Key, RoaringBitmap>) -> Vec<(&Key, &RoaringBitmap)> {
+fn sorted(postings: &Postings) -> Vec<(&Key, &RoaringBitmap)> {
     let mut v: Vec<_> = postings.iter().collect();
     v.sort_unstable_by(|a, b| a.0.cmp(b.0));
     v
 }
 
-fn encode_field(postings: &HashMap<Key, RoaringBitmap>) -> Vec<u8> {
+fn encode_field(postings: &Postings) -> Vec<u8> {
     let values = sorted(postings);
     let n = values.len();
     let keys_start = 4 + (n + 1) * VALUE_ENTRY_BYTES;

@@ -137,17 +137,23 @@ impl Indexer {
     /// segments and catches the in-memory indexes up with the unsealed ones.
     pub fn view(&self, snapshot: Snapshot) -> Result<IndexView> {
         let mut st = self.state.lock();
+        let st = &mut *st;
+        let missing: Vec<(&SealedRef, Option<Arc<RwLock<MemIndex>>>)> = snapshot
+            .sealed()
+            .iter()
+            .filter(|seg| !st.sealed.contains_key(&seg.base()))
+            .map(|seg| (seg, st.unsealed.remove(&seg.base())))
+            .collect();
+        for (base, index) in self.load_or_build_all(missing)? {
+            st.sealed.insert(base, index);
+        }
         let mut segments = Vec::new();
         for seg in snapshot.sealed() {
-            let index = match st.sealed.get(&seg.base()) {
-                Some(i) => i.clone(),
-                None => {
-                    let mem = st.unsealed.remove(&seg.base());
-                    let i = self.load_or_build(seg, mem)?;
-                    st.sealed.insert(seg.base(), i.clone());
-                    i
-                }
-            };
+            let index = st
+                .sealed
+                .get(&seg.base())
+                .cloned()
+                .ok_or(annal_storage::StorageError::NotFound(seg.base()))?;
             segments.push(IndexedSegment {
                 base: seg.base(),
                 count: seg.count(),
@@ -172,6 +178,37 @@ impl Indexer {
             }
         }
         Ok(IndexView { snapshot, segments })
+    }
+
+    /// [`load_or_build`](Self::load_or_build) for each segment, on as many threads as
+    /// there are cores (building reads and decodes every block).
+    fn load_or_build_all(
+        &self,
+        todo: Vec<(&SealedRef, Option<Arc<RwLock<MemIndex>>>)>,
+    ) -> Result<Vec<(u64, SegmentIndex)>> {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(todo.len());
+        if threads <= 1 {
+            return todo
+                .into_iter()
+                .map(|(seg, mem)| Ok((seg.base(), self.load_or_build(seg, mem)?)))
+                .collect();
+        }
+        let queue = Mutex::new(todo.into_iter());
+        let done = Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| loop {
+                    let Some((seg, mem)) = queue.lock().next() else {
+                        break;
+                    };
+                    let r = self.load_or_build(seg, mem).map(|i| (seg.base(), i));
+                    done.lock().push(r);
+                });
+            }
+        });
+        done.into_inner().into_iter().collect()
     }
 
     fn path(&self, base: u64) -> PathBuf {

@@ -8,7 +8,12 @@ pub type Key = Box<[u8]>;
 
 /// The key of an integer value.
 pub fn int_key(v: i64) -> Key {
-    ((v as u64) ^ (1 << 63)).to_be_bytes().into()
+    int_key_bytes(v).into()
+}
+
+/// The bytes of [`int_key`], without allocating.
+pub fn int_key_bytes(v: i64) -> [u8; 8] {
+    ((v as u64) ^ (1 << 63)).to_be_bytes()
 }
 
 /// The key of a text value.

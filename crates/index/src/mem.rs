@@ -2,19 +2,58 @@
 //! index file is written from.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use annal_model::{Event, Field};
 use roaring::RoaringBitmap;
 
-use crate::key::{event_key, Key};
+use crate::key::{int_key_bytes, Key};
 use crate::times::MemTimes;
+
+/// One field's values and their records. Keys are short and hashed once per record per
+/// field while indexing, so a multiply-rotate hash (as in rustc's FxHash) instead of SipHash:
+/// the keys come from stored events, and a collision only costs a longer probe.
+pub(crate) type Postings = HashMap<Key, RoaringBitmap, BuildHasherDefault<FxHasher>>;
+
+/// A multiply-rotate hasher over 8-byte words.
+#[derive(Default)]
+pub(crate) struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        for &b in chunks.remainder() {
+            self.add(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.add(v);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.add(v as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl FxHasher {
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
 
 /// Postings of every value of every indexed field, and every record's time, for one segment.
 #[derive(Clone)]
 pub struct MemIndex {
     pub(crate) base: u64,
     pub(crate) fields: Vec<Field>,
-    pub(crate) postings: Vec<HashMap<Key, RoaringBitmap>>,
+    pub(crate) postings: Vec<Postings>,
     pub(crate) times: MemTimes,
 }
 
@@ -24,7 +63,7 @@ impl MemIndex {
         MemIndex {
             base,
             fields: fields.to_vec(),
-            postings: vec![HashMap::new(); fields.len()],
+            postings: vec![Postings::default(); fields.len()],
             times: MemTimes::default(),
         }
     }
@@ -48,8 +87,30 @@ impl MemIndex {
     pub fn push(&mut self, event: &Event) {
         let ord = self.len() as u32;
         for (postings, &field) in self.postings.iter_mut().zip(&self.fields) {
-            if let Some(key) = event_key(event, field) {
-                postings.entry(key).or_default().insert(ord);
+            let int;
+            let key: &[u8] = match field {
+                Field::Text(f) => match event.text(f) {
+                    Some(v) => v.as_bytes(),
+                    None => continue,
+                },
+                Field::Int(f) => match event.int(f) {
+                    Some(v) => {
+                        int = int_key_bytes(v);
+                        &int
+                    }
+                    None => continue,
+                },
+                _ => continue,
+            };
+            // Most values repeat: look up by borrowed bytes, allocate only for new ones.
+            match postings.get_mut(key) {
+                Some(b) => {
+                    // Ordinals only grow, so this appends.
+                    let _ = b.try_push(ord);
+                }
+                None => {
+                    postings.insert(key.into(), RoaringBitmap::from_iter([ord]));
+                }
             }
         }
         self.times.push(event.created_at.0);
