@@ -36,6 +36,30 @@ pub enum BenchCommand {
         #[arg(long)]
         no_sqlite: bool,
     },
+    /// The query workload (seed queries, paging, counts) against SQLite on the same events,
+    /// and the resident set after opening a store.
+    Query {
+        /// Scratch directory (created, emptied and removed).
+        #[arg(long, default_value = "./annal-bench")]
+        dir: PathBuf,
+        /// Events to generate.
+        #[arg(long, default_value_t = 2_000_000)]
+        events: u64,
+        /// Skip the SQLite comparison.
+        #[arg(long)]
+        no_sqlite: bool,
+        /// Also build a store of this many events and report the resident set after opening
+        /// it (0: skip).
+        #[arg(long, default_value_t = 0)]
+        rss_events: u64,
+    },
+    /// (Used by `bench query`.) Open a store with its indexes and print the resident set, KiB.
+    #[command(hide = true)]
+    OpenRss {
+        /// Data directory.
+        #[arg(long)]
+        data: PathBuf,
+    },
     /// Bytes/event and the time to read one record, across block sizes and zstd levels.
     Seal {
         /// Scratch directory.
@@ -58,14 +82,21 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
             no_sqlite,
         } => ingest(&dir, events, seconds, &threads, &batch, !no_sqlite),
         BenchCommand::Seal { dir, events } => seal(&dir, events),
+        BenchCommand::Query {
+            dir,
+            events,
+            no_sqlite,
+            rss_events,
+        } => crate::bench_query::run(&dir, events, !no_sqlite, rss_events),
+        BenchCommand::OpenRss { data } => crate::bench_query::open_rss_child(&data),
     }
 }
 
 /// A scratch directory that is removed when dropped.
-struct Scratch(PathBuf);
+pub struct Scratch(pub PathBuf);
 
 impl Scratch {
-    fn new(parent: &Path, name: &str) -> anyhow::Result<Scratch> {
+    pub fn new(parent: &Path, name: &str) -> anyhow::Result<Scratch> {
         let p = parent.join(name);
         if p.exists() {
             std::fs::remove_dir_all(&p)?;
@@ -81,18 +112,18 @@ impl Drop for Scratch {
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-fn ms(d: Duration) -> f64 {
+pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn machine() -> String {
+pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -319,7 +350,7 @@ fn sqlite_insert(dir: &Path, events: &[Event]) -> anyhow::Result<(f64, u64)> {
     Ok((secs, bytes))
 }
 
-fn sqlite_value(e: &Event, seq: i64, f: Field) -> rusqlite::types::Value {
+pub fn sqlite_value(e: &Event, seq: i64, f: Field) -> rusqlite::types::Value {
     use rusqlite::types::Value;
     let text = |s: Option<&str>| s.map_or(Value::Null, |s| Value::Text(s.to_string()));
     match f {

@@ -2,6 +2,7 @@
 //! library crates, prints results; every mode is one function.
 
 mod bench;
+mod bench_query;
 mod ingest;
 mod query;
 mod report;

@@ -617,29 +617,54 @@ fn write_payload(
 /// `n` events (`config.count` of them) parsed into [`Event`]s with the built-in catalogs, each
 /// with `received_at` equal to its `created_at`.
 pub fn events(config: GenConfig) -> Vec<Event> {
-    let catalogs = Catalogs::builtin();
-    let ctx = IngestContext {
-        catalogs: &catalogs,
-        received_at: config.start,
-    };
-    let mut generator = Generator::new(config);
-    let mut line = Vec::with_capacity(1024);
     let mut events = Vec::with_capacity(config.count.min(1 << 20) as usize);
-    loop {
-        line.clear();
-        if !generator.write_next(&mut line) {
-            break;
-        }
-        match Event::from_json(&line, &ctx) {
-            Ok(mut e) => {
-                e.received_at = e.created_at;
-                events.push(e);
-            }
-            // The generator only writes valid events; tests catch any regression.
-            Err(e) => debug_assert!(false, "generated an invalid event: {e}"),
+    events.extend(EventStream::new(config));
+    events
+}
+
+/// The events of [`events`], one at a time: for volumes that do not fit in memory.
+pub struct EventStream {
+    generator: Generator,
+    catalogs: Catalogs,
+    received_at: Timestamp,
+    line: Vec<u8>,
+}
+
+impl EventStream {
+    /// A stream of `config.count` events.
+    pub fn new(config: GenConfig) -> EventStream {
+        EventStream {
+            generator: Generator::new(config),
+            catalogs: Catalogs::builtin(),
+            received_at: config.start,
+            line: Vec::with_capacity(1024),
         }
     }
-    events
+}
+
+impl Iterator for EventStream {
+    type Item = Event;
+
+    fn next(&mut self) -> Option<Event> {
+        let ctx = IngestContext {
+            catalogs: &self.catalogs,
+            received_at: self.received_at,
+        };
+        loop {
+            self.line.clear();
+            if !self.generator.write_next(&mut self.line) {
+                return None;
+            }
+            match Event::from_json(&self.line, &ctx) {
+                Ok(mut e) => {
+                    e.received_at = e.created_at;
+                    return Some(e);
+                }
+                // The generator only writes valid events; tests catch any regression.
+                Err(e) => debug_assert!(false, "generated an invalid event: {e}"),
+            }
+        }
+    }
 }
 
 /// Writes `config.count` events as NDJSON (one per line) to `w`; returns the number written.

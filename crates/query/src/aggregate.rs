@@ -11,6 +11,9 @@ use crate::filter::{check_field, Filter};
 use crate::plan::Plan;
 use crate::Engine;
 
+/// Matches decoded per step when counting needs the events.
+const MATCH_BATCH: usize = 16_384;
+
 /// Width of a histogram bucket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Interval {
@@ -183,7 +186,7 @@ impl Engine {
     ) -> Result<Vec<(u32, Event)>> {
         let mut out = Vec::new();
         let ords: Vec<u32> = cands.iter().collect();
-        for batch in ords.chunks(crate::fetch::BLOCK_CACHE_EVENTS / 4) {
+        for batch in ords.chunks(MATCH_BATCH) {
             let events = self.blocks.fetch(&view.snapshot, seg, batch)?;
             for (o, e) in batch.iter().zip(events) {
                 if plan.residual_matches(&e) {

@@ -5,25 +5,44 @@ use std::sync::Arc;
 
 use annal_index::IndexedSegment;
 use annal_model::Event;
-use annal_storage::{Snapshot, StorageError};
+use annal_storage::{BlockView, Snapshot, StorageError};
 use parking_lot::Mutex;
 
 use crate::cache::Lru;
 use crate::error::Result;
 
-/// Decoded events kept in the cache (about 1 KiB each in memory).
-pub(crate) const BLOCK_CACHE_EVENTS: usize = 65_536;
+/// Memory the block cache may hold: checked, decompressed sealed blocks (about 0.8 MiB for
+/// 4096 events) and decoded events of unsealed segments (about 1 KiB each).
+pub(crate) const BLOCK_CACHE_BYTES: usize = 64 << 20;
+/// Memory an unsealed event is counted as in the cache.
+const EVENT_BYTES: usize = 1024;
 /// Records per cached unit of an unsealed segment.
 const UNSEALED_BLOCK_EVENTS: u64 = 4096;
 
 /// (segment base, sealed, block number).
 type BlockKey = (u64, bool, u64);
 
-pub(crate) struct BlockCache(Mutex<Lru<BlockKey, Arc<Vec<Event>>>>);
+/// A cached block: a sealed block's checked columns, or an unsealed range's events.
+#[derive(Clone)]
+enum Block {
+    Sealed(Arc<BlockView>),
+    Events(Arc<Vec<Event>>),
+}
+
+impl Block {
+    fn event(&self, i: usize) -> Option<Event> {
+        match self {
+            Block::Sealed(v) => (i < v.len()).then(|| v.event(i)),
+            Block::Events(e) => e.get(i).cloned(),
+        }
+    }
+}
+
+pub(crate) struct BlockCache(Mutex<Lru<BlockKey, Block>>);
 
 impl BlockCache {
     pub(crate) fn new() -> BlockCache {
-        BlockCache(Mutex::new(Lru::new(BLOCK_CACHE_EVENTS)))
+        BlockCache(Mutex::new(Lru::new(BLOCK_CACHE_BYTES)))
     }
 
     /// The events at ordinals `ords` of `seg`, in the order given.
@@ -44,9 +63,9 @@ impl BlockCache {
             for &o in run {
                 let seq = seg.base + u64::from(o);
                 let e = block
-                    .get((seq - block_first) as usize)
+                    .event((seq - block_first) as usize)
                     .ok_or(StorageError::NotFound(seq))?;
-                out.push(e.clone());
+                out.push(e);
             }
             i += run_len;
         }
@@ -77,35 +96,44 @@ impl BlockCache {
         first: u64,
         end: u64,
         run: &[u32],
-    ) -> Result<(Arc<Vec<Event>>, u64)> {
+    ) -> Result<(Block, u64)> {
         if let Some(sealed) = &seg.sealed {
             let b = sealed
                 .block_of(first)
                 .ok_or(StorageError::NotFound(first))?;
-            let events = self.cached((seg.base, true, b as u64), || sealed.read_block(b))?;
-            return Ok((events, first));
+            let block = self.cached((seg.base, true, b as u64), || {
+                let view = sealed.read_view(b)?;
+                let cost = view.memory_bytes();
+                Ok((Block::Sealed(Arc::new(view)), cost))
+            })?;
+            return Ok((block, first));
         }
         if end - first < UNSEALED_BLOCK_EVENTS {
             // The growing tail is not cached (it changes): read just the records needed.
             let lo = seg.base + u64::from(run.iter().copied().min().unwrap_or(0));
             let hi = seg.base + u64::from(run.iter().copied().max().unwrap_or(0)) + 1;
-            return Ok((Arc::new(snapshot.read_unsealed(lo, hi)?), lo));
+            let events = snapshot.read_unsealed(lo, hi)?;
+            return Ok((Block::Events(Arc::new(events)), lo));
         }
         let k = (first - seg.base) / UNSEALED_BLOCK_EVENTS;
-        let events = self.cached((seg.base, false, k), || snapshot.read_unsealed(first, end))?;
-        Ok((events, first))
+        let block = self.cached((seg.base, false, k), || {
+            let events = snapshot.read_unsealed(first, end)?;
+            let cost = events.len() * EVENT_BYTES;
+            Ok((Block::Events(Arc::new(events)), cost))
+        })?;
+        Ok((block, first))
     }
 
     fn cached(
         &self,
         key: BlockKey,
-        load: impl FnOnce() -> std::result::Result<Vec<Event>, StorageError>,
-    ) -> Result<Arc<Vec<Event>>> {
+        load: impl FnOnce() -> std::result::Result<(Block, usize), StorageError>,
+    ) -> Result<Block> {
         if let Some(b) = self.0.lock().get(&key) {
             return Ok(b);
         }
-        let events = Arc::new(load()?);
-        self.0.lock().insert(key, events.clone(), events.len());
-        Ok(events)
+        let (block, cost) = load()?;
+        self.0.lock().insert(key, block.clone(), cost);
+        Ok(block)
     }
 }

@@ -68,50 +68,173 @@ pub fn encode_block(events: &[Event], out: &mut Vec<u8>) {
 
 /// Decodes a block written by [`encode_block`].
 pub fn decode_block(bytes: &[u8]) -> Result<Vec<Event>, ColumnError> {
-    let mut r = Reader { b: bytes, pos: 0 };
-    let n = r.varint()? as usize;
-    if n == 0 || n > BLOCK_EVENTS_MAX {
-        return Err(r.err("event count out of range"));
-    }
-    // Every event takes at least one byte in each time column: a count the bytes cannot hold
-    // is refused before anything is allocated for it.
-    if n.saturating_mul(2) > bytes.len() {
-        return Err(r.err("event count larger than the block can hold"));
-    }
-    let mut events = vec![Event::default(); n];
-    for (i, t) in r.times(n)?.into_iter().enumerate() {
-        events[i].received_at = Timestamp(t);
-    }
-    for (i, t) in r.times(n)?.into_iter().enumerate() {
-        events[i].created_at = Timestamp(t);
-    }
-    for (i, v) in r.text_column(n)? {
-        events[i].id = Some(v);
-    }
-    for f in TextField::ALL {
-        for (i, v) in r.text_column(n)? {
-            events[i].set_text(f, Some(v));
+    let view = BlockView::parse(bytes.into())?;
+    Ok((0..view.len()).map(|row| view.event(row)).collect())
+}
+
+/// A checked, decompressed block whose events are built one row at a time: reading a few
+/// events of a block costs one pass over its column headers, not the decoding of all of them.
+pub struct BlockView {
+    raw: Box<[u8]>,
+    n: usize,
+    received: Vec<i64>,
+    created: Vec<i64>,
+    id: TextColumn,
+    texts: Vec<TextColumn>,
+    ints: Vec<Vec<Option<i64>>>,
+    latency: Vec<Option<f64>>,
+    payload: TextColumn,
+}
+
+/// Where a text column's values are, per row.
+struct TextColumn {
+    /// Per row, the index of its value among the present ones; `ABSENT` when absent.
+    slots: Slots,
+    values: TextValues,
+}
+
+const ABSENT: u32 = u32::MAX;
+
+enum Slots {
+    /// No row has a value.
+    None,
+    /// Row i has value i.
+    All,
+    /// Row i has value `slots[i]`, or none.
+    Some(Vec<u32>),
+}
+
+enum TextValues {
+    /// 16 bytes per value from this offset.
+    Uuid(usize),
+    /// Value k is `raw[bounds[k]..bounds[k + 1]]`.
+    Raw(Vec<u32>),
+    /// Value k is dictionary entry `index(k)`: `width`-byte indexes from `indexes`.
+    Dict {
+        bounds: Vec<u32>,
+        width: usize,
+        indexes: usize,
+    },
+}
+
+impl BlockView {
+    /// Checks every column of a block (UTF-8, dictionary indexes, times, lengths) so that
+    /// building any row afterwards cannot fail.
+    pub fn parse(raw: Box<[u8]>) -> Result<BlockView, ColumnError> {
+        let mut r = Reader { b: &raw, pos: 0 };
+        let n = r.varint()? as usize;
+        if n == 0 || n > BLOCK_EVENTS_MAX {
+            return Err(r.err("event count out of range"));
         }
-    }
-    for f in IntField::ALL {
+        // Every event takes at least one byte in each time column: a count the bytes cannot
+        // hold is refused before anything is allocated for it.
+        if n.saturating_mul(2) > raw.len() {
+            return Err(r.err("event count larger than the block can hold"));
+        }
+        let received = r.times(n)?;
+        let created = r.times(n)?;
+        let id = r.text_column(n)?;
+        let mut texts = Vec::with_capacity(TextField::COUNT);
+        for _ in TextField::ALL {
+            texts.push(r.text_column(n)?);
+        }
+        let mut ints = Vec::with_capacity(IntField::COUNT);
+        for _ in IntField::ALL {
+            let present = r.presence(n)?;
+            let mut col = vec![None; n];
+            for i in present.rows() {
+                col[i] = Some(unzigzag(r.varint()?));
+            }
+            ints.push(col);
+        }
         let present = r.presence(n)?;
-        for i in present {
-            let v = unzigzag(r.varint()?);
-            events[i].set_int(f, Some(v));
+        let values = r.floats(present.count())?;
+        let mut latency = vec![None; n];
+        for (i, v) in present.rows().zip(values) {
+            latency[i] = Some(v);
+        }
+        let payload = r.text_column(n)?;
+        if r.pos != raw.len() {
+            return Err(r.err("trailing bytes after the last column"));
+        }
+        Ok(BlockView {
+            n,
+            received,
+            created,
+            id,
+            texts,
+            ints,
+            latency,
+            payload,
+            raw,
+        })
+    }
+
+    /// Bytes of memory the view holds, roughly: for cache budgets.
+    pub fn memory_bytes(&self) -> usize {
+        self.raw.len() + self.n * (2 * 8 + IntField::COUNT * 16 + 16 + 4 * 4)
+    }
+
+    /// Events in the block.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// True for a block without events (never, once parsed).
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// The event at `row`; rows past the end give an empty event (callers check `len`).
+    pub fn event(&self, row: usize) -> Event {
+        if row >= self.n {
+            return Event::default();
+        }
+        let mut e = Event::new(Timestamp(self.created[row]), Timestamp(self.received[row]));
+        e.id = self.text(&self.id, row);
+        for (f, col) in TextField::ALL.into_iter().zip(&self.texts) {
+            e.set_text(f, self.text(col, row));
+        }
+        for (f, col) in IntField::ALL.into_iter().zip(&self.ints) {
+            e.set_int(f, col[row]);
+        }
+        e.latency_ms = self.latency[row];
+        e.payload = self.text(&self.payload, row);
+        e
+    }
+
+    fn text(&self, col: &TextColumn, row: usize) -> Option<Box<str>> {
+        let k = match &col.slots {
+            Slots::None => return None,
+            Slots::All => row,
+            Slots::Some(slots) => match slots[row] {
+                ABSENT => return None,
+                k => k as usize,
+            },
+        };
+        // Every range below was checked by `parse`; `get` keeps a bug from panicking.
+        let range = |bounds: &[u32], i: usize| -> Option<&str> {
+            let (a, b) = (*bounds.get(i)? as usize, *bounds.get(i + 1)? as usize);
+            std::str::from_utf8(self.raw.get(a..b)?).ok()
+        };
+        match &col.values {
+            TextValues::Uuid(at) => {
+                let b = self.raw.get(at + 16 * k..at + 16 * k + 16)?;
+                Some(format_uuid(b).into_boxed_str())
+            }
+            TextValues::Raw(bounds) => range(bounds, k).map(Box::from),
+            TextValues::Dict {
+                bounds,
+                width,
+                indexes,
+            } => {
+                let at = indexes + width * k;
+                let mut idx = [0u8; 4];
+                idx[..*width].copy_from_slice(self.raw.get(at..at + width)?);
+                range(bounds, u32::from_le_bytes(idx) as usize).map(Box::from)
+            }
         }
     }
-    let present = r.presence(n)?;
-    let values = r.floats(present.len())?;
-    for (i, v) in present.into_iter().zip(values) {
-        events[i].latency_ms = Some(v);
-    }
-    for (i, v) in r.text_column(n)? {
-        events[i].payload = Some(v);
-    }
-    if r.pos != bytes.len() {
-        return Err(r.err("trailing bytes after the last column"));
-    }
-    Ok(events)
 }
 
 /// Writes a time column: the largest power of ten (in nanoseconds) dividing every value, then
@@ -300,6 +423,52 @@ struct Reader<'a> {
     pos: usize,
 }
 
+/// Which events of a block have a column.
+#[derive(Clone, Copy)]
+enum Presence<'a> {
+    None,
+    All(usize),
+    /// Bit i of byte i/8 set when event i has it; and the number of events.
+    Bits(&'a [u8], usize),
+}
+
+impl<'a> Presence<'a> {
+    fn count(&self) -> usize {
+        match self {
+            Presence::None => 0,
+            Presence::All(n) => *n,
+            // Bits past `n` in the last byte are not events; encoders leave them clear.
+            Presence::Bits(bits, n) => {
+                let full = bits.len().saturating_sub(1);
+                let ones: u32 = bits[..full].iter().map(|b| b.count_ones()).sum();
+                let tail = bits.get(full).map_or(0, |b| {
+                    let keep = n - full * 8;
+                    (u32::from(*b) & ((1u32 << keep) - 1)).count_ones()
+                });
+                (ones + tail) as usize
+            }
+        }
+    }
+
+    fn rows(self) -> impl Iterator<Item = usize> + 'a {
+        let (bits, n, all) = match self {
+            Presence::None => (&[][..], 0, false),
+            Presence::All(n) => (&[][..], n, true),
+            Presence::Bits(bits, n) => (bits, n, false),
+        };
+        (0..n).filter(move |i| all || bits[i / 8] & (1 << (i % 8)) != 0)
+    }
+}
+
+/// The number of values a column holds (present events).
+struct PresentCount(usize);
+
+impl PresentCount {
+    fn len(&self) -> usize {
+        self.0
+    }
+}
+
 impl<'a> Reader<'a> {
     fn err(&self, msg: &'static str) -> ColumnError {
         ColumnError {
@@ -346,22 +515,19 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
-    /// Indexes of the events where the column is present.
-    fn presence(&mut self, n: usize) -> Result<Vec<usize>, ColumnError> {
+    /// Which events have the column.
+    fn presence(&mut self, n: usize) -> Result<Presence<'a>, ColumnError> {
         match self.byte()? {
-            ALL_ABSENT => Ok(Vec::new()),
-            ALL_PRESENT => Ok((0..n).collect()),
-            BITMAP => {
-                let bits = self.take(n.div_ceil(8))?;
-                Ok((0..n)
-                    .filter(|i| bits[i / 8] & (1 << (i % 8)) != 0)
-                    .collect())
-            }
+            ALL_ABSENT => Ok(Presence::None),
+            ALL_PRESENT => Ok(Presence::All(n)),
+            BITMAP => Ok(Presence::Bits(self.take(n.div_ceil(8))?, n)),
             _ => Err(self.err("unknown presence mode")),
         }
     }
 
-    fn strings(&mut self, expect_at_most: usize) -> Result<Vec<Box<str>>, ColumnError> {
+    /// A list of strings: count, lengths, bytes. Returns the byte bounds of each (count + 1
+    /// offsets), every string checked to be UTF-8.
+    fn strings(&mut self, expect_at_most: usize) -> Result<Vec<u32>, ColumnError> {
         let count = self.varint()? as usize;
         if count > expect_at_most {
             return Err(self.err("more strings than events"));
@@ -370,52 +536,87 @@ impl<'a> Reader<'a> {
         for _ in 0..count {
             lens.push(self.varint()? as usize);
         }
-        let mut out = Vec::with_capacity(count);
+        let start = self.pos;
+        let mut bounds = Vec::with_capacity(count + 1);
+        bounds.push(start as u32);
         for len in lens {
-            let bytes = self.take(len)?;
-            let s = std::str::from_utf8(bytes).map_err(|_| self.err("text is not UTF-8"))?;
-            out.push(Box::from(s));
+            self.take(len)?;
+            bounds.push(self.pos as u32);
         }
-        Ok(out)
+        // All the strings are valid UTF-8 when their concatenation is and every boundary
+        // falls on a character boundary: one validation instead of one per string.
+        let all = std::str::from_utf8(&self.b[start..self.pos])
+            .map_err(|_| self.err("text is not UTF-8"))?;
+        if !bounds
+            .iter()
+            .all(|&b| all.is_char_boundary(b as usize - start))
+        {
+            return Err(self.err("text is not UTF-8"));
+        }
+        Ok(bounds)
     }
 
-    fn text_column(&mut self, n: usize) -> Result<Vec<(usize, Box<str>)>, ColumnError> {
+    fn text_column(&mut self, n: usize) -> Result<TextColumn, ColumnError> {
         let present = self.presence(n)?;
-        if present.is_empty() {
-            return Ok(Vec::new());
-        }
-        let values: Vec<Box<str>> = match self.byte()? {
+        let slots = match present {
+            Presence::None => {
+                return Ok(TextColumn {
+                    slots: Slots::None,
+                    values: TextValues::Raw(Vec::new()),
+                })
+            }
+            Presence::All(_) => Slots::All,
+            Presence::Bits(..) => {
+                let mut slots = vec![ABSENT; n];
+                for (k, row) in present.rows().enumerate() {
+                    slots[row] = k as u32;
+                }
+                Slots::Some(slots)
+            }
+        };
+        let present = PresentCount(present.count());
+        let values = match self.byte()? {
             TEXT_UUID => {
-                let raw = self.take(16 * present.len())?;
-                raw.chunks_exact(16)
-                    .map(|c| format_uuid(c).into_boxed_str())
-                    .collect()
+                let at = self.pos;
+                self.take(16 * present.len())?;
+                TextValues::Uuid(at)
             }
             TEXT_RAW => {
-                let v = self.strings(present.len())?;
-                if v.len() != present.len() {
+                let bounds = self.strings(present.len())?;
+                if bounds.len() != present.len() + 1 {
                     return Err(self.err("text count differs from presence"));
                 }
-                v
+                TextValues::Raw(bounds)
             }
             TEXT_DICT => {
-                let dict = self.strings(present.len())?;
-                let width = index_width(dict.len());
+                let bounds = self.strings(present.len())?;
+                let entries = bounds.len() - 1;
+                let width = index_width(entries);
+                let indexes = self.pos;
                 let raw = self.take(width * present.len())?;
-                let mut v = Vec::with_capacity(present.len());
-                for c in raw.chunks_exact(width) {
-                    let mut idx = [0u8; 4];
-                    idx[..width].copy_from_slice(c);
-                    let s = dict
-                        .get(u32::from_le_bytes(idx) as usize)
-                        .ok_or_else(|| self.err("dictionary index out of range"))?;
-                    v.push(s.clone());
+                let largest = match width {
+                    1 => raw.iter().map(|&b| u32::from(b)).max(),
+                    2 => raw
+                        .chunks_exact(2)
+                        .map(|c| u32::from(u16::from_le_bytes([c[0], c[1]])))
+                        .max(),
+                    _ => raw
+                        .chunks_exact(4)
+                        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                        .max(),
+                };
+                if largest.is_some_and(|m| m as usize >= entries) {
+                    return Err(self.err("dictionary index out of range"));
                 }
-                v
+                TextValues::Dict {
+                    bounds,
+                    width,
+                    indexes,
+                }
             }
             _ => return Err(self.err("unknown text mode")),
         };
-        Ok(present.into_iter().zip(values).collect())
+        Ok(TextColumn { slots, values })
     }
 
     fn floats(&mut self, n: usize) -> Result<Vec<f64>, ColumnError> {
@@ -464,6 +665,32 @@ mod tests {
         encode_block(&events, &mut block);
         let back = decode_block(&block).unwrap();
         assert_eq!(records(&back), records(&events));
+    }
+
+    #[test]
+    fn strings_split_inside_a_character_are_refused() {
+        // "é" is two bytes; lengths 1 and 2 cut it in half though all three bytes are UTF-8.
+        let bytes = [2, 1, 2, 0xC3, 0xA9, b'x'];
+        let mut r = Reader { b: &bytes, pos: 0 };
+        assert!(r.strings(2).is_err());
+        let bytes = [2, 2, 1, 0xC3, 0xA9, b'x'];
+        let mut r = Reader { b: &bytes, pos: 0 };
+        assert_eq!(r.strings(2).unwrap(), vec![3, 5, 6]);
+    }
+
+    #[test]
+    fn a_view_builds_any_row_like_the_whole_decode() {
+        let events = annal_gen::events(annal_gen::GenConfig {
+            count: 500,
+            ..Default::default()
+        });
+        let mut block = Vec::new();
+        encode_block(&events, &mut block);
+        let view = BlockView::parse(block.into_boxed_slice()).unwrap();
+        for row in [499, 0, 250, 1, 498] {
+            assert_eq!(view.event(row), events[row]);
+        }
+        assert_eq!(view.event(500), Event::default());
     }
 
     #[test]

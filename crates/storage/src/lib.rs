@@ -40,7 +40,7 @@ mod verify;
 mod vfs;
 pub mod wal;
 
-pub use columns::{decode_block, encode_block, ColumnError, BLOCK_EVENTS_MAX};
+pub use columns::{decode_block, encode_block, BlockView, ColumnError, BLOCK_EVENTS_MAX};
 pub use error::{Result, StorageError};
 pub use sealed::{id_hash, BlockMeta, SealOptions, SealedRef, SealedSegment};
 pub use store::{

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use annal_model::{decode_record, encode_record, Event};
 use memmap2::Mmap;
 
-use crate::columns::{decode_block, encode_block, BLOCK_EVENTS_MAX};
+use crate::columns::{decode_block, encode_block, BlockView, BLOCK_EVENTS_MAX};
 use crate::error::{Result, StorageError};
 use crate::merkle::{leaf_hash, Frontier, Hash, FRONTIER_HASHES_MAX};
 use crate::vfs::Vfs;
@@ -543,6 +543,13 @@ impl SealedSegment {
 
     /// Decodes block `i`, checking its CRC first.
     pub fn read_block(&self, i: usize) -> Result<Vec<Event>> {
+        let view = self.read_view(i)?;
+        Ok((0..view.len()).map(|row| view.event(row)).collect())
+    }
+
+    /// Decompresses and checks block `i` (CRC, then every column) without building its
+    /// events: for reading a few of them.
+    pub fn read_view(&self, i: usize) -> Result<BlockView> {
         let m = self
             .layout
             .blocks
@@ -564,20 +571,20 @@ impl SealedSegment {
                 format!("block {i} does not decompress: {e}"),
             )
         })?;
-        let events = decode_block(&raw)
+        let view = BlockView::parse(raw.into_boxed_slice())
             .map_err(|e| StorageError::corrupt(&self.path, m.offset, format!("block {i}: {e}")))?;
-        if events.len() != m.count as usize {
+        if view.len() != m.count as usize {
             return Err(StorageError::corrupt(
                 &self.path,
                 m.offset,
                 format!(
                     "block {i} holds {} events, its entry says {}",
-                    events.len(),
+                    view.len(),
                     m.count
                 ),
             ));
         }
-        Ok(events)
+        Ok(view)
     }
 
     /// Index of the block holding `seq`.
@@ -591,8 +598,8 @@ impl SealedSegment {
     /// The event at `seq`.
     pub fn get(&self, seq: u64) -> Result<Event> {
         let i = self.block_of(seq).ok_or(StorageError::NotFound(seq))?;
-        let mut events = self.read_block(i)?;
-        Ok(events.swap_remove((seq - self.layout.blocks[i].first_seq) as usize))
+        let view = self.read_view(i)?;
+        Ok(view.event((seq - self.layout.blocks[i].first_seq) as usize))
     }
 
     /// Seqs of events whose id hashes like `id` (confirm by reading the event).
