@@ -1,12 +1,14 @@
-//! A small least-recently-used cache with a cost budget, for decoded blocks and for the
+//! A least-recently-used cache with a cost budget, for decoded blocks and rows and for the
 //! per-segment results of filter clauses (sealed segments never change, so neither do they).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 
 /// Entries kept until their summed cost passes the budget; then the least recently used go.
 pub(crate) struct Lru<K, V> {
     entries: HashMap<K, (V, u64, usize)>,
+    /// Use tick → key, oldest first.
+    order: BTreeMap<u64, K>,
     tick: u64,
     cost: usize,
     budget: usize,
@@ -16,6 +18,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Lru<K, V> {
     pub(crate) fn new(budget: usize) -> Lru<K, V> {
         Lru {
             entries: HashMap::new(),
+            order: BTreeMap::new(),
             tick: 0,
             cost: 0,
             budget,
@@ -25,10 +28,11 @@ impl<K: Hash + Eq + Clone, V: Clone> Lru<K, V> {
     pub(crate) fn get(&mut self, key: &K) -> Option<V> {
         self.tick += 1;
         let tick = self.tick;
-        self.entries.get_mut(key).map(|e| {
-            e.1 = tick;
-            e.0.clone()
-        })
+        let e = self.entries.get_mut(key)?;
+        self.order.remove(&e.1);
+        self.order.insert(tick, key.clone());
+        e.1 = tick;
+        Some(e.0.clone())
     }
 
     /// Keeps `value` unless it alone costs more than the budget.
@@ -37,17 +41,14 @@ impl<K: Hash + Eq + Clone, V: Clone> Lru<K, V> {
             return;
         }
         self.tick += 1;
-        if let Some(old) = self.entries.insert(key, (value, self.tick, cost)) {
+        if let Some(old) = self.entries.insert(key.clone(), (value, self.tick, cost)) {
             self.cost -= old.2;
+            self.order.remove(&old.1);
         }
+        self.order.insert(self.tick, key);
         self.cost += cost;
         while self.cost > self.budget {
-            let Some(oldest) = self
-                .entries
-                .iter()
-                .min_by_key(|(_, e)| e.1)
-                .map(|(k, _)| k.clone())
-            else {
+            let Some((_, oldest)) = self.order.pop_first() else {
                 break;
             };
             if let Some(e) = self.entries.remove(&oldest) {
@@ -75,5 +76,9 @@ mod tests {
         assert_eq!(c.get(&5), None, "larger than the whole budget");
         c.insert(6, "f", 3);
         assert_eq!((c.get(&1), c.get(&6)), (None, Some("f")));
+        c.insert(6, "g", 1);
+        c.insert(7, "h", 2);
+        assert_eq!((c.get(&6), c.get(&7)), (Some("g"), Some("h")));
+        assert_eq!(c.entries.len(), c.order.len());
     }
 }

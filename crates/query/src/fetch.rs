@@ -14,13 +14,17 @@ use crate::error::Result;
 /// Memory the block cache may hold: checked, decompressed sealed blocks (about 0.8 MiB for
 /// 4096 events) and decoded events of unsealed segments (about 1 KiB each).
 pub(crate) const BLOCK_CACHE_BYTES: usize = 64 << 20;
-/// Memory an unsealed event is counted as in the cache.
+/// Memory an event is counted as in the caches.
 const EVENT_BYTES: usize = 1024;
+/// Memory the row cache may hold: events recently returned, so that repeated and following
+/// pages whose matches are spread over many blocks do not decode each block again.
+pub(crate) const ROW_CACHE_BYTES: usize = 32 << 20;
 /// Records per cached unit of an unsealed segment.
 const UNSEALED_BLOCK_EVENTS: u64 = 4096;
 
-/// (segment base, sealed, block number).
-type BlockKey = (u64, bool, u64);
+/// (segment base, sealed, block number, records in it): an unsealed segment's last block
+/// grows, and each length is a different block.
+type BlockKey = (u64, bool, u64, u64);
 
 /// A cached block: a sealed block's checked columns, or an unsealed range's events.
 #[derive(Clone)]
@@ -38,11 +42,18 @@ impl Block {
     }
 }
 
-pub(crate) struct BlockCache(Mutex<Lru<BlockKey, Block>>);
+pub(crate) struct BlockCache {
+    blocks: Mutex<Lru<BlockKey, Block>>,
+    /// Events by seq (sealed segments only: their events never change).
+    rows: Mutex<Lru<u64, Event>>,
+}
 
 impl BlockCache {
     pub(crate) fn new() -> BlockCache {
-        BlockCache(Mutex::new(Lru::new(BLOCK_CACHE_BYTES)))
+        BlockCache {
+            blocks: Mutex::new(Lru::new(BLOCK_CACHE_BYTES)),
+            rows: Mutex::new(Lru::new(ROW_CACHE_BYTES)),
+        }
     }
 
     /// The events at ordinals `ords` of `seg`, in the order given.
@@ -52,24 +63,50 @@ impl BlockCache {
         seg: &IndexedSegment,
         ords: &[u32],
     ) -> Result<Vec<Event>> {
-        let mut out = Vec::with_capacity(ords.len());
+        let sealed = seg.sealed.is_some();
+        let mut out: Vec<Option<Event>> = vec![None; ords.len()];
+        let mut missing = Vec::with_capacity(ords.len());
+        {
+            let mut rows = self.rows.lock();
+            for (slot, &o) in out.iter_mut().zip(ords) {
+                *slot = if sealed {
+                    rows.get(&(seg.base + u64::from(o)))
+                } else {
+                    None
+                };
+                if slot.is_none() {
+                    missing.push(o);
+                }
+            }
+        }
+        let mut found = Vec::with_capacity(missing.len());
         let mut i = 0;
-        while i < ords.len() {
-            let (first, end) = self.block_range(seg, ords[i])?;
+        while i < missing.len() {
+            let (first, end) = self.block_range(seg, missing[i])?;
             let in_block = |o: &u32| (first..end).contains(&(seg.base + u64::from(*o)));
-            let run_len = ords[i..].iter().take_while(|o| in_block(o)).count();
-            let run = &ords[i..i + run_len];
-            let (block, block_first) = self.load(snapshot, seg, first, end, run)?;
+            let run_len = missing[i..].iter().take_while(|o| in_block(o)).count();
+            let run = &missing[i..i + run_len];
+            let (block, block_first) = self.load(snapshot, seg, first, end)?;
             for &o in run {
                 let seq = seg.base + u64::from(o);
                 let e = block
                     .event((seq - block_first) as usize)
                     .ok_or(StorageError::NotFound(seq))?;
-                out.push(e);
+                found.push(e);
             }
             i += run_len;
         }
-        Ok(out)
+        if sealed {
+            let mut rows = self.rows.lock();
+            for (o, e) in missing.iter().zip(&found) {
+                rows.insert(seg.base + u64::from(*o), e.clone(), EVENT_BYTES);
+            }
+        }
+        let mut found = found.into_iter();
+        Ok(out
+            .into_iter()
+            .map(|e| e.or_else(|| found.next()).unwrap_or_default())
+            .collect())
     }
 
     /// Seqs `first..end` of the block holding ordinal `ord`.
@@ -87,36 +124,28 @@ impl BlockCache {
         ))
     }
 
-    /// Events of the block `first..end` (or, in an unsealed segment's growing tail, of the
-    /// part `run` needs), with the seq of the first one returned.
+    /// Events of the block `first..end`, with the seq of the first one. An unsealed
+    /// segment's growing last block is cached under its current length.
     fn load(
         &self,
         snapshot: &Snapshot,
         seg: &IndexedSegment,
         first: u64,
         end: u64,
-        run: &[u32],
     ) -> Result<(Block, u64)> {
         if let Some(sealed) = &seg.sealed {
             let b = sealed
                 .block_of(first)
                 .ok_or(StorageError::NotFound(first))?;
-            let block = self.cached((seg.base, true, b as u64), || {
+            let block = self.cached((seg.base, true, b as u64, end - first), || {
                 let view = sealed.read_view(b)?;
                 let cost = view.memory_bytes();
                 Ok((Block::Sealed(Arc::new(view)), cost))
             })?;
             return Ok((block, first));
         }
-        if end - first < UNSEALED_BLOCK_EVENTS {
-            // The growing tail is not cached (it changes): read just the records needed.
-            let lo = seg.base + u64::from(run.iter().copied().min().unwrap_or(0));
-            let hi = seg.base + u64::from(run.iter().copied().max().unwrap_or(0)) + 1;
-            let events = snapshot.read_unsealed(lo, hi)?;
-            return Ok((Block::Events(Arc::new(events)), lo));
-        }
         let k = (first - seg.base) / UNSEALED_BLOCK_EVENTS;
-        let block = self.cached((seg.base, false, k), || {
+        let block = self.cached((seg.base, false, k, end - first), || {
             let events = snapshot.read_unsealed(first, end)?;
             let cost = events.len() * EVENT_BYTES;
             Ok((Block::Events(Arc::new(events)), cost))
@@ -129,11 +158,11 @@ impl BlockCache {
         key: BlockKey,
         load: impl FnOnce() -> std::result::Result<(Block, usize), StorageError>,
     ) -> Result<Block> {
-        if let Some(b) = self.0.lock().get(&key) {
+        if let Some(b) = self.blocks.lock().get(&key) {
             return Ok(b);
         }
         let (block, cost) = load()?;
-        self.0.lock().insert(key, block.clone(), cost);
+        self.blocks.lock().insert(key, block.clone(), cost);
         Ok(block)
     }
 }
