@@ -93,12 +93,15 @@ pub fn open_rss_child(data: &Path) -> anyhow::Result<ExitCode> {
     let store = Store::open(data, Options::default())?;
     let engine = Engine::new(store, IndexOptions::default(), Catalogs::builtin())?;
     let status = std::fs::read_to_string("/proc/self/status")?;
-    let rss = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or("?");
-    println!("{rss}");
+    let kib = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or("?")
+            .to_string()
+    };
+    println!("{} {} {}", kib("VmRSS"), kib("RssAnon"), kib("RssFile"));
     engine.close()?;
     Ok(ExitCode::SUCCESS)
 }
@@ -113,11 +116,17 @@ fn open_rss(data: &Path) -> anyhow::Result<String> {
         "open-rss failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let kb: f64 = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0.0);
-    Ok(format!("{:.0} MB", kb / 1024.0))
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mb: Vec<f64> = text
+        .split_whitespace()
+        .map(|v| v.parse::<f64>().unwrap_or(0.0) / 1024.0)
+        .collect();
+    match mb.as_slice() {
+        [rss, anon, file] => Ok(format!(
+            "{rss:.0} MB ({anon:.0} MB heap and stacks, {file:.0} MB mapped files)"
+        )),
+        _ => anyhow::bail!("open-rss printed {text:?}"),
+    }
 }
 
 /// Runs `f` once cold, then repeatedly; returns the first time, the sorted times, and rows.

@@ -12,7 +12,7 @@ use memmap2::Mmap;
 use crate::columns::{decode_block, encode_block, BlockView, BLOCK_EVENTS_MAX};
 use crate::error::{Result, StorageError};
 use crate::merkle::{leaf_hash, Frontier, Hash, FRONTIER_HASHES_MAX};
-use crate::vfs::Vfs;
+use crate::vfs::{VFile, Vfs};
 use crate::wal::{le_u32, le_u64, read_framed_record, record_id, Scan};
 
 /// Magic at the start of a sealed segment.
@@ -199,7 +199,9 @@ pub fn seal(
     );
     file[..SEG_HEADER_BYTES].copy_from_slice(&header);
     // Check what will be published with the reader's own checks, before it is published.
-    SealedSegment::parse_layout(&dir.join(seg_name(base)), &file)?;
+    SealedSegment::parse_layout(&dir.join(seg_name(base)), &file, &|s, e| {
+        Ok(crc32fast::hash(&file[s..e]))
+    })?;
     publish(fs, dir, &seg_name(base), &file)?;
     SealedSegment::open(fs, &dir.join(seg_name(base)))
 }
@@ -355,7 +357,10 @@ impl SealedSegment {
         // truncates a file after its rename into place. Another process truncating it would
         // fault the mapping; that is outside the threat model (docs/format.md, "What the checksums protect").
         let map = unsafe { Mmap::map(file.as_file()) }.map_err(StorageError::io("mmap", path))?;
-        let layout = Self::parse_layout(path, &map)?;
+        // The id table is only read to look up ids: its checksum is computed from the file,
+        // not through the mapping, so that opening a store does not make every id table
+        // resident.
+        let layout = Self::parse_layout(path, &map, &|s, e| crc_by_reading(&*file, s, e))?;
         Ok(SealedSegment {
             path: path.to_path_buf(),
             map,
@@ -363,7 +368,11 @@ impl SealedSegment {
         })
     }
 
-    fn parse_layout(path: &Path, b: &[u8]) -> Result<Layout> {
+    fn parse_layout(
+        path: &Path,
+        b: &[u8],
+        id_table_crc: &dyn Fn(usize, usize) -> std::io::Result<u32>,
+    ) -> Result<Layout> {
         let bad = |offset: usize, msg: &str| StorageError::corrupt(path, offset as u64, msg);
         if b.len() < SEG_HEADER_BYTES + SEG_FOOTER_BYTES {
             return Err(bad(0, "file shorter than header and footer"));
@@ -422,7 +431,12 @@ impl SealedSegment {
             (ids, 40, "id table"),
             (mk, 44, "Merkle section"),
         ] {
-            if crc32fast::hash(&b[s..e]) != le_u32(f, crc_at) {
+            let crc = if what == "id table" {
+                id_table_crc(s, e).map_err(StorageError::io("read", path))?
+            } else {
+                crc32fast::hash(&b[s..e])
+            };
+            if crc != le_u32(f, crc_at) {
                 return Err(bad(s, &format!("{what} checksum mismatch")));
             }
         }
@@ -617,6 +631,21 @@ impl SealedSegment {
         }
         out
     }
+}
+
+/// CRC32 of bytes `start..end` of a file, read in bounded steps.
+fn crc_by_reading(file: &dyn VFile, start: usize, end: usize) -> std::io::Result<u32> {
+    const STEP: usize = 1 << 20;
+    let mut hasher = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; STEP.min(end - start)];
+    let mut at = start;
+    while at < end {
+        let n = STEP.min(end - at);
+        file.read_exact_at(&mut buf[..n], at as u64)?;
+        hasher.update(&buf[..n]);
+        at += n;
+    }
+    Ok(hasher.finalize())
 }
 
 fn partition(n: usize, pred: impl Fn(usize) -> bool) -> usize {
