@@ -146,7 +146,26 @@ fn demo(data: &std::path::Path, events: u64) -> anyhow::Result<ExitCode> {
     let verified = report::verify(data, false)?;
     println!();
     report::stats(data)?;
-    println!("\nNext: `annal verify`, `annal stats`, `annal gen 1000 | annal ingest` (all default to {DEFAULT_DATA_DIR}).");
+    println!("\nThe five newest failed logins (annal query --type LoginFailed --order desc --limit 5 --format table):\n");
+    let data_arg = data.display().to_string();
+    let sample = [
+        "annal",
+        "query",
+        "--data",
+        &data_arg,
+        "--type",
+        "LoginFailed",
+        "--order",
+        "desc",
+        "--limit",
+        "5",
+        "--format",
+        "table",
+    ];
+    if let Command::Query(args) = Cli::try_parse_from(sample)?.command {
+        query::run(&args)?;
+    }
+    println!("\nNext: `annal query --help`, `annal verify`, `annal stats`, `annal gen 1000 | annal ingest` (all default to {DEFAULT_DATA_DIR}).");
     Ok(verified)
 }
 

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use annal_model::{decode_record, encode_record, Event};
-use memmap2::Mmap;
 
 use crate::columns::{decode_block, encode_block, BlockView, BLOCK_EVENTS_MAX};
 use crate::error::{Result, StorageError};
@@ -199,8 +198,8 @@ pub fn seal(
     );
     file[..SEG_HEADER_BYTES].copy_from_slice(&header);
     // Check what will be published with the reader's own checks, before it is published.
-    SealedSegment::parse_layout(&dir.join(seg_name(base)), &file, &|s, e| {
-        Ok(crc32fast::hash(&file[s..e]))
+    SealedSegment::parse_layout(&dir.join(seg_name(base)), file.len(), &|at, n| {
+        Ok(file.get(at..at + n).unwrap_or_default().to_vec())
     })?;
     publish(fs, dir, &seg_name(base), &file)?;
     SealedSegment::open(fs, &dir.join(seg_name(base)))
@@ -323,10 +322,15 @@ fn put_block_entry(out: &mut Vec<u8>, b: &BlockMeta) {
     out.extend_from_slice(&b.max_time.to_le_bytes());
 }
 
-/// An open sealed segment, memory-mapped.
+/// An open sealed segment, read with positioned reads.
+///
+/// Not memory-mapped: blocks are read one at a time, and a mapping makes the kernel map
+/// (and count in the resident set) large runs of pages around every fault, so that merely
+/// opening a store of 10M events held most of its segment bytes resident.
 pub struct SealedSegment {
     path: PathBuf,
-    map: Mmap,
+    file: Arc<dyn VFile>,
+    len: u64,
     layout: Layout,
 }
 
@@ -349,35 +353,38 @@ impl std::fmt::Debug for SealedSegment {
 }
 
 impl SealedSegment {
-    /// Maps a sealed segment and checks its structure: header, footer and section checksums,
-    /// and that the block table tiles the seq range. Block contents are checked when read.
+    /// Opens a sealed segment and checks its structure: header, footer and section
+    /// checksums, and that the block table tiles the seq range. Block contents are checked
+    /// when read.
     pub fn open(fs: &dyn Vfs, path: &Path) -> Result<SealedSegment> {
         let file = fs.open_read(path).map_err(StorageError::io("open", path))?;
-        // SAFETY: sealed segments are immutable once published: annal never writes to or
-        // truncates a file after its rename into place. Another process truncating it would
-        // fault the mapping; that is outside the threat model (docs/format.md, "What the checksums protect").
-        let map = unsafe { Mmap::map(file.as_file()) }.map_err(StorageError::io("mmap", path))?;
-        // The id table is only read to look up ids: its checksum is computed from the file,
-        // not through the mapping, so that opening a store does not make every id table
-        // resident.
-        let layout = Self::parse_layout(path, &map, &|s, e| crc_by_reading(&*file, s, e))?;
+        let len = file.len().map_err(StorageError::io("stat", path))?;
+        let layout = Self::parse_layout(path, len as usize, &|at, n| read_at(&*file, at, n))?;
         Ok(SealedSegment {
             path: path.to_path_buf(),
-            map,
+            file,
+            len,
             layout,
         })
     }
 
+    /// Bytes `at..at + n` of the file.
+    fn read(&self, at: usize, n: usize) -> Result<Vec<u8>> {
+        read_at(&*self.file, at, n).map_err(StorageError::io("read", &self.path))
+    }
+
+    /// Checks a segment's structure from its length and a reader of byte ranges.
     fn parse_layout(
         path: &Path,
-        b: &[u8],
-        id_table_crc: &dyn Fn(usize, usize) -> std::io::Result<u32>,
+        len: usize,
+        read: &dyn Fn(usize, usize) -> std::io::Result<Vec<u8>>,
     ) -> Result<Layout> {
         let bad = |offset: usize, msg: &str| StorageError::corrupt(path, offset as u64, msg);
-        if b.len() < SEG_HEADER_BYTES + SEG_FOOTER_BYTES {
+        let read = |at: usize, n: usize| read(at, n).map_err(StorageError::io("read", path));
+        if len < SEG_HEADER_BYTES + SEG_FOOTER_BYTES {
             return Err(bad(0, "file shorter than header and footer"));
         }
-        let h = &b[..SEG_HEADER_BYTES];
+        let h = &read(0, SEG_HEADER_BYTES)?;
         if h[..8] != SEG_MAGIC {
             return Err(bad(0, "not an annal sealed segment (bad magic)"));
         }
@@ -396,8 +403,8 @@ impl SealedSegment {
         let (base, count) = (le_u64(h, 16), le_u64(h, 24));
         let (min_time, max_time) = (le_u64(h, 32) as i64, le_u64(h, 40) as i64);
         let block_count = le_u32(h, 48) as usize;
-        let fat = b.len() - SEG_FOOTER_BYTES;
-        let f = &b[fat..];
+        let fat = len - SEG_FOOTER_BYTES;
+        let f = &read(fat, SEG_FOOTER_BYTES)?;
         if f[96..104] != SEG_END_MAGIC {
             return Err(bad(fat, "footer magic missing (file cut short?)"));
         }
@@ -426,15 +433,17 @@ impl SealedSegment {
             "id table",
         )?;
         let mk = section(le_u64(f, 24), le_u32(f, 32) as usize, "Merkle section")?;
+        let bt_bytes = read(bt.0, bt.1 - bt.0)?;
+        let mk_bytes = read(mk.0, mk.1 - mk.0)?;
         for ((s, e), crc_at, what) in [
             (bt, 36, "block table"),
             (ids, 40, "id table"),
             (mk, 44, "Merkle section"),
         ] {
-            let crc = if what == "id table" {
-                id_table_crc(s, e).map_err(StorageError::io("read", path))?
-            } else {
-                crc32fast::hash(&b[s..e])
+            let crc = match what {
+                "block table" => crc32fast::hash(&bt_bytes),
+                "Merkle section" => crc32fast::hash(&mk_bytes),
+                _ => crc32fast::hash(&read(s, e - s)?),
             };
             if crc != le_u32(f, crc_at) {
                 return Err(bad(s, &format!("{what} checksum mismatch")));
@@ -443,7 +452,7 @@ impl SealedSegment {
         let mut blocks = Vec::with_capacity(block_count);
         let mut next_seq = base;
         for i in 0..block_count {
-            let e = &b[bt.0 + i * BLOCK_ENTRY_BYTES..][..BLOCK_ENTRY_BYTES];
+            let e = &bt_bytes[i * BLOCK_ENTRY_BYTES..][..BLOCK_ENTRY_BYTES];
             let m = BlockMeta {
                 offset: le_u64(e, 0),
                 compressed_len: le_u32(e, 8),
@@ -478,7 +487,7 @@ impl SealedSegment {
                 "block counts do not add up to the segment's event count",
             ));
         }
-        let msec = &b[mk.0..mk.1];
+        let msec = &mk_bytes[..];
         let size = if msec.len() >= 8 {
             le_u64(msec, 0)
         } else {
@@ -552,7 +561,7 @@ impl SealedSegment {
     }
     /// File size in bytes.
     pub fn file_bytes(&self) -> u64 {
-        self.map.len() as u64
+        self.len
     }
 
     /// Decodes block `i`, checking its CRC first.
@@ -570,7 +579,7 @@ impl SealedSegment {
             .get(i)
             .ok_or(StorageError::NotFound(self.end()))?;
         let start = m.offset as usize;
-        let bytes = &self.map[start..start + m.compressed_len as usize];
+        let bytes = &self.read(start, m.compressed_len as usize)?;
         if crc32fast::hash(bytes) != m.crc {
             return Err(StorageError::corrupt(
                 &self.path,
@@ -617,48 +626,40 @@ impl SealedSegment {
     }
 
     /// Seqs of events whose id hashes like `id` (confirm by reading the event).
-    pub fn id_candidates(&self, id: &str) -> Vec<u64> {
-        let (s, e) = self.layout.id_table;
-        let table = &self.map[s..e];
-        let n = table.len() / ID_ENTRY_BYTES;
+    pub fn id_candidates(&self, id: &str) -> Result<Vec<u64>> {
+        let (start, end) = self.layout.id_table;
+        let n = (end - start) / ID_ENTRY_BYTES;
         let want = id_hash(id);
-        let key = |i: usize| le_u64(table, i * ID_ENTRY_BYTES);
-        let mut i = partition(n, |i| key(i) < want);
+        let entry = |i: usize| -> Result<(u64, u32)> {
+            let b = self.read(start + i * ID_ENTRY_BYTES, ID_ENTRY_BYTES)?;
+            Ok((le_u64(&b, 0), le_u32(&b, 8)))
+        };
+        let (mut lo, mut hi) = (0, n);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if entry(mid)?.0 < want {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
         let mut out = Vec::new();
-        while i < n && key(i) == want {
-            out.push(self.layout.base + u64::from(le_u32(table, i * ID_ENTRY_BYTES + 8)));
-            i += 1;
+        for i in lo..n {
+            let (key, ordinal) = entry(i)?;
+            if key != want {
+                break;
+            }
+            out.push(self.layout.base + u64::from(ordinal));
         }
-        out
+        Ok(out)
     }
 }
 
-/// CRC32 of bytes `start..end` of a file, read in bounded steps.
-fn crc_by_reading(file: &dyn VFile, start: usize, end: usize) -> std::io::Result<u32> {
-    const STEP: usize = 1 << 20;
-    let mut hasher = crc32fast::Hasher::new();
-    let mut buf = vec![0u8; STEP.min(end - start)];
-    let mut at = start;
-    while at < end {
-        let n = STEP.min(end - at);
-        file.read_exact_at(&mut buf[..n], at as u64)?;
-        hasher.update(&buf[..n]);
-        at += n;
-    }
-    Ok(hasher.finalize())
-}
-
-fn partition(n: usize, pred: impl Fn(usize) -> bool) -> usize {
-    let (mut lo, mut hi) = (0, n);
-    while lo < hi {
-        let mid = (lo + hi) / 2;
-        if pred(mid) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    lo
+/// Bytes `at..at + n` of a file.
+fn read_at(file: &dyn VFile, at: usize, n: usize) -> std::io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; n];
+    file.read_exact_at(&mut buf, at as u64)?;
+    Ok(buf)
 }
 
 /// Shared handle to a sealed segment.

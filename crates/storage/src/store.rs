@@ -620,7 +620,7 @@ impl Snapshot {
     /// Seq of the event with this `id` in a sealed segment, found through the id tables.
     fn sealed_id(&self, id: &str) -> Result<Option<u64>> {
         for s in &self.sealed {
-            for seq in s.id_candidates(id) {
+            for seq in s.id_candidates(id)? {
                 if s.get(seq)?.id.as_deref() == Some(id) {
                     return Ok(Some(seq));
                 }
