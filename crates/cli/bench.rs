@@ -301,44 +301,13 @@ fn library_appends(
 
 /// Inserts `events` into a fresh SQLite database; returns seconds and database bytes.
 fn sqlite_insert(dir: &Path, events: &[Event]) -> anyhow::Result<(f64, u64)> {
-    let path = dir.join("events.sqlite");
-    let mut db = rusqlite::Connection::open(&path)?;
-    db.pragma_update(None, "journal_mode", "WAL")?;
-    db.pragma_update(None, "synchronous", "FULL")?;
-    let columns: Vec<&str> = JSON_ORDER.iter().map(|f| f.name()).collect();
-    let defs: Vec<String> = JSON_ORDER
-        .iter()
-        .map(|f| match f {
-            Field::Seq => "seq INTEGER PRIMARY KEY".to_string(),
-            Field::CreatedAt | Field::ReceivedAt | Field::Int(_) => format!("{} INTEGER", f.name()),
-            Field::LatencyMs => "latency_ms REAL".to_string(),
-            _ => format!("{} TEXT", f.name()),
-        })
-        .collect();
-    db.execute_batch(&format!(
-        "CREATE TABLE events ({}); CREATE INDEX events_created_at ON events(created_at); CREATE INDEX events_code ON events(event_code);",
-        defs.join(", ")
-    ))?;
-    let sql = format!(
-        "INSERT INTO events ({}) VALUES ({})",
-        columns.join(", "),
-        vec!["?"; columns.len()].join(", ")
-    );
+    let mut db = sqlite_create(&dir.join("events.sqlite"), "FULL")?;
+    db.execute_batch(
+        "CREATE INDEX events_created_at ON events(created_at); CREATE INDEX events_code ON events(event_code);",
+    )?;
     let start = Instant::now();
     for (c, chunk) in events.chunks(1000).enumerate() {
-        let tx = db.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(&sql)?;
-            for (i, e) in chunk.iter().enumerate() {
-                let seq = (c * 1000 + i) as i64;
-                let values: Vec<rusqlite::types::Value> = JSON_ORDER
-                    .iter()
-                    .map(|f| sqlite_value(e, seq, *f))
-                    .collect();
-                stmt.execute(rusqlite::params_from_iter(values))?;
-            }
-        }
-        tx.commit()?;
+        sqlite_insert_batch(&mut db, chunk, (c * 1000) as i64)?;
     }
     let secs = start.elapsed().as_secs_f64();
     db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
@@ -350,7 +319,52 @@ fn sqlite_insert(dir: &Path, events: &[Event]) -> anyhow::Result<(f64, u64)> {
     Ok((secs, bytes))
 }
 
-pub fn sqlite_value(e: &Event, seq: i64, f: Field) -> rusqlite::types::Value {
+/// A SQLite database in WAL mode with an `events` table of every field (no indexes).
+pub fn sqlite_create(path: &Path, synchronous: &str) -> anyhow::Result<rusqlite::Connection> {
+    let db = rusqlite::Connection::open(path)?;
+    db.pragma_update(None, "journal_mode", "WAL")?;
+    db.pragma_update(None, "synchronous", synchronous)?;
+    let defs: Vec<String> = JSON_ORDER
+        .iter()
+        .map(|f| match f {
+            Field::Seq => "seq INTEGER PRIMARY KEY".to_string(),
+            Field::CreatedAt | Field::ReceivedAt | Field::Int(_) => format!("{} INTEGER", f.name()),
+            Field::LatencyMs => "latency_ms REAL".to_string(),
+            _ => format!("{} TEXT", f.name()),
+        })
+        .collect();
+    db.execute_batch(&format!("CREATE TABLE events ({});", defs.join(", ")))?;
+    Ok(db)
+}
+
+/// Inserts `events` as seqs `first..` in one transaction.
+pub fn sqlite_insert_batch(
+    db: &mut rusqlite::Connection,
+    events: &[Event],
+    first: i64,
+) -> anyhow::Result<()> {
+    let columns: Vec<&str> = JSON_ORDER.iter().map(|f| f.name()).collect();
+    let sql = format!(
+        "INSERT INTO events ({}) VALUES ({})",
+        columns.join(", "),
+        vec!["?"; columns.len()].join(", ")
+    );
+    let tx = db.transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(&sql)?;
+        for (i, e) in events.iter().enumerate() {
+            let values: Vec<rusqlite::types::Value> = JSON_ORDER
+                .iter()
+                .map(|f| sqlite_value(e, first + i as i64, *f))
+                .collect();
+            stmt.execute(rusqlite::params_from_iter(values))?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn sqlite_value(e: &Event, seq: i64, f: Field) -> rusqlite::types::Value {
     use rusqlite::types::Value;
     let text = |s: Option<&str>| s.map_or(Value::Null, |s| Value::Text(s.to_string()));
     match f {

@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 
 use annal_gen::{EventStream, GenConfig};
 use annal_index::IndexOptions;
-use annal_model::{Catalogs, Field, IntField, TextField, Timestamp, JSON_ORDER};
+use annal_model::{Catalogs, Field, IntField, TextField, Timestamp};
 use annal_query::{codes_in_category, codes_named, Clause, Dir, Engine, Filter, Query, Start};
 use annal_storage::{Options, Store};
 use anyhow::Context;
 use rusqlite::types::Value;
 
-use crate::bench::{machine, ms, percentile, sqlite_value, Scratch};
+use crate::bench::{machine, ms, percentile, sqlite_create, sqlite_insert_batch, Scratch};
 
 /// Events generated and loaded per step (bounds the bench's memory at any volume).
 const LOAD_CHUNK: usize = 10_000;
@@ -102,7 +102,13 @@ pub fn open_rss_child(data: &Path) -> anyhow::Result<ExitCode> {
             .unwrap_or("?")
             .to_string()
     };
-    println!("{} {} {}", kib("VmRSS"), kib("RssAnon"), kib("RssFile"));
+    println!(
+        "{} {} {} {}",
+        kib("VmRSS"),
+        kib("RssAnon"),
+        kib("RssFile"),
+        kib("VmHWM")
+    );
     engine.close()?;
     Ok(ExitCode::SUCCESS)
 }
@@ -123,8 +129,8 @@ fn open_rss(data: &Path) -> anyhow::Result<String> {
         .map(|v| v.parse::<f64>().unwrap_or(0.0) / 1024.0)
         .collect();
     match mb.as_slice() {
-        [rss, anon, file] => Ok(format!(
-            "{rss:.0} MB ({anon:.0} MB heap and stacks, {file:.0} MB mapped files)"
+        [rss, anon, file, peak] => Ok(format!(
+            "{rss:.0} MB ({anon:.0} MB heap and stacks, {file:.0} MB mapped files; peak while opening {peak:.0} MB)"
         )),
         _ => anyhow::bail!("open-rss printed {text:?}"),
     }
@@ -184,7 +190,7 @@ fn load(
             }
         }
         if let Some(db) = &mut db {
-            sqlite_insert(db, &chunk, seq)?;
+            sqlite_insert_batch(db, &chunk, seq)?;
         }
         seq += chunk.len() as i64;
     }
@@ -207,48 +213,10 @@ CREATE INDEX ev_actor ON events(actor_id, created_at);
 CREATE INDEX ev_user ON events(user_id, created_at);";
 
 fn sqlite_open(dir: &Path) -> anyhow::Result<rusqlite::Connection> {
-    let db = rusqlite::Connection::open(dir.join("events.sqlite"))?;
-    db.pragma_update(None, "journal_mode", "WAL")?;
     // Loading speed is not what this bench measures.
-    db.pragma_update(None, "synchronous", "OFF")?;
+    let db = sqlite_create(&dir.join("events.sqlite"), "OFF")?;
     db.pragma_update(None, "cache_size", -262_144)?; // 256 MiB: the whole index set stays cached
-    let defs: Vec<String> = JSON_ORDER
-        .iter()
-        .map(|f| match f {
-            Field::Seq => "seq INTEGER PRIMARY KEY".to_string(),
-            Field::CreatedAt | Field::ReceivedAt | Field::Int(_) => format!("{} INTEGER", f.name()),
-            Field::LatencyMs => "latency_ms REAL".to_string(),
-            _ => format!("{} TEXT", f.name()),
-        })
-        .collect();
-    db.execute_batch(&format!("CREATE TABLE events ({});", defs.join(", ")))?;
     Ok(db)
-}
-
-fn sqlite_insert(
-    db: &mut rusqlite::Connection,
-    events: &[annal_model::Event],
-    first: i64,
-) -> anyhow::Result<()> {
-    let columns: Vec<&str> = JSON_ORDER.iter().map(|f| f.name()).collect();
-    let sql = format!(
-        "INSERT INTO events ({}) VALUES ({})",
-        columns.join(", "),
-        vec!["?"; columns.len()].join(", ")
-    );
-    let tx = db.transaction()?;
-    {
-        let mut stmt = tx.prepare_cached(&sql)?;
-        for (i, e) in events.iter().enumerate() {
-            let values: Vec<Value> = JSON_ORDER
-                .iter()
-                .map(|f| sqlite_value(e, first + i as i64, *f))
-                .collect();
-            stmt.execute(rusqlite::params_from_iter(values))?;
-        }
-    }
-    tx.commit()?;
-    Ok(())
 }
 
 type AnnalRun = Box<dyn Fn(&Engine) -> anyhow::Result<usize>>;

@@ -1,7 +1,7 @@
 //! What a query asks for: a time range, field clauses and free text, and how to decide it
 //! for one event (the residual check, and the oracle the tests compare the indexes with).
 
-use annal_model::{Catalogs, Event, Field, IntField, TextField, Timestamp};
+use annal_model::{CatalogEntry, Catalogs, Event, Field, IntField, TextField, Timestamp};
 
 use crate::error::{QueryError, Result};
 
@@ -166,12 +166,7 @@ fn fold_name(name: &str) -> String {
 /// The (catalog, code) pairs of an event type given by name in any catalog.
 pub fn codes_named(catalogs: &Catalogs, name: &str) -> Result<Vec<(String, i64)>> {
     let want = fold_name(name);
-    let found: Vec<_> = catalogs
-        .iter()
-        .flat_map(|c| c.entries().map(move |e| (c, e)))
-        .filter(|(_, e)| fold_name(&e.name) == want)
-        .map(|(c, e)| (c.name().to_string(), e.code))
-        .collect();
+    let found = codes_where(catalogs, |e| fold_name(&e.name) == want);
     if found.is_empty() {
         return Err(QueryError::UnknownEventType(name.to_string()));
     }
@@ -181,16 +176,20 @@ pub fn codes_named(catalogs: &Catalogs, name: &str) -> Result<Vec<(String, i64)>
 /// The (catalog, code) pairs of a category (case-insensitive) in any catalog.
 pub fn codes_in_category(catalogs: &Catalogs, category: &str) -> Result<Vec<(String, i64)>> {
     let want = fold_name(category);
-    let found: Vec<_> = catalogs
-        .iter()
-        .flat_map(|c| c.entries().map(move |e| (c, e)))
-        .filter(|(_, e)| fold_name(&e.category) == want)
-        .map(|(c, e)| (c.name().to_string(), e.code))
-        .collect();
+    let found = codes_where(catalogs, |e| fold_name(&e.category) == want);
     if found.is_empty() {
         return Err(QueryError::UnknownCategory(category.to_string()));
     }
     Ok(found)
+}
+
+fn codes_where(catalogs: &Catalogs, pred: impl Fn(&CatalogEntry) -> bool) -> Vec<(String, i64)> {
+    catalogs
+        .iter()
+        .flat_map(|c| c.entries().map(move |e| (c, e)))
+        .filter(|(_, e)| pred(e))
+        .map(|(c, e)| (c.name().to_string(), e.code))
+        .collect()
 }
 
 /// An event type given as a code (`202`: that code in every catalog) or a name.
