@@ -132,8 +132,27 @@ pub fn stats(data: &Path) -> anyhow::Result<ExitCode> {
             sealed_bytes as f64 / sealed_events as f64
         );
     }
+    let index_bytes = index_bytes(data);
+    if index_bytes > 0 {
+        println!(
+            "index files     {index_bytes} bytes ({:.1}/event of the sealed segments; derived, rebuilt if removed)",
+            index_bytes as f64 / sealed_events.max(1) as f64
+        );
+    }
     if let (Some(lo), Some(hi)) = (lo, hi) {
         println!("time range      {} .. {}", Timestamp(lo), Timestamp(hi));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Bytes of the index files of a data directory (0 when there are none).
+fn index_bytes(data: &Path) -> u64 {
+    std::fs::read_dir(data.join(annal_index::INDEX_DIR))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "idx"))
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
 }

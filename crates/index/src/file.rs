@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 
 use annal_model::Field;
 use memmap2::Mmap;
-use roaring::RoaringBitmap;
 
 use crate::error::IndexError;
 use crate::key::Key;
-use crate::mem::{MemIndex, Postings};
+use crate::mem::MemIndex;
 use crate::times::{encode_times, le_u32, EncodedTimes};
+use crate::values::{encode_field, FieldSection};
 
 /// First bytes of an index file.
 pub const INDEX_MAGIC: &[u8; 8] = b"ANNALIDX";
@@ -24,14 +24,9 @@ pub const INDEX_HEADER_BYTES: usize = 64;
 pub const DIR_ENTRY_BYTES: usize = 48;
 /// Longest field name a directory entry holds.
 const DIR_NAME_BYTES: usize = 24;
-/// Values with at most this many records keep their ordinals as plain u32s, not a bitmap:
-/// a one-record roaring bitmap costs 18 bytes, a plain ordinal 4.
-pub const INLINE_POSTINGS_MAX: u32 = 8;
 /// Fields with at most this many distinct values in a segment have their value counts in
 /// the segment summary, so queries skip segments without a matching value unread.
 pub const SUMMARY_VALUES_MAX: usize = 256;
-/// Bytes of one value entry in a field section: key offset, postings offset, record count.
-const VALUE_ENTRY_BYTES: usize = 12;
 
 const KIND_SUMMARY: u8 = 0;
 const KIND_TIMES: u8 = 1;
@@ -118,53 +113,15 @@ fn encode_summary(mem: &MemIndex) -> Vec<u8> {
         let listed = postings.len() <= SUMMARY_VALUES_MAX;
         out.push(u8::from(listed));
         if listed {
-            for (key, bitmap) in sorted(postings) {
+            let mut values: Vec<_> = postings.iter().collect();
+            values.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            for (key, bitmap) in values {
                 out.extend_from_slice(&(key.len() as u16).to_le_bytes());
                 out.extend_from_slice(key);
                 out.extend_from_slice(&(bitmap.len() as u32).to_le_bytes());
             }
         }
     }
-    out
-}
-
-fn sorted(postings: &Postings) -> Vec<(&Key, &RoaringBitmap)> {
-    let mut v: Vec<_> = postings.iter().collect();
-    v.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    v
-}
-
-fn encode_field(postings: &Postings) -> Vec<u8> {
-    let values = sorted(postings);
-    let n = values.len();
-    let keys_start = 4 + (n + 1) * VALUE_ENTRY_BYTES;
-    let keys_len: usize = values.iter().map(|(k, _)| k.len()).sum();
-    let mut entries = Vec::with_capacity((n + 1) * VALUE_ENTRY_BYTES);
-    let mut keys = Vec::with_capacity(keys_len);
-    let mut posts = Vec::new();
-    let posts_start = keys_start + keys_len;
-    for (key, bitmap) in &values {
-        entries.extend_from_slice(&((keys_start + keys.len()) as u32).to_le_bytes());
-        entries.extend_from_slice(&((posts_start + posts.len()) as u32).to_le_bytes());
-        entries.extend_from_slice(&(bitmap.len() as u32).to_le_bytes());
-        keys.extend_from_slice(key);
-        if bitmap.len() <= u64::from(INLINE_POSTINGS_MAX) {
-            bitmap
-                .iter()
-                .for_each(|o| posts.extend_from_slice(&o.to_le_bytes()));
-        } else {
-            // Writing into a Vec cannot fail.
-            let _ = bitmap.serialize_into(&mut posts);
-        }
-    }
-    entries.extend_from_slice(&((keys_start + keys.len()) as u32).to_le_bytes());
-    entries.extend_from_slice(&((posts_start + posts.len()) as u32).to_le_bytes());
-    entries.extend_from_slice(&0u32.to_le_bytes());
-    let mut out = Vec::with_capacity(posts_start + posts.len());
-    out.extend_from_slice(&(n as u32).to_le_bytes());
-    out.extend_from_slice(&entries);
-    out.extend_from_slice(&keys);
-    out.extend_from_slice(&posts);
     out
 }
 
@@ -218,7 +175,7 @@ impl IndexFile {
                 1 => EncodedTimes::parse(body, expected.count)
                     .map(|_| ())
                     .map_err(String::from),
-                _ => FieldSection::parse(body, expected.count).map(|_| ()),
+                _ => FieldSection::locate(body).and_then(|f| f.check(expected.count)),
             };
             shape.map_err(|m| corrupt(format!("section {i}: {m}")))?;
         }
@@ -297,7 +254,7 @@ impl IndexFile {
             .fields
             .get(pos)
             .ok_or_else(|| self.corrupt(format!("no section for field {pos}")))?;
-        Ok(FieldSection::locate(self.section(s)))
+        FieldSection::locate(self.section(s)).map_err(|m| self.corrupt(m))
     }
 }
 
@@ -422,104 +379,5 @@ impl<'a> Cursor<'a> {
         Ok(i64::from_le_bytes(
             self.take(8)?.try_into().unwrap_or([0; 8]),
         ))
-    }
-}
-
-/// One field's section, read in place: sorted values and their postings.
-pub(crate) struct FieldSection<'a> {
-    bytes: &'a [u8],
-    n: usize,
-}
-
-impl<'a> FieldSection<'a> {
-    /// A section already checked by [`parse`](Self::parse).
-    fn locate(bytes: &'a [u8]) -> FieldSection<'a> {
-        let n = le_u32(bytes, 0).unwrap_or(0) as usize;
-        FieldSection { bytes, n }
-    }
-
-    /// Checks a section's structure: value table in bounds and in order, keys sorted.
-    fn parse(bytes: &'a [u8], count: u64) -> Result<FieldSection<'a>, String> {
-        let n = le_u32(bytes, 0).ok_or("field section cut short")? as usize;
-        if n as u64 > count {
-            return Err("more values than records".into());
-        }
-        let table_end = 4 + (n + 1) * VALUE_ENTRY_BYTES;
-        if table_end > bytes.len() {
-            return Err("value table cut short".into());
-        }
-        let s = FieldSection { bytes, n };
-        let (mut key_end, mut post_end) = (table_end, s.entry(n).0);
-        for i in 0..=n {
-            let (k, p, _) = s.entry(i);
-            if k < key_end || k > bytes.len() || p < post_end || p > bytes.len() {
-                return Err(format!("value entry {i} out of order"));
-            }
-            (key_end, post_end) = (k, p);
-        }
-        if post_end != bytes.len() {
-            return Err("trailing bytes after the postings".into());
-        }
-        if (1..n).any(|i| s.key(i - 1) >= s.key(i)) {
-            return Err("value keys out of order".into());
-        }
-        Ok(s)
-    }
-
-    fn entry(&self, i: usize) -> (usize, usize, u32) {
-        let at = 4 + i * VALUE_ENTRY_BYTES;
-        let get = |o| le_u32(self.bytes, at + o).unwrap_or(0);
-        (get(0) as usize, get(4) as usize, get(8))
-    }
-
-    fn key(&self, i: usize) -> &'a [u8] {
-        let (start, end) = (self.entry(i).0, self.entry(i + 1).0);
-        self.bytes.get(start..end).unwrap_or(&[])
-    }
-
-    /// Number of distinct values.
-    pub(crate) fn len(&self) -> usize {
-        self.n
-    }
-
-    /// Position of `key`, if the field has it.
-    pub(crate) fn find(&self, key: &[u8]) -> Option<usize> {
-        let (mut lo, mut hi) = (0, self.n);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            match self.key(mid).cmp(key) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Some(mid),
-            }
-        }
-        None
-    }
-
-    /// Value `i`: its key and record count.
-    pub(crate) fn value(&self, i: usize) -> (&'a [u8], u64) {
-        (self.key(i), u64::from(self.entry(i).2))
-    }
-
-    /// Value `i`'s records.
-    pub(crate) fn postings(&self, i: usize, count: u64) -> Result<RoaringBitmap, String> {
-        let (_, start, card) = self.entry(i);
-        let end = self.entry(i + 1).1;
-        let bytes = self.bytes.get(start..end).ok_or("postings out of range")?;
-        let bitmap = if card <= INLINE_POSTINGS_MAX {
-            if bytes.len() != card as usize * 4 {
-                return Err(format!("value {i}: inline postings have the wrong length"));
-            }
-            let ords = bytes.chunks_exact(4).map(|c| le_u32(c, 0).unwrap_or(0));
-            RoaringBitmap::from_sorted_iter(ords)
-                .map_err(|_| format!("value {i}: postings out of order"))?
-        } else {
-            RoaringBitmap::deserialize_from(bytes)
-                .map_err(|e| format!("value {i}: postings do not decode: {e}"))?
-        };
-        if bitmap.len() != u64::from(card) || bitmap.max().is_some_and(|m| u64::from(m) >= count) {
-            return Err(format!("value {i}: postings disagree with their entry"));
-        }
-        Ok(bitmap)
     }
 }

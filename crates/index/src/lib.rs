@@ -16,11 +16,12 @@ mod key;
 mod mem;
 mod segment;
 mod times;
+mod values;
 
 pub use error::{IndexError, Result};
 pub use file::{
     encode_index, Expected, FieldSummary, IndexFile, Summary, INDEX_MAGIC, INDEX_VERSION,
-    INLINE_POSTINGS_MAX, SUMMARY_VALUES_MAX,
+    SUMMARY_VALUES_MAX,
 };
 pub use indexer::{
     build_from_sealed, IndexOptions, IndexView, IndexedSegment, Indexer, DEFAULT_FIELDS, INDEX_DIR,
@@ -30,3 +31,4 @@ pub use mem::MemIndex;
 pub use roaring::RoaringBitmap;
 pub use segment::SegmentIndex;
 pub use times::TIME_CHUNK_RECORDS;
+pub use values::{INLINE_POSTINGS_MAX, VALUE_BLOCK_VALUES};

@@ -38,10 +38,10 @@ impl SegmentIndex {
             }
             SegmentIndex::File(f) => {
                 let s = f.field(field)?;
-                let Some(i) = s.find(key) else {
+                let Some(v) = s.lookup(key).map_err(|m| corrupt(f, m))? else {
                     return Ok(RoaringBitmap::new());
                 };
-                let mut b = s.postings(i, f.count()).map_err(|m| corrupt(f, m))?;
+                let mut b = s.postings(&v).map_err(|m| corrupt(f, m))?;
                 clamp(&mut b, limit);
                 Ok(b)
             }
@@ -79,11 +79,11 @@ impl SegmentIndex {
             }
             SegmentIndex::File(file) => {
                 let s = file.field(field)?;
-                for i in 0..s.len() {
-                    let mut b = s.postings(i, file.count()).map_err(|m| corrupt(file, m))?;
+                for v in s.values().map_err(|m| corrupt(file, m))? {
+                    let mut b = s.postings(&v).map_err(|m| corrupt(file, m))?;
                     clamp(&mut b, limit);
                     if !b.is_empty() {
-                        f(s.value(i).0, &b);
+                        f(&v.key, &b);
                     }
                 }
             }
@@ -108,11 +108,10 @@ impl SegmentIndex {
                     return Ok(v);
                 }
                 let s = f.field(field)?;
-                Ok((0..s.len())
-                    .map(|i| {
-                        let (k, n) = s.value(i);
-                        (k.into(), n)
-                    })
+                let values = s.values().map_err(|m| corrupt(f, m))?;
+                Ok(values
+                    .into_iter()
+                    .map(|v| (v.key.into(), v.count))
                     .collect())
             }
         }
