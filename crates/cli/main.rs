@@ -6,6 +6,7 @@ mod bench_query;
 mod ingest;
 mod query;
 mod report;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,6 +79,17 @@ enum Command {
     },
     /// Select events: a page (NDJSON, table, CSV), a count, counts by a field or a histogram.
     Query(Box<query::QueryArgs>),
+    /// Serve the HTTP API (native, seed-compatible, OpenAPI) over a data directory.
+    Serve(Box<serve::ServeArgs>),
+    /// Make a new API key and print the configuration entry that admits it.
+    Apikey {
+        /// What the key may do.
+        #[arg(long, value_parser = ["producer", "reader", "auditor", "admin"])]
+        role: String,
+        /// A name for logs.
+        #[arg(long, default_value = "client")]
+        name: String,
+    },
     /// Measure annal (and SQLite, for a ratio) on this machine.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -112,6 +124,8 @@ fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats { data } => report::stats(&data),
         Command::Demo { data, events } => demo(&data, events),
         Command::Query(args) => query::run(&args),
+        Command::Serve(args) => serve::run(&args),
+        Command::Apikey { role, name } => serve::apikey(&role, &name),
         Command::Bench(cmd) => bench::run(cmd),
     }
 }

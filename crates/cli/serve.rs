@@ -1,0 +1,141 @@
+//! `annal serve`: the HTTP service over a data directory; `annal apikey`: a new API key.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use annal_http::{AppState, Config};
+use annal_index::IndexOptions;
+use annal_model::Catalogs;
+use annal_query::Engine;
+use annal_storage::{Options, Store};
+use anyhow::Context;
+
+/// Address served when neither `--listen` nor the configuration names one.
+pub const LISTEN_DEFAULT: &str = "127.0.0.1:8080";
+
+/// Arguments of `annal serve`.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Data directory (default: the configuration's, else ./annal-data).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Address to listen on (default: the configuration's, else 127.0.0.1:8080).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Configuration file (TOML): API keys, limits, listen address, data directory.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Fill an empty store with generated events first.
+    #[arg(long)]
+    demo: bool,
+    /// Events `--demo` generates.
+    #[arg(long, default_value_t = 200_000)]
+    demo_events: u64,
+}
+
+pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    let data = args
+        .data
+        .clone()
+        .or_else(|| config.data.clone())
+        .unwrap_or_else(|| PathBuf::from(crate::DEFAULT_DATA_DIR));
+    let listen = match args.listen.or(config.listen) {
+        Some(a) => a,
+        None => LISTEN_DEFAULT.parse()?,
+    };
+    let store = Store::open(&data, Options::default())
+        .with_context(|| format!("opening {}", data.display()))?;
+    if args.demo && store.is_empty() {
+        println!(
+            "Generating {} audit events into {} …",
+            args.demo_events,
+            data.display()
+        );
+        let ndjson = crate::ingest::generated_ndjson(annal_gen::GenConfig {
+            count: args.demo_events,
+            ..Default::default()
+        });
+        crate::ingest::ingest_ndjson(&store, ndjson)?;
+        store.wait_sealed()?;
+    }
+    let engine = Arc::new(Engine::new(
+        store,
+        IndexOptions::default(),
+        Catalogs::builtin(),
+    )?);
+    let state = AppState::new(engine.clone(), &config).map_err(anyhow::Error::msg)?;
+    if state.keys.is_empty() {
+        eprintln!("annal serve: no API keys configured: development mode, every route open, loopback only");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let served = runtime.block_on(annal_http::serve(
+        listen,
+        state,
+        &config,
+        shutdown_signal(),
+        |addr| {
+            use std::io::Write;
+            println!(
+                "annal serving {} ({} events) on http://{addr}  (API docs: http://{addr}/api/audit/swagger/)",
+                data.display(),
+                engine.store().len()
+            );
+            let _ = std::io::stdout().flush();
+        },
+    ));
+    drop(runtime);
+    served?;
+    // Requests in flight have finished; closing the store syncs it.
+    match Arc::try_unwrap(engine) {
+        Ok(engine) => engine.close()?,
+        Err(_) => anyhow::bail!("the store is still in use at shutdown"),
+    }
+    eprintln!("annal serve: stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// `annal apikey`: prints a new random key and the configuration entry that admits it.
+pub fn apikey(role: &str, name: &str) -> anyhow::Result<ExitCode> {
+    use rand::RngCore;
+    let mut bytes = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let key: String = std::iter::once("annal_".to_string())
+        .chain(bytes.iter().map(|b| format!("{b:02x}")))
+        .collect();
+    println!("key (give it to the client; it is not stored anywhere): {key}\n");
+    println!(
+        "[[api_keys]]\nname = {name:?}\nrole = {role:?}\nsha256 = \"{}\"",
+        annal_http::key_hash_hex(&key)
+    );
+    Ok(ExitCode::SUCCESS)
+}

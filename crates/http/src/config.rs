@@ -1,0 +1,130 @@
+//! The server's configuration file (TOML) and its limits.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::auth::{ApiKey, Role};
+
+/// Largest request body accepted by default (413 beyond).
+pub const BODY_BYTES_DEFAULT: usize = 16 << 20;
+/// Time a request may take before the server answers 408 (streams and exports excepted).
+pub const REQUEST_SECONDS_DEFAULT: u64 = 30;
+/// Live streams (SSE) served at once; more get 429.
+pub const STREAMS_MAX_DEFAULT: usize = 256;
+/// Query parameters accepted in one request.
+pub const QUERY_PARAMS_MAX: usize = 256;
+/// Largest query string, in bytes.
+pub const QUERY_BYTES_MAX: usize = 16 << 10;
+
+/// What `annal serve --config FILE` reads.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+    /// Data directory.
+    #[serde(default)]
+    pub data: Option<PathBuf>,
+    /// Largest request body, in bytes.
+    #[serde(default = "body_default")]
+    pub body_limit_bytes: usize,
+    /// Seconds before a request times out.
+    #[serde(default = "timeout_default")]
+    pub request_timeout_secs: u64,
+    /// Live streams served at once.
+    #[serde(default = "streams_default")]
+    pub streams_max: usize,
+    /// API keys, as SHA-256 hashes with their roles. None configured: development mode.
+    #[serde(default)]
+    pub api_keys: Vec<KeyEntry>,
+}
+
+/// One configured API key.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyEntry {
+    /// A name for logs.
+    pub name: String,
+    /// Hex SHA-256 of the key.
+    pub sha256: String,
+    /// What the key may do.
+    pub role: Role,
+}
+
+fn body_default() -> usize {
+    BODY_BYTES_DEFAULT
+}
+fn timeout_default() -> u64 {
+    REQUEST_SECONDS_DEFAULT
+}
+fn streams_default() -> usize {
+    STREAMS_MAX_DEFAULT
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: None,
+            data: None,
+            body_limit_bytes: BODY_BYTES_DEFAULT,
+            request_timeout_secs: REQUEST_SECONDS_DEFAULT,
+            streams_max: STREAMS_MAX_DEFAULT,
+            api_keys: Vec::new(),
+        }
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid.
+    #[error("{path}: {msg}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        msg: String,
+    },
+}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let invalid = |msg: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            msg,
+        };
+        let config: Config = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        config.keys().map_err(invalid)?;
+        if config.body_limit_bytes == 0
+            || config.streams_max == 0
+            || config.request_timeout_secs == 0
+        {
+            return Err(invalid("limits must be above zero".into()));
+        }
+        Ok(config)
+    }
+
+    /// The configured keys, checked.
+    pub fn keys(&self) -> Result<Vec<ApiKey>, String> {
+        self.api_keys
+            .iter()
+            .map(|k| ApiKey::from_hex(&k.name, &k.sha256, k.role))
+            .collect()
+    }
+}

@@ -1,0 +1,123 @@
+//! annal's HTTP service: the native API (`/v1`), the seed systems' routes, an OpenAPI 3.1
+//! document with Swagger UI, API keys with roles, live tail (SSE) and export.
+//!
+//! Queries and appends are blocking calls into the engine; handlers run them on tokio's
+//! blocking pool. Every input is bounded: body size, parameter count and length, page
+//! sizes, request time, concurrent streams, and the store's own append queue (429).
+
+#![deny(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod auth;
+mod config;
+mod native;
+mod params;
+mod problem;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use annal_query::Engine;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::sync::{watch, Semaphore};
+
+pub use auth::{key_hash_hex, ApiKey, Role};
+pub use config::{
+    Config, ConfigError, KeyEntry, BODY_BYTES_DEFAULT, QUERY_BYTES_MAX, QUERY_PARAMS_MAX,
+    REQUEST_SECONDS_DEFAULT, STREAMS_MAX_DEFAULT,
+};
+pub use problem::{Problem, ProblemItem};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store with its indexes.
+    pub engine: Arc<Engine>,
+    /// Configured keys; empty in development mode.
+    pub keys: Arc<[ApiKey]>,
+    /// The newest seq + 1 after each append, for live streams.
+    pub appended: Arc<watch::Sender<u64>>,
+    /// Permits for concurrent live streams.
+    pub streams: Arc<Semaphore>,
+}
+
+impl AppState {
+    /// State for serving `engine` with `config`.
+    pub fn new(engine: Arc<Engine>, config: &Config) -> Result<AppState, String> {
+        let end = engine.store().len();
+        Ok(AppState {
+            engine,
+            keys: config.keys()?.into(),
+            appended: Arc::new(watch::channel(end).0),
+            streams: Arc::new(Semaphore::new(config.streams_max)),
+        })
+    }
+}
+
+/// Why the server would not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// No keys configured and a non-loopback address asked for.
+    #[error("no API keys are configured (development mode), so annal serves only on loopback; {0} is not a loopback address. Configure api_keys, or listen on 127.0.0.1")]
+    OpenOnNetwork(SocketAddr),
+    /// The configuration is invalid.
+    #[error("{0}")]
+    Config(String),
+    /// Binding or serving failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The whole application.
+pub fn router(state: AppState, config: &Config) -> Router {
+    let with_role =
+        |role: Role| middleware::from_fn_with_state((state.clone(), role), auth::require);
+    let produce = Router::new()
+        .route("/v1/events", post(native::append))
+        .layer(DefaultBodyLimit::max(config.body_limit_bytes))
+        .route_layer(with_role(Role::Producer));
+    let read = Router::new()
+        .route("/v1/events", get(native::list))
+        .route("/v1/events/count", get(native::count))
+        .route("/v1/events/histogram", get(native::histogram))
+        .route("/v1/events/{key}", get(native::get_one))
+        .route("/v1/catalog", get(native::catalog))
+        .route_layer(with_role(Role::Reader));
+    let timeout = Duration::from_secs(config.request_timeout_secs);
+    Router::new()
+        .merge(produce)
+        .merge(read)
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(native::not_found)
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then stops accepting, lets requests in flight finish
+/// and returns (the caller closes the store, which syncs it).
+pub async fn serve(
+    listen: SocketAddr,
+    state: AppState,
+    config: &Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    on_bound: impl FnOnce(SocketAddr),
+) -> Result<(), ServeError> {
+    if state.keys.is_empty() && !listen.ip().is_loopback() {
+        return Err(ServeError::OpenOnNetwork(listen));
+    }
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    on_bound(listener.local_addr()?);
+    let app = router(state, config);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,330 @@
+//! The native API: `/v1/events` (append, list, one event, count, histogram) and `/v1/catalog`.
+
+use annal_model::{Event, Field, IngestContext, Timestamp};
+use annal_query::{Interval, Page, Query};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::params::{list_params, pairs};
+use crate::problem::{Problem, ProblemItem};
+use crate::AppState;
+
+/// Located problems listed in one response at most; the count says how many there were.
+const PROBLEMS_LISTED_MAX: usize = 100;
+
+/// Runs a blocking engine call off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Problem> + Send + 'static,
+) -> Result<T, Problem> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        tracing::error!("a blocking task failed: {e}");
+        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    })?
+}
+
+pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// `POST /v1/events`: one JSON event, a JSON array, or NDJSON. All or nothing.
+pub async fn append(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let ndjson = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-ndjson"));
+    let engine = state.engine.clone();
+    let appended = blocking(move || {
+        let events = parse_events(&body, ndjson, engine.catalogs())?;
+        if events.is_empty() {
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "the body holds no events",
+            ));
+        }
+        let done = engine.store().try_append(&events)?;
+        let ids: Vec<String> = done
+            .iter()
+            .zip(&events)
+            .map(|(a, e)| e.display_id(a.seq).into_owned())
+            .collect();
+        Ok((done, ids, engine.store().len()))
+    })
+    .await?;
+    let (done, ids, end) = appended;
+    state.appended.send_replace(end);
+    let items: Vec<_> = done
+        .iter()
+        .zip(ids)
+        .map(|(a, id)| json!({"seq": a.seq, "id": id, "duplicate": a.duplicate}))
+        .collect();
+    let body = serde_json::to_vec(&json!({ "items": items })).unwrap_or_default();
+    Ok(json_response(StatusCode::OK, body))
+}
+
+/// Events of a body, or every problem located as `["body", index or line, field]`.
+fn parse_events(
+    body: &[u8],
+    ndjson: bool,
+    catalogs: &annal_model::Catalogs,
+) -> Result<Vec<Event>, Problem> {
+    let ctx = IngestContext {
+        catalogs,
+        received_at: Timestamp::now(),
+    };
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let docs: Vec<(serde_json::Value, &[u8])> = if ndjson {
+        body.split(|&b| b == b'\n')
+            .enumerate()
+            .map(|(i, line)| (json!(i + 1), line.strip_suffix(b"\r").unwrap_or(line)))
+            .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
+            .collect()
+    } else if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        let raws: Vec<&serde_json::value::RawValue> =
+            serde_json::from_slice(body).map_err(|e| {
+                Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("the body is not a JSON array: {e}"),
+                )
+            })?;
+        raws.into_iter()
+            .enumerate()
+            .map(|(i, r)| (json!(i), r.get().as_bytes()))
+            .collect()
+    } else {
+        vec![(json!(0), body)]
+    };
+    let mut events = Vec::with_capacity(docs.len());
+    let mut problems = Vec::new();
+    let mut total = 0;
+    for (at, doc) in docs {
+        match Event::from_json(doc, &ctx) {
+            Ok(e) => events.push(e),
+            Err(bad) => {
+                for p in bad.problems {
+                    total += 1;
+                    if problems.len() < PROBLEMS_LISTED_MAX {
+                        let mut loc = vec![json!("body"), at.clone()];
+                        if !p.field.is_empty() {
+                            loc.push(json!(p.field));
+                        }
+                        problems.push(ProblemItem {
+                            loc,
+                            msg: p.msg,
+                            kind: p.kind.code().into(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    if total > 0 {
+        let what = if ndjson { "line" } else { "event" };
+        let mut p = Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("{total} problem(s) in the events sent; nothing was stored (each is located by {what} and field)"),
+        );
+        p.errors = problems;
+        return Err(p);
+    }
+    Ok(events)
+}
+
+/// Appends one event as JSON to `out`.
+pub(crate) fn event_json(seq: u64, e: &Event, out: &mut Vec<u8>) {
+    e.write_json(seq, out);
+}
+
+/// `{"items": [...], "next_cursor": …, "prev_cursor": …}` and `Link` headers.
+fn page_response(page: &Page, uri: &Uri) -> Response {
+    let mut body = Vec::with_capacity(256 + page.items.len() * 700);
+    body.extend_from_slice(b"{\"items\":[");
+    for (i, (seq, e)) in page.items.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        event_json(*seq, e, &mut body);
+    }
+    body.extend_from_slice(b"],\"next_cursor\":");
+    let cursor = |c: &Option<String>| serde_json::to_vec(c).unwrap_or_else(|_| b"null".to_vec());
+    body.extend_from_slice(&cursor(&page.next_cursor));
+    body.extend_from_slice(b",\"prev_cursor\":");
+    body.extend_from_slice(&cursor(&page.prev_cursor));
+    body.push(b'}');
+    let mut r = json_response(StatusCode::OK, body);
+    let links: Vec<String> = [("next", &page.next_cursor), ("prev", &page.prev_cursor)]
+        .iter()
+        .filter_map(|(rel, c)| {
+            c.as_ref()
+                .map(|c| format!("<{}>; rel=\"{rel}\"", with_cursor(uri, c)))
+        })
+        .collect();
+    if let Ok(v) = HeaderValue::from_str(&links.join(", ")) {
+        if !links.is_empty() {
+            r.headers_mut().insert(header::LINK, v);
+        }
+    }
+    r
+}
+
+/// The request's path and query with `cursor` set (and `page` dropped).
+pub(crate) fn with_cursor(uri: &Uri, cursor: &str) -> String {
+    let kept: Vec<(String, String)> = pairs(uri.query())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, _)| k != "cursor" && k != "page")
+        .chain([("cursor".to_string(), cursor.to_string())])
+        .collect();
+    format!(
+        "{}?{}",
+        uri.path(),
+        serde_urlencoded::to_string(&kept).unwrap_or_default()
+    )
+}
+
+/// `GET /v1/events`.
+pub async fn list(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
+    let pairs = pairs(uri.query())?;
+    let engine = state.engine.clone();
+    let page = blocking(move || {
+        let p = list_params(&pairs, engine.catalogs())?;
+        reject_extra(&p.extra)?;
+        Ok(engine.query(&Query {
+            filter: p.filter,
+            order: p.order,
+            limit: p.limit,
+            start: p.start,
+        })?)
+    })
+    .await?;
+    Ok(page_response(&page, &uri))
+}
+
+fn reject_extra(extra: &[(String, String)]) -> Result<(), Problem> {
+    match extra.first() {
+        Some((name, _)) => Err(Problem::bad_param(name, "not a parameter of this route")),
+        None => Ok(()),
+    }
+}
+
+/// `GET /v1/events/{seq or id}`.
+pub async fn get_one(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Response, Problem> {
+    let engine = state.engine.clone();
+    let found = blocking(move || {
+        let snap = engine.store().snapshot();
+        let seq = match key.parse::<u64>() {
+            Ok(seq) if seq < snap.end() => Some(seq),
+            Ok(_) => None,
+            Err(_) => snap.find_id(&key)?,
+        };
+        match seq {
+            Some(seq) => Ok(Some((seq, snap.get(seq)?))),
+            None => Ok(None),
+        }
+    })
+    .await?;
+    let (seq, e) =
+        found.ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, "no event has this seq or id"))?;
+    let mut body = Vec::with_capacity(1024);
+    event_json(seq, &e, &mut body);
+    Ok(json_response(StatusCode::OK, body))
+}
+
+/// `GET /v1/events/count`.
+pub async fn count(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
+    let pairs = pairs(uri.query())?;
+    let engine = state.engine.clone();
+    let n = blocking(move || {
+        let p = list_params(&pairs, engine.catalogs())?;
+        reject_extra(&p.extra)?;
+        Ok(engine.count(&p.filter)?)
+    })
+    .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        serde_json::to_vec(&json!({ "count": n })).unwrap_or_default(),
+    ))
+}
+
+/// `GET /v1/events/histogram?interval=minute|hour|day[&by=FIELD]`.
+pub async fn histogram(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
+    let pairs = pairs(uri.query())?;
+    let engine = state.engine.clone();
+    let (interval, buckets) = blocking(move || {
+        let p = list_params(&pairs, engine.catalogs())?;
+        let mut interval = Interval::Hour;
+        let mut by = None;
+        for (name, v) in &p.extra {
+            match name.as_str() {
+                "interval" => interval = Interval::parse(v)?,
+                "by" => {
+                    let f = Field::from_name(v)
+                        .ok_or_else(|| Problem::bad_param("by", format!("no field named {v:?}")))?;
+                    annal_query::check_field(f)?;
+                    by = Some(f);
+                }
+                other => return Err(Problem::bad_param(other, "not a parameter of this route")),
+            }
+        }
+        Ok((interval, engine.histogram(&p.filter, interval, by)?))
+    })
+    .await?;
+    let buckets: Vec<_> = buckets
+        .into_iter()
+        .map(|b| {
+            let mut start = String::new();
+            b.start.write_rfc3339(&mut start);
+            let by: serde_json::Map<String, serde_json::Value> =
+                b.by.into_iter().map(|(k, n)| (k, json!(n))).collect();
+            json!({"start": start, "count": b.count, "by": by})
+        })
+        .collect();
+    let name = match interval {
+        Interval::Minute => "minute",
+        Interval::Hour => "hour",
+        Interval::Day => "day",
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        serde_json::to_vec(&json!({"interval": name, "buckets": buckets})).unwrap_or_default(),
+    ))
+}
+
+/// `GET /v1/catalog`: every catalog's codes, names and categories.
+pub async fn catalog(State(state): State<AppState>) -> Response {
+    let catalogs = state.engine.catalogs();
+    let default = catalogs.default_catalog().name();
+    let list: Vec<_> = catalogs
+        .iter()
+        .map(|c| {
+            let entries: Vec<_> = c
+                .entries()
+                .map(|e| json!({"code": e.code, "name": e.name, "category": e.category, "description": e.description}))
+                .collect();
+            json!({"name": c.name(), "default": c.name() == default, "entries": entries})
+        })
+        .collect();
+    json_response(
+        StatusCode::OK,
+        serde_json::to_vec(&json!({ "catalogs": list })).unwrap_or_default(),
+    )
+}
+
+/// Any route that does not exist.
+pub async fn not_found(uri: Uri) -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, format!("no route {}", uri.path()))
+}

@@ -1,0 +1,168 @@
+//! Errors as RFC 9457 problem details (`application/problem+json`), with an `errors` member
+//! that locates every problem (`loc`, `msg`, `type`), as the seed APIs do.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use annal_query::QueryError;
+use annal_storage::StorageError;
+
+/// One located problem.
+#[derive(Clone, Debug, Serialize, ToSchema, PartialEq)]
+pub struct ProblemItem {
+    /// Where: e.g. `["query", "limit"]` or `["body", 3, "user_id"]`.
+    #[schema(value_type = Vec<Object>)]
+    pub loc: Vec<serde_json::Value>,
+    /// What is wrong.
+    pub msg: String,
+    /// A stable kind, e.g. `missing`, `wrong_type`, `too_long`, `invalid`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// An RFC 9457 problem.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem (`about:blank` when the status says it all).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary of the kind.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// This occurrence, in words.
+    pub detail: String,
+    /// Every problem, located.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ProblemItem>,
+    /// Seconds to wait before retrying (429).
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
+}
+
+impl Problem {
+    /// A problem with `status` and `detail`.
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Problem {
+        Problem {
+            kind: "about:blank".into(),
+            title: status.canonical_reason().unwrap_or("Error").into(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            errors: Vec::new(),
+            retry_after: None,
+        }
+    }
+
+    /// A 400 naming the query parameter at fault.
+    pub fn bad_param(name: &str, msg: impl Into<String>) -> Problem {
+        let msg = msg.into();
+        Problem::new(StatusCode::BAD_REQUEST, format!("{name}: {msg}")).with(ProblemItem {
+            loc: vec!["query".into(), name.into()],
+            msg,
+            kind: "invalid".into(),
+        })
+    }
+
+    /// Adds a located problem.
+    pub fn with(mut self, item: ProblemItem) -> Problem {
+        self.errors.push(item);
+        self
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let mut resp = (status, body).into_response();
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(secs) = self.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                h.insert(header::RETRY_AFTER, v);
+            }
+        }
+        resp
+    }
+}
+
+impl From<QueryError> for Problem {
+    fn from(e: QueryError) -> Problem {
+        let (status, loc, kind) = match &e {
+            QueryError::BadValue { field, .. } => {
+                (StatusCode::BAD_REQUEST, field.clone(), "invalid")
+            }
+            QueryError::BadField(f) => (StatusCode::BAD_REQUEST, f.clone(), "invalid"),
+            QueryError::UnknownEventType(_) => {
+                (StatusCode::BAD_REQUEST, "event_type".into(), "unknown")
+            }
+            QueryError::UnknownCategory(_) => {
+                (StatusCode::BAD_REQUEST, "category".into(), "unknown")
+            }
+            QueryError::BadCursor(_) | QueryError::CursorMismatch => {
+                (StatusCode::BAD_REQUEST, "cursor".into(), "invalid")
+            }
+            QueryError::BadLimit { .. } => (StatusCode::BAD_REQUEST, "limit".into(), "invalid"),
+            QueryError::BadRange => (StatusCode::BAD_REQUEST, "from".into(), "invalid"),
+            QueryError::Storage(s) => return Problem::from(StorageErrorRef(s)),
+            QueryError::Index(_) => {
+                tracing::error!("query failed: {e}");
+                return Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "the query failed");
+            }
+        };
+        let msg = e.to_string();
+        Problem::new(status, msg.clone()).with(ProblemItem {
+            loc: vec!["query".into(), loc.into()],
+            msg,
+            kind: kind.into(),
+        })
+    }
+}
+
+/// A storage error, by reference (query errors wrap one).
+pub struct StorageErrorRef<'a>(pub &'a StorageError);
+
+impl From<StorageErrorRef<'_>> for Problem {
+    fn from(StorageErrorRef(e): StorageErrorRef<'_>) -> Problem {
+        match e {
+            StorageError::Limit(msg) => {
+                let mut p = Problem::new(StatusCode::TOO_MANY_REQUESTS, msg.clone());
+                p.retry_after = Some(1);
+                p
+            }
+            StorageError::NotFound(seq) => {
+                Problem::new(StatusCode::NOT_FOUND, format!("no event at seq {seq}"))
+            }
+            StorageError::Closed | StorageError::Poisoned(_) => {
+                tracing::error!("store unavailable: {e}");
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the store is not accepting appends; see the server log",
+                )
+            }
+            other => {
+                tracing::error!("storage error: {other}");
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "storage error; see the server log",
+                )
+            }
+        }
+    }
+}
+
+impl From<StorageError> for Problem {
+    fn from(e: StorageError) -> Problem {
+        Problem::from(StorageErrorRef(&e))
+    }
+}
