@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use annal_index::IndexOptions;
-use annal_model::{Catalogs, Event, Field, IntField, TextField, Timestamp, JSON_ORDER};
+use annal_model::{Catalogs, Event, Field, IntField, TextField, Timestamp};
 use annal_query::{
     codes_in_category, codes_named, Clause, Dir, Engine, Filter, Interval, Page, Query, Start,
 };
@@ -291,22 +291,11 @@ fn write_page(
             }
         }
         "csv" => {
-            let names: Vec<&str> = JSON_ORDER.iter().map(|f| f.name()).collect();
-            writeln!(out, "{}", names.join(","))?;
+            Event::write_csv_header(&mut line);
             for (seq, e) in &page.items {
-                line.clear();
-                e.write_json(*seq, &mut line);
-                let v: serde_json::Value = serde_json::from_slice(&line)?;
-                let cells: Vec<String> = names
-                    .iter()
-                    .map(|n| match v.get(*n) {
-                        None | Some(serde_json::Value::Null) => String::new(),
-                        Some(serde_json::Value::String(s)) => csv_field(s),
-                        Some(other) => csv_field(&other.to_string()),
-                    })
-                    .collect();
-                writeln!(out, "{}", cells.join(","))?;
+                e.write_csv(*seq, &mut line);
             }
+            out.write_all(&line)?;
         }
         _ => write_table(out, page, catalogs)?,
     }

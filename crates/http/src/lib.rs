@@ -13,6 +13,7 @@ mod config;
 mod native;
 mod params;
 mod problem;
+mod stream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -87,16 +88,24 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/v1/events/{key}", get(native::get_one))
         .route("/v1/catalog", get(native::catalog))
         .route_layer(with_role(Role::Reader));
+    // Streams and exports last as long as the client reads: no request timeout.
+    let long = Router::new()
+        .route("/v1/events/stream", get(stream::stream))
+        .route("/v1/export", get(stream::export))
+        .route_layer(with_role(Role::Reader));
     let timeout = Duration::from_secs(config.request_timeout_secs);
-    Router::new()
+    let bounded = Router::new()
         .merge(produce)
         .merge(read)
         .route("/healthz", get(|| async { "ok" }))
-        .fallback(native::not_found)
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
-        ))
+        ));
+    Router::new()
+        .merge(bounded)
+        .merge(long)
+        .fallback(native::not_found)
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

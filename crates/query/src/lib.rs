@@ -142,6 +142,18 @@ impl Engine {
         plan::hash_debug(&(filter, order))
     }
 
+    /// A cursor for `filter` and `order` that starts at `bound`: ascending, at seqs ≥ bound;
+    /// descending, at seqs below it. For resuming from a known seq (a live stream's
+    /// `Last-Event-ID`) rather than from an earlier page.
+    pub fn cursor_at(filter: &Filter, order: Dir, bound: u64) -> String {
+        Cursor {
+            dir: order,
+            bound,
+            hash: Self::cursor_hash(filter, order),
+        }
+        .encode()
+    }
+
     /// One page of matches.
     pub fn query(&self, q: &Query) -> Result<Page> {
         if q.limit == 0 || q.limit > LIMIT_MAX {
