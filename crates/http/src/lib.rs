@@ -13,6 +13,7 @@ mod config;
 mod native;
 mod params;
 mod problem;
+mod seeds;
 mod stream;
 
 use std::net::SocketAddr;
@@ -87,6 +88,9 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/v1/events/histogram", get(native::histogram))
         .route("/v1/events/{key}", get(native::get_one))
         .route("/v1/catalog", get(native::catalog))
+        .route("/api/Audit", get(seeds::audit))
+        .route("/api/v2/audit_logs", get(seeds::audit_logs))
+        .route("/v1/audit/events", get(seeds::audit_events))
         .route_layer(with_role(Role::Reader));
     // Streams and exports last as long as the client reads: no request timeout.
     let long = Router::new()
