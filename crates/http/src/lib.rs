@@ -11,6 +11,7 @@
 mod auth;
 mod config;
 mod native;
+mod openapi;
 mod params;
 mod problem;
 mod seeds;
@@ -32,6 +33,7 @@ pub use config::{
     Config, ConfigError, KeyEntry, BODY_BYTES_DEFAULT, QUERY_BYTES_MAX, QUERY_PARAMS_MAX,
     REQUEST_SECONDS_DEFAULT, STREAMS_MAX_DEFAULT,
 };
+pub use openapi::ApiDoc;
 pub use problem::{Problem, ProblemItem};
 
 /// What every handler shares.
@@ -106,9 +108,21 @@ pub fn router(state: AppState, config: &Config) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
         ));
+    let doc = Arc::new(<openapi::ApiDoc as utoipa::OpenApi>::openapi());
+    let swagger = utoipa_swagger_ui::SwaggerUi::new("/api/audit/swagger")
+        .url("/api/audit/swagger/v1/swagger.json", (*doc).clone());
+    let doc_json = Arc::new(doc.to_pretty_json().unwrap_or_default());
     Router::new()
         .merge(bounded)
         .merge(long)
+        .route(
+            "/openapi.json",
+            get(move || {
+                let doc = doc_json.clone();
+                async move { native::json_response(axum::http::StatusCode::OK, doc.as_bytes().to_vec()) }
+            }),
+        )
+        .merge(swagger)
         .fallback(native::not_found)
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

@@ -35,6 +35,22 @@ pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
 }
 
 /// `POST /v1/events`: one JSON event, a JSON array, or NDJSON. All or nothing.
+#[utoipa::path(post, path = "/v1/events", tag = "events",
+    request_body(description = "One event, a JSON array of events, or NDJSON (one per line). All or nothing.", content(
+        (serde_json::Value = "application/json"),
+        (String = "application/x-ndjson"),
+    )),
+    responses(
+        (status = 200, description = "Durable: every event's seq and id", body = crate::openapi::AppendResult),
+        (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The request took too long"),
+        (status = 413, description = "Body larger than the limit"),
+        (status = 422, description = "Invalid events, every problem located; nothing stored", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The writer's queue is full; retry after Retry-After", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store stopped accepting appends", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn append(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -194,6 +210,15 @@ pub(crate) fn with_cursor(uri: &Uri, cursor: &str) -> String {
 }
 
 /// `GET /v1/events`.
+#[utoipa::path(get, path = "/v1/events", tag = "events",
+    params(crate::openapi::FilterParams, crate::openapi::PageParams),
+    responses(
+        (status = 200, description = "A page of events, with Link headers", body = crate::openapi::EventPage),
+        (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The request took too long"),
+    ))]
 pub async fn list(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
     let pairs = pairs(uri.query())?;
     let engine = state.engine.clone();
@@ -219,6 +244,16 @@ fn reject_extra(extra: &[(String, String)]) -> Result<(), Problem> {
 }
 
 /// `GET /v1/events/{seq or id}`.
+#[utoipa::path(get, path = "/v1/events/{key}", tag = "events",
+    params(("key" = String, Path, description = "A seq, or an event id")),
+    responses(
+        (status = 200, description = "The event", body = crate::openapi::EventOut),
+        (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The request took too long"),
+        (status = 404, description = "No such event", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn get_one(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -245,6 +280,15 @@ pub async fn get_one(
 }
 
 /// `GET /v1/events/count`.
+#[utoipa::path(get, path = "/v1/events/count", tag = "events",
+    params(crate::openapi::FilterParams),
+    responses(
+        (status = 200, description = "Exact number of matches", body = crate::openapi::CountOut),
+        (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The request took too long"),
+    ))]
 pub async fn count(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
     let pairs = pairs(uri.query())?;
     let engine = state.engine.clone();
@@ -261,6 +305,17 @@ pub async fn count(State(state): State<AppState>, uri: Uri) -> Result<Response, 
 }
 
 /// `GET /v1/events/histogram?interval=minute|hour|day[&by=FIELD]`.
+#[utoipa::path(get, path = "/v1/events/histogram", tag = "events",
+    params(crate::openapi::FilterParams,
+        ("interval" = Option<String>, Query, description = "minute, hour (default) or day", pattern = "^(minute|hour|day)$"),
+        ("by" = Option<String>, Query, description = "Split each bucket by this field")),
+    responses(
+        (status = 200, description = "Matches per time bucket", body = crate::openapi::HistogramOut),
+        (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The request took too long"),
+    ))]
 pub async fn histogram(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
     let pairs = pairs(uri.query())?;
     let engine = state.engine.clone();
@@ -305,6 +360,12 @@ pub async fn histogram(State(state): State<AppState>, uri: Uri) -> Result<Respon
 }
 
 /// `GET /v1/catalog`: every catalog's codes, names and categories.
+#[utoipa::path(get, path = "/v1/catalog", tag = "events",
+    responses(
+        (status = 200, description = "Every catalog's codes, names and categories", body = crate::openapi::CatalogsOut),
+        (status = 401, description = "No valid API key", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn catalog(State(state): State<AppState>) -> Response {
     let catalogs = state.engine.catalogs();
     let default = catalogs.default_catalog().name();

@@ -47,6 +47,21 @@ fn end_inclusive(name: &str, v: &str) -> Result<Timestamp, Problem> {
 
 /// `GET /api/Audit`: `category`, `eventType`, `startDate`, `endDate`, `pageNumber`,
 /// `pageSize`; newest first.
+#[utoipa::path(get, path = "/api/Audit", tag = "file-transfer audit API",
+    params(
+        ("category" = Option<String>, Query, description = "Category name, case-insensitive (Configuration, Transfer, …)"),
+        ("eventType" = Option<String>, Query, description = "Event type name (LoginFailed, Login Failed) or code (202)"),
+        ("startDate" = Option<String>, Query, description = "On or after (date or date-time)"),
+        ("endDate" = Option<String>, Query, description = "On or before; a date alone includes the whole day"),
+        ("pageNumber" = Option<u32>, Query, description = "From 1", minimum = 1),
+        ("pageSize" = Option<u32>, Query, description = "Default 100", minimum = 1, maximum = 1000),
+    ),
+    responses(
+        (status = 200, description = "A page, newest first", body = crate::openapi::AuditPage),
+        (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn audit(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
     let pairs = pairs(uri.query())?;
     let engine = state.engine.clone();
@@ -146,6 +161,30 @@ fn audit_log(seq: u64, e: &Event) -> Value {
 
 /// `GET /api/v2/audit_logs`: `filter[...]`, cursor (`page[size]`, `page[after]`,
 /// `page[before]`, `sort`) or offset (`page`, `per_page`, `sort_by`, `sort_order`) pagination.
+#[utoipa::path(get, path = "/api/v2/audit_logs", tag = "audit logs v2",
+    params(
+        ("filter[action]" = Option<String>, Query, description = "Action"),
+        ("filter[action][]" = Option<Vec<String>>, Query, description = "Actions (repeat)", explode),
+        ("filter[source_type]" = Option<String>, Query, description = "Type of the audited object"),
+        ("filter[source_id]" = Option<String>, Query, description = "Id of the audited object; requires filter[source_type]"),
+        ("filter[actor_id]" = Option<String>, Query, description = "Actor id"),
+        ("filter[ip_address]" = Option<String>, Query, description = "IP address"),
+        ("filter[created_at][]" = Option<Vec<String>>, Query, description = "Exactly twice: start, then end (both inclusive)", explode),
+        ("page[size]" = Option<u32>, Query, description = "Cursor pagination: page size", minimum = 1, maximum = 100),
+        ("page[after]" = Option<String>, Query, description = "Cursor pagination: after this cursor"),
+        ("page[before]" = Option<String>, Query, description = "Cursor pagination: before this cursor"),
+        ("sort" = Option<String>, Query, description = "created_at or -created_at (default)", pattern = "^-?created_at$"),
+        ("page" = Option<u32>, Query, description = "Offset pagination: page number from 1", minimum = 1),
+        ("per_page" = Option<u32>, Query, description = "Offset pagination: page size", minimum = 1, maximum = 100),
+        ("sort_by" = Option<String>, Query, description = "Offset pagination: created_at", pattern = "^created_at$"),
+        ("sort_order" = Option<String>, Query, description = "Offset pagination: asc or desc (default)", pattern = "^(asc|desc)$"),
+    ),
+    responses(
+        (status = 200, description = "A page of audit logs", body = crate::openapi::AuditLogsPage),
+        (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn audit_logs(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
     let pairs = pairs(uri.query())?;
     let engine = state.engine.clone();
@@ -348,6 +387,23 @@ fn item(name: &str, msg: &str, kind: &str) -> ProblemItem {
 
 /// `GET /v1/audit/events`: `event_group`, `event_type`, `status`, `user_id`, `vm_id`,
 /// `session_id`, `cursor`, `limit` (1–200, default 50); newest first.
+#[utoipa::path(get, path = "/v1/audit/events", tag = "audit events v1",
+    params(
+        ("event_group" = Option<String>, Query, nullable),
+        ("event_type" = Option<String>, Query, nullable),
+        ("status" = Option<String>, Query, nullable),
+        ("user_id" = Option<i64>, Query, nullable),
+        ("vm_id" = Option<String>, Query, nullable),
+        ("session_id" = Option<String>, Query, nullable),
+        ("cursor" = Option<String>, Query, nullable),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200),
+    ),
+    responses(
+        (status = 200, description = "Successful Response", body = crate::openapi::AuditEventListResponse),
+        (status = 401, description = "No valid API key", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Validation Error", body = crate::openapi::HTTPValidationError),
+    ))]
 pub async fn audit_events(State(state): State<AppState>, uri: Uri) -> Response {
     let pairs = match pairs(uri.query()) {
         Ok(p) => p,

@@ -34,6 +34,16 @@ const HEARTBEAT: Duration = Duration::from_secs(15);
 
 /// `GET /v1/events/stream`: new events matching the filters, as SSE with `id` = seq.
 /// Resumes after `Last-Event-ID`; otherwise starts with events appended from now on.
+#[utoipa::path(get, path = "/v1/events/stream", tag = "events",
+    params(crate::openapi::FilterParams,
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this seq")),
+    responses(
+        (status = 200, description = "Server-Sent Events: `id` = seq, `data` = the event as JSON; heartbeat comments when idle", content_type = "text/event-stream", body = String),
+        (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many live streams", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn stream(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -114,6 +124,19 @@ pub async fn stream(
 
 /// `GET /v1/export?format=ndjson|csv&…filters`: every match, oldest first unless `order=desc`,
 /// streamed.
+#[utoipa::path(get, path = "/v1/export", tag = "events",
+    params(crate::openapi::FilterParams,
+        ("format" = Option<String>, Query, description = "ndjson (default) or csv", pattern = "^(ndjson|csv)$"),
+        ("order" = Option<String>, Query, description = "asc (default) or desc", pattern = "^(asc|desc)$")),
+    responses(
+        (status = 200, description = "Every match, streamed", content(
+            (String = "application/x-ndjson"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn export(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
     let pairs = pairs(uri.query())?;
     let p = list_params(&pairs, state.engine.catalogs())?;
