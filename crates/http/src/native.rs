@@ -3,6 +3,7 @@
 use annal_model::{Event, Field, IngestContext, Timestamp};
 use annal_query::{Interval, Page, Query};
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -54,8 +55,9 @@ pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
 pub async fn append(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
+    let body = body.map_err(|e| Problem::new(e.status(), e.body_text()))?;
     let ndjson = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

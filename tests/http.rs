@@ -1,0 +1,607 @@
+//! `annal serve` end to end: a real server on an ephemeral port, a real HTTP client. Every
+//! native route, the seed systems' example requests, every documented error, API keys and
+//! roles, and acknowledged appends surviving SIGKILL.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// A running `annal serve`, killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(data: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_annal"))
+            .args([
+                "serve",
+                "--data",
+                data.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(Instant::now() < deadline, "server did not start");
+            if out.read_line(&mut line).unwrap() == 0 {
+                panic!("server exited before listening");
+            }
+            if let Some(i) = line.find("on http://") {
+                let addr: String = line[i + 10..]
+                    .chars()
+                    .take_while(|c| !c.is_whitespace())
+                    .collect();
+                // Keep draining stdout so the server never blocks on it.
+                std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+                return Server {
+                    child,
+                    base: format!("http://{addr}"),
+                };
+            }
+        }
+    }
+
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// (status, content type, body, Link header) of a request.
+struct Reply {
+    status: u16,
+    content_type: String,
+    link: String,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+fn call(method: &str, url: &str, key: Option<&str>, body: Option<(&str, &[u8])>) -> Reply {
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(60))
+        .build();
+    let mut req = agent.request(method, url);
+    if let Some(k) = key {
+        req = req.set("X-API-Key", k);
+    }
+    let res = match body {
+        Some((ct, b)) => req.set("Content-Type", ct).send_bytes(b),
+        None => req.call(),
+    };
+    let resp = match res {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {url}: {e}"),
+    };
+    Reply {
+        status: resp.status(),
+        content_type: resp.header("content-type").unwrap_or("").to_string(),
+        link: resp.header("link").unwrap_or("").to_string(),
+        body: resp.into_string().unwrap(),
+    }
+}
+
+fn get(s: &Server, path: &str) -> Reply {
+    call("GET", &format!("{}{path}", s.base), None, None)
+}
+
+fn post(s: &Server, body: &[u8], ct: &str) -> Reply {
+    call(
+        "POST",
+        &format!("{}/v1/events", s.base),
+        None,
+        Some((ct, body)),
+    )
+}
+
+fn gen(n: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    annal_gen::write_ndjson(
+        annal_gen::GenConfig {
+            count: n,
+            days: 3,
+            ..annal_gen::GenConfig::default()
+        },
+        &mut out,
+    )
+    .unwrap();
+    out
+}
+
+fn count(s: &Server, query: &str) -> u64 {
+    get(s, &format!("/v1/events/count?{query}")).json()["count"]
+        .as_u64()
+        .unwrap()
+}
+
+#[test]
+fn native_routes_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("annal.toml");
+    std::fs::write(&cfg, "body_limit_bytes = 400000\n").unwrap();
+    let s = Server::start(
+        &dir.path().join("data"),
+        &["--config", cfg.to_str().unwrap()],
+    );
+
+    // One event, an array, NDJSON; ids make re-sends return the stored event.
+    let one = post(
+        &s,
+        br#"{"event_code":202,"source":"file-transfer","actor_id":"ava","id":"e-1"}"#,
+        "application/json",
+    );
+    assert_eq!(one.status, 200, "{}", one.body);
+    assert_eq!(
+        one.json()["items"][0],
+        json!({"seq": 0, "id": "e-1", "duplicate": false})
+    );
+    let arr = post(
+        &s,
+        br#"[{"event_type":"Login","action":"login"},{"event_type":"x","id":"e-1"}]"#,
+        "application/json",
+    );
+    assert_eq!(
+        arr.json()["items"][1],
+        json!({"seq": 0, "id": "e-1", "duplicate": true})
+    );
+    let nd = post(&s, &gen(500), "application/x-ndjson");
+    assert_eq!(nd.status, 200, "{}", nd.body);
+    assert_eq!(nd.json()["items"].as_array().unwrap().len(), 500);
+    let total = count(&s, "");
+    assert_eq!(total, 502);
+
+    // A bad batch: every problem located, nothing stored.
+    let bad = post(
+        &s,
+        b"{\"event_type\":\"ok\"}\n{\"event_code\":202,\"user_id\":\"x\"}\n\n{\"nope\":1}\n",
+        "application/x-ndjson",
+    );
+    assert_eq!(bad.status, 422);
+    assert!(bad.content_type.starts_with("application/problem+json"));
+    let errors = bad.json()["errors"].clone();
+    assert!(errors.as_array().unwrap().contains(&json!({"loc": ["body", 2, "user_id"], "msg": "expected an integer between -2^63 and 2^63-1, got a string", "type": "wrong_type"})), "{errors}");
+    assert!(
+        errors.to_string().contains(r#"["body",4,"nope"]"#),
+        "{errors}"
+    );
+    assert_eq!(count(&s, ""), total, "nothing of a bad batch is stored");
+    assert_eq!(post(&s, b"[1,", "application/json").status, 400);
+    assert_eq!(post(&s, b"", "application/json").status, 422);
+    let big = vec![b' '; 500_000];
+    let too_big = post(&s, &big, "application/json");
+    assert_eq!(too_big.status, 413);
+    assert!(too_big.content_type.starts_with("application/problem+json"));
+
+    // Listing: filters, order, limit, cursors and Link headers.
+    let page = get(&s, "/v1/events?action=login&order=asc&limit=7");
+    assert_eq!(page.status, 200);
+    let v = page.json();
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 7);
+    assert!(items.iter().all(|e| e["action"] == "login"));
+    assert!(items
+        .windows(2)
+        .all(|w| w[0]["seq"].as_u64() < w[1]["seq"].as_u64()));
+    assert!(page.link.contains("rel=\"next\""), "{}", page.link);
+    let next = v["next_cursor"].as_str().unwrap();
+    let page2 = get(
+        &s,
+        &format!("/v1/events?action=login&order=asc&limit=7&cursor={next}"),
+    )
+    .json();
+    assert!(page2["items"][0]["seq"].as_u64() > items[6]["seq"].as_u64());
+    let wrong = get(
+        &s,
+        &format!("/v1/events?action=logout&order=asc&limit=7&cursor={next}"),
+    );
+    assert_eq!(wrong.status, 400);
+    assert!(wrong.body.contains("other filters"));
+    let logins = count(&s, "action=login");
+    let not_logins = count(&s, "not.action=login");
+    assert_eq!(logins + not_logins, total);
+    assert_eq!(
+        count(&s, "event_code=202&event_code=203"),
+        count(&s, "event_code=202") + count(&s, "event_code=203")
+    );
+    let paged = get(&s, "/v1/events?action=login&order=asc&limit=7&page=2").json();
+    assert_eq!(
+        paged["items"], page2["items"],
+        "page 2 by number equals page 2 by cursor"
+    );
+
+    // One event by seq or id; 404 otherwise.
+    assert_eq!(get(&s, "/v1/events/0").json()["id"], "e-1");
+    assert_eq!(get(&s, "/v1/events/e-1").json()["seq"], 0);
+    assert_eq!(get(&s, "/v1/events/99999").status, 404);
+    assert_eq!(get(&s, "/v1/events/no-such-id").status, 404);
+
+    // Histogram, catalog.
+    let h = get(&s, "/v1/events/histogram?interval=day&by=status").json();
+    let sum: u64 = h["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(sum, total);
+    let cat = get(&s, "/v1/catalog").json();
+    assert!(cat.to_string().contains("LoginFailed"));
+
+    // Errors: problem+json naming the parameter.
+    for (q, name) in [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("bogus=1", "bogus"),
+        ("from=yesterday", "from"),
+        ("user_id=abc", "user_id"),
+        ("cursor=zzz", "cursor"),
+        ("order=up", "order"),
+    ] {
+        let r = get(&s, &format!("/v1/events?{q}"));
+        assert_eq!(r.status, 400, "{q}: {}", r.body);
+        assert!(r.content_type.starts_with("application/problem+json"));
+        assert_eq!(r.json()["errors"][0]["loc"], json!(["query", name]), "{q}");
+    }
+    assert_eq!(get(&s, "/v1/events/histogram?interval=week").status, 400);
+    assert_eq!(get(&s, "/no/such/route").status, 404);
+
+    // Export: every match, NDJSON and CSV.
+    let nd = get(&s, "/v1/export?action=login");
+    assert_eq!(nd.body.lines().count() as u64, logins);
+    assert!(nd.content_type.starts_with("application/x-ndjson"));
+    let csv = get(&s, "/v1/export?format=csv&action=login");
+    assert_eq!(csv.body.lines().count() as u64, logins + 1);
+    assert!(csv.body.starts_with("seq,id,created_at"));
+
+    // Live stream: resumes after Last-Event-ID and delivers appends as they happen.
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(30))
+        .build();
+    let resp = agent
+        .get(&format!("{}/v1/events/stream?action=login", s.base))
+        .set("Last-Event-ID", &(total - 3).to_string())
+        .call()
+        .unwrap();
+    assert!(resp
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let mut reader = BufReader::new(resp.into_reader());
+    let fresh = post(
+        &s,
+        br#"[{"event_type":"t","action":"login","id":"live-1"}]"#,
+        "application/json",
+    );
+    let seq = fresh.json()["items"][0]["seq"].as_u64().unwrap();
+    let mut line = String::new();
+    let mut ids = Vec::new();
+    while !ids.contains(&seq) {
+        line.clear();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "stream ended");
+        if let Some(id) = line.strip_prefix("id: ") {
+            ids.push(id.trim().parse::<u64>().unwrap());
+        }
+    }
+    assert!(ids.iter().all(|&i| i > total - 3), "{ids:?}");
+    drop(reader);
+
+    // OpenAPI and Swagger UI.
+    let doc = get(&s, "/openapi.json").json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for path in [
+        "/v1/events",
+        "/v1/events/{key}",
+        "/v1/events/count",
+        "/v1/events/histogram",
+        "/v1/events/stream",
+        "/v1/export",
+        "/v1/catalog",
+        "/api/Audit",
+        "/api/v2/audit_logs",
+        "/v1/audit/events",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    assert_eq!(get(&s, "/api/audit/swagger/v1/swagger.json").json(), doc);
+    assert!(get(&s, "/api/audit/swagger/").body.contains("swagger"));
+}
+
+#[test]
+fn seed_example_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        &dir.path().join("data"),
+        &["--demo", "--demo-events", "20000"],
+    );
+    // 1. File-transfer audit API.
+    let conf = get(&s, "/api/Audit?category=Configuration&startDate=2026-03-01").json();
+    assert!(conf["totalCount"].as_u64().unwrap() > 0);
+    assert_eq!(conf["pageNumber"], 1);
+    assert_eq!(conf["pageSize"], 100);
+    for e in conf["items"].as_array().unwrap() {
+        assert!(e["created_at"].as_str().unwrap() >= "2026-03-01");
+        assert_eq!(e["event_group"], "Configuration");
+    }
+    let transfer = get(
+        &s,
+        "/api/Audit?category=transfer&startDate=2026-02-01&endDate=2026-02-28",
+    )
+    .json();
+    for e in transfer["items"].as_array().unwrap() {
+        let t = e["created_at"].as_str().unwrap();
+        assert!(("2026-02-01".."2026-03-01").contains(&t), "{t}");
+        assert_eq!(e["event_group"], "Transfer");
+    }
+    let failed = get(
+        &s,
+        "/api/Audit?eventType=Login%20Failed&startDate=2026-03-01",
+    )
+    .json();
+    let by_code = get(&s, "/api/Audit?eventType=202&startDate=2026-03-01").json();
+    assert_eq!(failed["totalCount"], by_code["totalCount"]);
+    let total = failed["totalCount"].as_u64().unwrap();
+    let mut seen = 0;
+    for page in 1..=total.div_ceil(10) {
+        let p = get(&s, &format!("/api/Audit?eventType=LoginFailed&startDate=2026-03-01&pageNumber={page}&pageSize=10")).json();
+        assert_eq!(p["totalPages"].as_u64().unwrap(), total.div_ceil(10));
+        for e in p["items"].as_array().unwrap() {
+            assert_eq!(e["event_code"], 202);
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, total);
+    assert_eq!(get(&s, "/api/Audit?eventType=NoSuchThing").status, 400);
+    assert_eq!(get(&s, "/api/Audit?pageSize=1001").status, 400);
+
+    // 2. Audit logs v2.
+    let logs = get(&s, "/api/v2/audit_logs?filter[action][]=create&filter[action][]=update&filter[action][]=destroy&page[size]=50").json();
+    let first = logs["audit_logs"].as_array().unwrap().clone();
+    assert_eq!(first.len(), 50);
+    assert!(first
+        .iter()
+        .all(|l| ["create", "update", "destroy"].contains(&l["action"].as_str().unwrap())));
+    assert!(
+        first
+            .windows(2)
+            .all(|w| w[0]["created_at"].as_str() >= w[1]["created_at"].as_str()),
+        "newest first"
+    );
+    assert_eq!(logs["meta"]["has_more"], true);
+    let next = logs["links"]["next"].as_str().unwrap();
+    let second = get(&s, next).json();
+    assert!(second["audit_logs"][0]["created_at"].as_str() <= first[49]["created_at"].as_str());
+    let window = get(&s, "/api/v2/audit_logs?filter[created_at][]=2026-03-01T00:00:00Z&filter[created_at][]=2026-03-01T06:00:00Z&sort=created_at").json();
+    for l in window["audit_logs"].as_array().unwrap() {
+        let t = l["created_at"].as_str().unwrap();
+        assert!(
+            ("2026-03-01T00:00:00Z"..="2026-03-01T06:00:00Z").contains(&t),
+            "{t}"
+        );
+    }
+    assert_eq!(
+        get(&s, "/api/v2/audit_logs?filter[created_at]=2026-03-01").status,
+        400
+    );
+    assert_eq!(
+        get(&s, "/api/v2/audit_logs?filter[source_id]=x").status,
+        400
+    );
+    assert_eq!(get(&s, "/api/v2/audit_logs?page[size]=101").status, 400);
+    let offset = get(
+        &s,
+        "/api/v2/audit_logs?page=2&per_page=10&sort_by=created_at&sort_order=asc",
+    )
+    .json();
+    assert_eq!(offset["audit_logs"].as_array().unwrap().len(), 10);
+
+    // 3. Audit events v1.
+    let ev = get(&s, "/v1/audit/events?status=failure&limit=20").json();
+    let items = ev["items"].as_array().unwrap();
+    assert_eq!(items.len(), 20);
+    let required = [
+        "id",
+        "created_at",
+        "actor_type",
+        "source",
+        "event_group",
+        "event_type",
+        "status",
+    ];
+    for i in items {
+        assert_eq!(i["status"], "failure");
+        assert_eq!(
+            i.as_object().unwrap().len(),
+            26,
+            "every AuditEventResponse property: {i}"
+        );
+        assert!(required.iter().all(|k| i[k].is_string()), "{i}");
+    }
+    let next = ev["next_cursor"].as_str().unwrap();
+    let more = get(
+        &s,
+        &format!("/v1/audit/events?status=failure&limit=20&cursor={next}"),
+    )
+    .json();
+    assert!(more["items"][0]["created_at"].as_str() <= items[19]["created_at"].as_str());
+    let bad = get(&s, "/v1/audit/events?limit=500");
+    assert_eq!(bad.status, 422);
+    assert_eq!(bad.json()["detail"][0]["loc"], json!(["query", "limit"]));
+    assert_eq!(
+        get(&s, "/v1/audit/events?user_id=abc").json()["detail"][0]["type"],
+        "int_parsing"
+    );
+    assert_eq!(get(&s, "/v1/audit/events?limit=0").status, 422);
+}
+
+#[test]
+fn api_keys_and_roles() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("annal.toml");
+    let entry = |name: &str, role: &str, key: &str| {
+        format!(
+            "[[api_keys]]\nname = \"{name}\"\nrole = \"{role}\"\nsha256 = \"{}\"\n",
+            annal_http::key_hash_hex(key)
+        )
+    };
+    std::fs::write(
+        &cfg,
+        [
+            entry("p", "producer", "pk"),
+            entry("r", "reader", "rk"),
+            entry("a", "admin", "ak"),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let s = Server::start(
+        &dir.path().join("data"),
+        &["--config", cfg.to_str().unwrap()],
+    );
+    let url = |p: &str| format!("{}{p}", s.base);
+    let body = Some(("application/json", &br#"{"event_type":"x"}"#[..]));
+    assert_eq!(call("POST", &url("/v1/events"), None, body).status, 401);
+    assert_eq!(
+        call("POST", &url("/v1/events"), Some("wrong"), body).status,
+        401
+    );
+    assert_eq!(
+        call("POST", &url("/v1/events"), Some("rk"), body).status,
+        403
+    );
+    assert_eq!(
+        call("POST", &url("/v1/events"), Some("pk"), body).status,
+        200
+    );
+    assert_eq!(
+        call("POST", &url("/v1/events"), Some("ak"), body).status,
+        200
+    );
+    assert_eq!(call("GET", &url("/v1/events"), None, None).status, 401);
+    assert_eq!(
+        call("GET", &url("/v1/events"), Some("pk"), None).status,
+        403
+    );
+    assert_eq!(
+        call("GET", &url("/v1/events"), Some("rk"), None).status,
+        200
+    );
+    assert_eq!(
+        call("GET", &url("/v1/audit/events"), Some("pk"), None).status,
+        403
+    );
+    let bearer = ureq::get(&url("/v1/events/count"))
+        .set("Authorization", "Bearer rk")
+        .call()
+        .unwrap();
+    assert_eq!(bearer.into_json::<Value>().unwrap()["count"], 2);
+    // Documentation is open.
+    assert_eq!(call("GET", &url("/openapi.json"), None, None).status, 200);
+}
+
+#[test]
+fn without_keys_only_loopback_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_annal"))
+        .args([
+            "serve",
+            "--data",
+            dir.path().to_str().unwrap(),
+            "--listen",
+            "0.0.0.0:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("loopback"), "{err}");
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(
+        &cfg,
+        "[[api_keys]]\nname = \"x\"\nrole = \"king\"\nsha256 = \"00\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_annal"))
+        .args([
+            "serve",
+            "--data",
+            dir.path().to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.toml"));
+}
+
+#[test]
+fn acknowledged_appends_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut acked: Vec<(u64, String)> = Vec::new();
+    for round in 0..3 {
+        let s = Server::start(&data, &[]);
+        let lines = gen(300);
+        let mut lines: Vec<Value> = lines
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
+        for (i, l) in lines.iter_mut().enumerate() {
+            l["id"] = json!(format!("r{round}-{i}"));
+        }
+        for chunk in lines.chunks(50) {
+            let body = serde_json::to_vec(chunk).unwrap();
+            let r = post(&s, &body, "application/json");
+            assert_eq!(r.status, 200, "{}", r.body);
+            for item in r.json()["items"].as_array().unwrap() {
+                acked.push((
+                    item["seq"].as_u64().unwrap(),
+                    item["id"].as_str().unwrap().to_string(),
+                ));
+            }
+        }
+        s.kill();
+    }
+    let s = Server::start(&data, &[]);
+    assert_eq!(count(&s, ""), acked.len() as u64);
+    for (seq, id) in &acked {
+        let e = get(&s, &format!("/v1/events/{seq}")).json();
+        assert_eq!(e["id"], json!(id), "seq {seq}");
+    }
+    let mut raw = String::new();
+    let mut r = ureq::get(&format!("{}/v1/export", s.base))
+        .call()
+        .unwrap()
+        .into_reader();
+    r.read_to_string(&mut raw).unwrap();
+    assert_eq!(raw.lines().count(), acked.len());
+}
