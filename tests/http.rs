@@ -17,7 +17,7 @@ struct Server {
 
 impl Server {
     fn start(data: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_annal"))
+        let child = Command::new(env!("CARGO_BIN_EXE_annal"))
             .args([
                 "serve",
                 "--data",
@@ -30,15 +30,21 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
+        // From here on, Drop kills and reaps the child whatever happens.
+        let mut server = Server {
+            child,
+            base: String::new(),
+        };
+        let mut out = BufReader::new(server.child.stdout.take().unwrap());
         let deadline = Instant::now() + Duration::from_secs(120);
         let mut line = String::new();
         loop {
             line.clear();
             assert!(Instant::now() < deadline, "server did not start");
-            if out.read_line(&mut line).unwrap() == 0 {
-                panic!("server exited before listening");
-            }
+            assert!(
+                out.read_line(&mut line).unwrap() > 0,
+                "server exited before listening"
+            );
             if let Some(i) = line.find("on http://") {
                 let addr: String = line[i + 10..]
                     .chars()
@@ -46,10 +52,8 @@ impl Server {
                     .collect();
                 // Keep draining stdout so the server never blocks on it.
                 std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-                return Server {
-                    child,
-                    base: format!("http://{addr}"),
-                };
+                server.base = format!("http://{addr}");
+                return server;
             }
         }
     }
