@@ -238,11 +238,23 @@ pub struct AuditEventListResponse {
 #[derive(Serialize, ToSchema)]
 #[allow(dead_code)]
 pub struct ValidationError {
-    #[schema(value_type = Vec<Object>)]
+    #[schema(schema_with = crate::problem::loc_schema)]
     loc: Vec<serde_json::Value>,
     msg: String,
     #[serde(rename = "type")]
     kind: String,
+}
+
+/// One Server-Sent Event of `/v1/events/stream`.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct StreamMessage {
+    /// The event's seq (send it back as `Last-Event-ID` to resume).
+    id: String,
+    /// The event as JSON (an `EventOut`).
+    data: String,
+    /// Always `message`.
+    event: Option<String>,
 }
 
 /// FastAPI's validation error body.
@@ -276,7 +288,7 @@ pub struct HTTPValidationError {
         EventOut, EventPage, AppendedOut, AppendResult, CountOut, BucketOut, HistogramOut,
         CatalogEntryOut, CatalogOut, CatalogsOut, AuditPage, AuditLog, AuditLogsMeta,
         AuditLogsLinks, AuditLogsPage, AuditEventResponse, AuditEventListResponse,
-        ValidationError, HTTPValidationError, Problem, ProblemItem
+        ValidationError, HTTPValidationError, Problem, ProblemItem, StreamMessage
     )),
     modifiers(&Security, &FieldParams),
     security(("api_key" = []), ("bearer" = []))

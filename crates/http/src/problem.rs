@@ -13,13 +13,22 @@ use annal_storage::StorageError;
 #[derive(Clone, Debug, Serialize, ToSchema, PartialEq)]
 pub struct ProblemItem {
     /// Where: e.g. `["query", "limit"]` or `["body", 3, "user_id"]`.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(schema_with = loc_schema)]
     pub loc: Vec<serde_json::Value>,
     /// What is wrong.
     pub msg: String,
     /// A stable kind, e.g. `missing`, `wrong_type`, `too_long`, `invalid`.
     #[serde(rename = "type")]
     pub kind: String,
+}
+
+/// `loc`: an array of strings (parameter and field names) and integers (positions).
+pub fn loc_schema() -> utoipa::openapi::Array {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    let item = OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::String))
+        .item(ObjectBuilder::new().schema_type(Type::Integer));
+    utoipa::openapi::ArrayBuilder::new().items(item).build()
 }
 
 /// An RFC 9457 problem.

@@ -38,7 +38,7 @@ const HEARTBEAT: Duration = Duration::from_secs(15);
     params(crate::openapi::FilterParams,
         ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this seq")),
     responses(
-        (status = 200, description = "Server-Sent Events: `id` = seq, `data` = the event as JSON; heartbeat comments when idle", content_type = "text/event-stream", body = String),
+        (status = 200, description = "Server-Sent Events: `id` = seq, `data` = the event as JSON; heartbeat comments when idle", content_type = "text/event-stream", body = crate::openapi::StreamMessage),
         (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid API key", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key's role may not do this", body = crate::problem::Problem, content_type = "application/problem+json"),
