@@ -124,7 +124,12 @@ pub fn router(state: AppState, config: &Config) -> Router {
         )
         .merge(swagger)
         .fallback(native::not_found)
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // One INFO line per response (method, path, status, latency): `RUST_LOG=info`.
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(tower_http::trace::DefaultMakeSpan::new().level(tracing::Level::INFO))
+                .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
         .with_state(state)
 }
 
@@ -142,6 +147,12 @@ pub async fn serve(
     }
     let listener = tokio::net::TcpListener::bind(listen).await?;
     on_bound(listener.local_addr()?);
+    // Small writes (SSE events, short pages) go out at once, not after Nagle's delay.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!("cannot set TCP_NODELAY: {e}");
+        }
+    });
     let app = router(state, config);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

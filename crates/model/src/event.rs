@@ -94,7 +94,7 @@ impl Event {
             match field {
                 Field::Seq => {
                     key(out, "seq");
-                    out.extend_from_slice(seq.to_string().as_bytes());
+                    write_int(out, seq as i128);
                 }
                 Field::Id => {
                     key(out, "id");
@@ -120,7 +120,7 @@ impl Event {
                 Field::Int(f) => {
                     if let Some(v) = self.int(f) {
                         key(out, f.name());
-                        out.extend_from_slice(v.to_string().as_bytes());
+                        write_int(out, i128::from(v));
                     }
                 }
                 Field::LatencyMs => {
@@ -199,8 +199,36 @@ impl Event {
 }
 
 fn write_json_str(out: &mut Vec<u8>, s: &str) {
-    // Writing a &str into a Vec cannot fail.
-    let _ = serde_json::to_writer(out, s);
+    // Most stored text needs no escaping: copy it between quotes. Else let serde_json escape.
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing a &str into a Vec cannot fail.
+        let _ = serde_json::to_writer(out, s);
+    }
+}
+
+/// Decimal digits of an integer, without allocating.
+fn write_int(out: &mut Vec<u8>, v: i128) {
+    let mut buf = [0u8; 40];
+    let mut i = buf.len();
+    let mut n = v.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 /// What kind of problem a field has.
@@ -796,6 +824,30 @@ mod tests {
         assert!(row.contains(",2.5,") && row.ends_with("\r\n"), "{row}");
         let header = String::from_utf8(head).unwrap();
         assert_eq!(header.split(',').count(), JSON_ORDER.len());
+    }
+
+    #[test]
+    fn json_output_escapes_what_it_must_and_round_trips() {
+        for text in [
+            "plain",
+            "say \"hi\"",
+            "back\\slash",
+            "tab\tnew\nline\u{1}",
+            "ünïcödé ✓",
+            "\u{7f}del",
+        ] {
+            for n in [0i64, -1, 42, i64::MIN, i64::MAX] {
+                let mut e = Event::new(Timestamp(1_000_000_007), Timestamp(5));
+                e.set_text(TextField::EventType, Some(text.into()));
+                e.set_int(IntField::UserId, Some(n));
+                let mut out = Vec::new();
+                e.write_json(u64::MAX, &mut out);
+                let v: Value = serde_json::from_slice(&out).unwrap();
+                assert_eq!(v["event_type"], text);
+                assert_eq!(v["user_id"], n);
+                assert_eq!(v["seq"], u64::MAX);
+            }
+        }
     }
 
     #[test]

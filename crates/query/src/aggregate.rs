@@ -183,7 +183,7 @@ impl Engine {
         plan: &Plan<'_>,
         seg: &IndexedSegment,
         cands: &RoaringBitmap,
-    ) -> Result<Vec<(u32, Event)>> {
+    ) -> Result<Vec<(u32, std::sync::Arc<Event>)>> {
         let mut out = Vec::new();
         let ords: Vec<u32> = cands.iter().collect();
         for batch in ords.chunks(MATCH_BATCH) {

@@ -45,7 +45,7 @@ impl Block {
 pub(crate) struct BlockCache {
     blocks: Mutex<Lru<BlockKey, Block>>,
     /// Events by seq (sealed segments only: their events never change).
-    rows: Mutex<Lru<u64, Event>>,
+    rows: Mutex<Lru<u64, Arc<Event>>>,
 }
 
 impl BlockCache {
@@ -62,9 +62,9 @@ impl BlockCache {
         snapshot: &Snapshot,
         seg: &IndexedSegment,
         ords: &[u32],
-    ) -> Result<Vec<Event>> {
+    ) -> Result<Vec<Arc<Event>>> {
         let sealed = seg.sealed.is_some();
-        let mut out: Vec<Option<Event>> = vec![None; ords.len()];
+        let mut out: Vec<Option<Arc<Event>>> = vec![None; ords.len()];
         let mut missing = Vec::with_capacity(ords.len());
         {
             let mut rows = self.rows.lock();
@@ -92,7 +92,7 @@ impl BlockCache {
                 let e = block
                     .event((seq - block_first) as usize)
                     .ok_or(StorageError::NotFound(seq))?;
-                found.push(e);
+                found.push(Arc::new(e));
             }
             i += run_len;
         }

@@ -70,7 +70,7 @@ pub struct Query {
 #[derive(Clone, Debug, Default)]
 pub struct Page {
     /// (seq, event) in the query's order.
-    pub items: Vec<(u64, Event)>,
+    pub items: Vec<(u64, Arc<Event>)>,
     /// The following page. In ascending order there always is one: at the end of the trail
     /// it returns nothing until new events arrive (tailing).
     pub next_cursor: Option<String>,
@@ -264,7 +264,7 @@ impl Engine {
 
 /// What a walk found.
 struct Walk {
-    items: Vec<(u64, Event)>,
+    items: Vec<(u64, Arc<Event>)>,
     exhausted: bool,
 }
 
