@@ -12,19 +12,19 @@ use crate::cache::Lru;
 use crate::error::Result;
 
 /// Memory the block cache may hold: checked, decompressed sealed blocks (about 0.8 MiB for
-/// 4096 events) and decoded events of unsealed segments (about 1 KiB each).
+/// 4096 events).
 pub(crate) const BLOCK_CACHE_BYTES: usize = 64 << 20;
 /// Memory an event is counted as in the caches.
 const EVENT_BYTES: usize = 1024;
 /// Memory the row cache may hold: events recently returned, so that repeated and following
-/// pages whose matches are spread over many blocks do not decode each block again.
+/// pages whose matches are spread over many blocks (or lie in the unsealed log) are not read
+/// and decoded again.
 pub(crate) const ROW_CACHE_BYTES: usize = 32 << 20;
 /// Records per cached unit of an unsealed segment.
 const UNSEALED_BLOCK_EVENTS: u64 = 4096;
 
-/// (segment base, sealed, block number, records in it): an unsealed segment's last block
-/// grows, and each length is a different block.
-type BlockKey = (u64, bool, u64, u64);
+/// (segment base, block number, records in it).
+type BlockKey = (u64, u64, u64);
 
 /// A cached block: a sealed block's checked columns, or an unsealed range's events.
 #[derive(Clone)]
@@ -63,17 +63,12 @@ impl BlockCache {
         seg: &IndexedSegment,
         ords: &[u32],
     ) -> Result<Vec<Arc<Event>>> {
-        let sealed = seg.sealed.is_some();
         let mut out: Vec<Option<Arc<Event>>> = vec![None; ords.len()];
         let mut missing = Vec::with_capacity(ords.len());
         {
             let mut rows = self.rows.lock();
             for (slot, &o) in out.iter_mut().zip(ords) {
-                *slot = if sealed {
-                    rows.get(&(seg.base + u64::from(o)))
-                } else {
-                    None
-                };
+                *slot = rows.get(&(seg.base + u64::from(o)));
                 if slot.is_none() {
                     missing.push(o);
                 }
@@ -86,7 +81,7 @@ impl BlockCache {
             let in_block = |o: &u32| (first..end).contains(&(seg.base + u64::from(*o)));
             let run_len = missing[i..].iter().take_while(|o| in_block(o)).count();
             let run = &missing[i..i + run_len];
-            let (block, block_first) = self.load(snapshot, seg, first, end)?;
+            let (block, block_first) = self.load(snapshot, seg, first, end, run)?;
             for &o in run {
                 let seq = seg.base + u64::from(o);
                 let e = block
@@ -96,7 +91,8 @@ impl BlockCache {
             }
             i += run_len;
         }
-        if sealed {
+        // A stored event never changes, sealed or not: rows are cached by seq alone.
+        {
             let mut rows = self.rows.lock();
             for (o, e) in missing.iter().zip(&found) {
                 rows.insert(seg.base + u64::from(*o), e.clone(), EVENT_BYTES);
@@ -124,33 +120,32 @@ impl BlockCache {
         ))
     }
 
-    /// Events of the block `first..end`, with the seq of the first one. An unsealed
-    /// segment's growing last block is cached under its current length.
+    /// Events of the block `first..end` (sealed: the whole block, cached), or of an unsealed
+    /// segment just the records `run` needs (read from the log; the rows are then cached), with
+    /// the seq of the first one returned.
     fn load(
         &self,
         snapshot: &Snapshot,
         seg: &IndexedSegment,
         first: u64,
         end: u64,
+        run: &[u32],
     ) -> Result<(Block, u64)> {
         if let Some(sealed) = &seg.sealed {
             let b = sealed
                 .block_of(first)
                 .ok_or(StorageError::NotFound(first))?;
-            let block = self.cached((seg.base, true, b as u64, end - first), || {
+            let block = self.cached((seg.base, b as u64, end - first), || {
                 let view = sealed.read_view(b)?;
                 let cost = view.memory_bytes();
                 Ok((Block::Sealed(Arc::new(view)), cost))
             })?;
             return Ok((block, first));
         }
-        let k = (first - seg.base) / UNSEALED_BLOCK_EVENTS;
-        let block = self.cached((seg.base, false, k, end - first), || {
-            let events = snapshot.read_unsealed(first, end)?;
-            let cost = events.len() * EVENT_BYTES;
-            Ok((Block::Events(Arc::new(events)), cost))
-        })?;
-        Ok((block, first))
+        let lo = seg.base + u64::from(run.iter().copied().min().unwrap_or(0));
+        let hi = seg.base + u64::from(run.iter().copied().max().unwrap_or(0)) + 1;
+        let events = snapshot.read_unsealed(lo, hi)?;
+        Ok((Block::Events(Arc::new(events)), lo))
     }
 
     fn cached(
