@@ -325,6 +325,7 @@ fn native_routes_end_to_end() {
         "/v1/events/stream",
         "/v1/export",
         "/v1/catalog",
+        "/healthz",
         "/api/Audit",
         "/api/v2/audit_logs",
         "/v1/audit/events",

@@ -103,7 +103,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
     let bounded = Router::new()
         .merge(produce)
         .merge(read)
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(native::healthz))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,

@@ -387,6 +387,14 @@ pub async fn catalog(State(state): State<AppState>) -> Response {
     )
 }
 
+/// `GET /healthz`: the server is up.
+#[utoipa::path(get, path = "/healthz", tag = "operation",
+    security(()),
+    responses((status = 200, description = "Serving", body = String, content_type = "text/plain")))]
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
 /// Any route that does not exist.
 pub async fn not_found(uri: Uri) -> Problem {
     Problem::new(StatusCode::NOT_FOUND, format!("no route {}", uri.path()))

@@ -278,6 +278,7 @@ pub struct HTTPValidationError {
         crate::native::count,
         crate::native::histogram,
         crate::native::catalog,
+        crate::native::healthz,
         crate::stream::stream,
         crate::stream::export,
         crate::seeds::audit,
