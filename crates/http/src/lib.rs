@@ -47,7 +47,13 @@ pub struct AppState {
     pub appended: Arc<watch::Sender<u64>>,
     /// Permits for concurrent live streams.
     pub streams: Arc<Semaphore>,
+    /// Events' JSON by seq: a stored event never changes, and pages of recent events are
+    /// asked for again and again.
+    pub rows_json: Arc<parking_lot::Mutex<annal_query::Lru<u64, Arc<[u8]>>>>,
 }
+
+/// Memory the JSON row cache may hold.
+pub const JSON_CACHE_BYTES: usize = 32 << 20;
 
 impl AppState {
     /// State for serving `engine` with `config`.
@@ -58,6 +64,9 @@ impl AppState {
             keys: config.keys()?.into(),
             appended: Arc::new(watch::channel(end).0),
             streams: Arc::new(Semaphore::new(config.streams_max)),
+            rows_json: Arc::new(parking_lot::Mutex::new(annal_query::Lru::new(
+                JSON_CACHE_BYTES,
+            ))),
         })
     }
 }

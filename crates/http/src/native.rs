@@ -2,6 +2,8 @@
 
 use annal_model::{Event, Field, IngestContext, Timestamp};
 use annal_query::{Interval, Page, Query};
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -165,14 +167,26 @@ pub(crate) fn event_json(seq: u64, e: &Event, out: &mut Vec<u8>) {
 }
 
 /// `{"items": [...], "next_cursor": …, "prev_cursor": …}` and `Link` headers.
-fn page_response(page: &Page, uri: &Uri) -> Response {
-    let mut body = Vec::with_capacity(256 + page.items.len() * 700);
+fn page_response(state: &AppState, page: &Page, uri: &Uri) -> Response {
+    let mut body = Vec::with_capacity(256 + page.items.len() * 900);
     body.extend_from_slice(b"{\"items\":[");
-    for (i, (seq, e)) in page.items.iter().enumerate() {
-        if i > 0 {
-            body.push(b',');
+    {
+        let mut cache = state.rows_json.lock();
+        for (i, (seq, e)) in page.items.iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            match cache.get(seq) {
+                Some(json) => body.extend_from_slice(&json),
+                None => {
+                    let start = body.len();
+                    event_json(*seq, e, &mut body);
+                    let json: Arc<[u8]> = body[start..].into();
+                    let cost = json.len();
+                    cache.insert(*seq, json, cost);
+                }
+            }
         }
-        event_json(*seq, e, &mut body);
     }
     body.extend_from_slice(b"],\"next_cursor\":");
     let cursor = |c: &Option<String>| serde_json::to_vec(c).unwrap_or_else(|_| b"null".to_vec());
@@ -235,7 +249,7 @@ pub async fn list(State(state): State<AppState>, uri: Uri) -> Result<Response, P
         })?)
     })
     .await?;
-    Ok(page_response(&page, &uri))
+    Ok(page_response(&state, &page, &uri))
 }
 
 fn reject_extra(extra: &[(String, String)]) -> Result<(), Problem> {

@@ -113,25 +113,36 @@ impl Timestamp {
 
     /// Appends the RFC 3339 form in UTC with the shortest exact fraction (`Z` suffix).
     pub fn write_rfc3339(self, out: &mut String) {
-        use std::fmt::Write;
+        // Digit by digit rather than through `format!`: this runs for every time of every
+        // event an API response or export writes.
+        fn digits(out: &mut String, v: i64, width: u32) {
+            for k in (0..width).rev() {
+                out.push(char::from(b'0' + (v / 10i64.pow(k) % 10) as u8));
+            }
+        }
         let secs = self.0.div_euclid(NANOS_PER_SEC);
         let nanos = self.0.rem_euclid(NANOS_PER_SEC);
         let (y, m, d) = civil_from_days(secs.div_euclid(SECS_PER_DAY));
         let tod = secs.rem_euclid(SECS_PER_DAY);
-        let _ = write!(
-            out,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-            tod / 3600,
-            tod / 60 % 60,
-            tod % 60
-        );
+        digits(out, y, 4);
+        out.push('-');
+        digits(out, m, 2);
+        out.push('-');
+        digits(out, d, 2);
+        out.push('T');
+        digits(out, tod / 3600, 2);
+        out.push(':');
+        digits(out, tod / 60 % 60, 2);
+        out.push(':');
+        digits(out, tod % 60, 2);
         if nanos != 0 {
-            let mut frac = format!("{nanos:09}");
-            while frac.ends_with('0') {
-                frac.pop();
-            }
             out.push('.');
-            out.push_str(&frac);
+            let (mut frac, mut width) = (nanos, 9);
+            while frac % 10 == 0 {
+                frac /= 10;
+                width -= 1;
+            }
+            digits(out, frac, width);
         }
         out.push('Z');
     }

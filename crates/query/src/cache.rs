@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 
 /// Entries kept until their summed cost passes the budget; then the least recently used go.
-pub(crate) struct Lru<K, V> {
+pub struct Lru<K, V> {
     entries: HashMap<K, (V, u64, usize)>,
     /// Use tick → key, oldest first.
     order: BTreeMap<u64, K>,
@@ -15,7 +15,8 @@ pub(crate) struct Lru<K, V> {
 }
 
 impl<K: Hash + Eq + Clone, V: Clone> Lru<K, V> {
-    pub(crate) fn new(budget: usize) -> Lru<K, V> {
+    /// An empty cache that keeps entries up to `budget` summed cost.
+    pub fn new(budget: usize) -> Lru<K, V> {
         Lru {
             entries: HashMap::new(),
             order: BTreeMap::new(),
@@ -25,7 +26,8 @@ impl<K: Hash + Eq + Clone, V: Clone> Lru<K, V> {
         }
     }
 
-    pub(crate) fn get(&mut self, key: &K) -> Option<V> {
+    /// The value of `key`, marked as just used.
+    pub fn get(&mut self, key: &K) -> Option<V> {
         self.tick += 1;
         let tick = self.tick;
         let e = self.entries.get_mut(key)?;
@@ -36,7 +38,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Lru<K, V> {
     }
 
     /// Keeps `value` unless it alone costs more than the budget.
-    pub(crate) fn insert(&mut self, key: K, value: V, cost: usize) {
+    pub fn insert(&mut self, key: K, value: V, cost: usize) {
         if cost > self.budget {
             return;
         }

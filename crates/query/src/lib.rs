@@ -32,7 +32,7 @@ pub use filter::{
     TEXT_SEARCH_FIELDS,
 };
 
-use cache::Lru;
+pub use cache::Lru;
 use plan::{ClauseCache, Plan};
 
 /// Largest page.
