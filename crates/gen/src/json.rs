@@ -49,18 +49,8 @@ pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Appends an unsigned integer in decimal.
-pub(crate) fn uint(out: &mut Vec<u8>, mut v: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
+pub(crate) fn uint(out: &mut Vec<u8>, v: u64) {
+    annal_model::write_decimal(out, i128::from(v));
 }
 
 /// Appends `v` in decimal, left-padded with zeros to `width` digits.

@@ -94,7 +94,7 @@ impl Event {
             match field {
                 Field::Seq => {
                     key(out, "seq");
-                    write_int(out, seq as i128);
+                    write_decimal(out, seq as i128);
                 }
                 Field::Id => {
                     key(out, "id");
@@ -120,7 +120,7 @@ impl Event {
                 Field::Int(f) => {
                     if let Some(v) = self.int(f) {
                         key(out, f.name());
-                        write_int(out, i128::from(v));
+                        write_decimal(out, i128::from(v));
                     }
                 }
                 Field::LatencyMs => {
@@ -211,8 +211,8 @@ fn write_json_str(out: &mut Vec<u8>, s: &str) {
     }
 }
 
-/// Decimal digits of an integer, without allocating.
-fn write_int(out: &mut Vec<u8>, v: i128) {
+/// Appends an integer in decimal, without allocating.
+pub fn write_decimal(out: &mut Vec<u8>, v: i128) {
     let mut buf = [0u8; 40];
     let mut i = buf.len();
     let mut n = v.unsigned_abs();

@@ -27,8 +27,8 @@ pub use catalog::{
     Catalog, CatalogEntry, CatalogError, Catalogs, CATALOG_BYTES_MAX, DEFAULT_CATALOG,
 };
 pub use event::{
-    Event, FieldProblem, IngestContext, InvalidEvent, ProblemKind, ID_BYTES_MAX, MADE_ID_PREFIX,
-    PAYLOAD_BYTES_MAX, TEXT_BYTES_MAX,
+    write_decimal, Event, FieldProblem, IngestContext, InvalidEvent, ProblemKind, ID_BYTES_MAX,
+    MADE_ID_PREFIX, PAYLOAD_BYTES_MAX, TEXT_BYTES_MAX,
 };
 pub use field::{Field, IntField, TextField, JSON_ORDER};
 pub use record::{
