@@ -578,3 +578,61 @@ fn seed_queries_on_generated_data() {
         assert!(e.created_at >= day("2026-03-01").unwrap());
     }
 }
+
+/// `query_cached` answers from memory only: None when a file would be read (cold caches, an
+/// index not caught up with appends), else exactly what `query` answers.
+#[test]
+fn cached_queries_answer_from_memory_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), &IndexOptions::default());
+    let specs: Vec<Spec> = (0..2000)
+        .map(|i| Spec {
+            minute: i,
+            code: i as usize % 5,
+            source: 0,
+            action: i as usize % 4,
+            status: i as usize % 3,
+            actor: 0,
+            user: 0,
+            path: 0,
+        })
+        .collect();
+    let events: Vec<Event> = specs.iter().map(event).collect();
+    for chunk in events.chunks(500) {
+        engine.store().append(chunk).unwrap();
+    }
+    engine.store().wait_sealed().unwrap();
+    engine.close().unwrap();
+    let engine = open(dir.path(), &IndexOptions::default());
+    let q = Query {
+        filter: Filter::default().with(Field::Text(TextField::Action), &["login"]),
+        order: Dir::Asc,
+        limit: 50,
+        start: Start::First,
+    };
+    assert!(
+        engine.query_cached(&q).is_none(),
+        "nothing is cached after opening"
+    );
+    let page = engine.query(&q).unwrap();
+    let cached = engine
+        .query_cached(&q)
+        .expect("the same page again is in memory")
+        .unwrap();
+    let seqs = |p: &annal_query::Page| p.items.iter().map(|(s, _)| *s).collect::<Vec<_>>();
+    assert_eq!(seqs(&cached), seqs(&page));
+    assert_eq!(cached.next_cursor, page.next_cursor);
+    engine.store().append(&events[..10]).unwrap();
+    assert!(
+        engine.query_cached(&q).is_none(),
+        "the index of the new events is not built yet"
+    );
+    let bad = Query { limit: 0, ..q };
+    engine
+        .query(&Query {
+            limit: 1,
+            ..bad.clone()
+        })
+        .unwrap();
+    assert!(matches!(engine.query_cached(&bad), Some(Err(_))));
+}

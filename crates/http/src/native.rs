@@ -237,18 +237,23 @@ pub(crate) fn with_cursor(uri: &Uri, cursor: &str) -> String {
     ))]
 pub async fn list(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
     let pairs = pairs(uri.query())?;
-    let engine = state.engine.clone();
-    let page = blocking(move || {
-        let p = list_params(&pairs, engine.catalogs())?;
-        reject_extra(&p.extra)?;
-        Ok(engine.query(&Query {
-            filter: p.filter,
-            order: p.order,
-            limit: p.limit,
-            start: p.start,
-        })?)
-    })
-    .await?;
+    let p = list_params(&pairs, state.engine.catalogs())?;
+    reject_extra(&p.extra)?;
+    let query = Query {
+        filter: p.filter,
+        order: p.order,
+        limit: p.limit,
+        start: p.start,
+    };
+    // Pages answered from memory are served here; only those that would read files go to
+    // the blocking pool (the hop costs more than such a page).
+    let page = match state.engine.query_cached(&query) {
+        Some(page) => page?,
+        None => {
+            let engine = state.engine.clone();
+            blocking(move || Ok(engine.query(&query)?)).await?
+        }
+    };
     Ok(page_response(&state, &page, &uri))
 }
 

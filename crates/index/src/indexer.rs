@@ -147,20 +147,6 @@ impl Indexer {
         for (base, index) in self.load_or_build_all(missing)? {
             st.sealed.insert(base, index);
         }
-        let mut segments = Vec::new();
-        for seg in snapshot.sealed() {
-            let index = st
-                .sealed
-                .get(&seg.base())
-                .cloned()
-                .ok_or(annal_storage::StorageError::NotFound(seg.base()))?;
-            segments.push(IndexedSegment {
-                base: seg.base(),
-                count: seg.count(),
-                index,
-                sealed: Some(seg.clone()),
-            });
-        }
         for (base, count) in snapshot.unsealed() {
             let mem = st
                 .unsealed
@@ -168,16 +154,12 @@ impl Indexer {
                 .or_insert_with(|| Arc::new(RwLock::new(MemIndex::new(base, &self.fields))))
                 .clone();
             catch_up(&snapshot, &mem, base + count)?;
-            if count > 0 {
-                segments.push(IndexedSegment {
-                    base,
-                    count,
-                    index: SegmentIndex::Mem(mem),
-                    sealed: None,
-                });
-            }
         }
-        Ok(IndexView { snapshot, segments })
+        // Every index was just loaded, built or caught up.
+        assemble(st, snapshot).ok_or_else(|| IndexError::Corrupt {
+            path: self.dir.clone(),
+            msg: "an index went missing while the view was assembled".into(),
+        })
     }
 
     /// [`load_or_build`](Self::load_or_build) for each segment, on as many threads as
@@ -209,6 +191,25 @@ impl Indexer {
             }
         });
         done.into_inner().into_iter().collect()
+    }
+
+    /// The view of `snapshot` if every index is already built and caught up, without doing
+    /// any of that work (no file is read or written): for answering from memory first.
+    pub fn view_if_ready(&self, snapshot: Snapshot) -> Option<IndexView> {
+        let st = self.state.lock();
+        let sealed_ready = snapshot
+            .sealed()
+            .iter()
+            .all(|seg| st.sealed.contains_key(&seg.base()));
+        let unsealed_ready = snapshot.unsealed().into_iter().all(|(base, count)| {
+            st.unsealed
+                .get(&base)
+                .is_some_and(|m| m.read().len() >= count)
+        });
+        if !(sealed_ready && unsealed_ready) {
+            return None;
+        }
+        assemble(&st, snapshot)
     }
 
     fn path(&self, base: u64) -> PathBuf {
@@ -250,6 +251,30 @@ impl Indexer {
             }
         }
     }
+}
+
+/// The view of `snapshot` from indexes that are all in `st`; None if one is missing.
+fn assemble(st: &State, snapshot: Snapshot) -> Option<IndexView> {
+    let mut segments = Vec::new();
+    for seg in snapshot.sealed() {
+        segments.push(IndexedSegment {
+            base: seg.base(),
+            count: seg.count(),
+            index: st.sealed.get(&seg.base())?.clone(),
+            sealed: Some(seg.clone()),
+        });
+    }
+    for (base, count) in snapshot.unsealed() {
+        if count > 0 {
+            segments.push(IndexedSegment {
+                base,
+                count,
+                index: SegmentIndex::Mem(st.unsealed.get(&base)?.clone()),
+                sealed: None,
+            });
+        }
+    }
+    Some(IndexView { snapshot, segments })
 }
 
 /// An index of a sealed segment, built by reading every block.

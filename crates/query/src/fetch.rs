@@ -63,6 +63,19 @@ impl BlockCache {
         seg: &IndexedSegment,
         ords: &[u32],
     ) -> Result<Vec<Arc<Event>>> {
+        self.fetch_with(snapshot, seg, ords, true)
+            .map(|found| found.unwrap_or_default())
+    }
+
+    /// [`fetch`](Self::fetch), or with `io` false, None when any of the events is in neither
+    /// cache (answering would read a file).
+    pub(crate) fn fetch_with(
+        &self,
+        snapshot: &Snapshot,
+        seg: &IndexedSegment,
+        ords: &[u32],
+        io: bool,
+    ) -> Result<Option<Vec<Arc<Event>>>> {
         let mut out: Vec<Option<Arc<Event>>> = vec![None; ords.len()];
         let mut missing = Vec::with_capacity(ords.len());
         {
@@ -81,7 +94,14 @@ impl BlockCache {
             let in_block = |o: &u32| (first..end).contains(&(seg.base + u64::from(*o)));
             let run_len = missing[i..].iter().take_while(|o| in_block(o)).count();
             let run = &missing[i..i + run_len];
-            let (block, block_first) = self.load(snapshot, seg, first, end, run)?;
+            let (block, block_first) = if io {
+                self.load(snapshot, seg, first, end, run)?
+            } else {
+                match self.cached_block(seg, first, end) {
+                    Some(b) => (b, first),
+                    None => return Ok(None),
+                }
+            };
             for &o in run {
                 let seq = seg.base + u64::from(o);
                 let e = block
@@ -99,10 +119,17 @@ impl BlockCache {
             }
         }
         let mut found = found.into_iter();
-        Ok(out
-            .into_iter()
-            .map(|e| e.or_else(|| found.next()).unwrap_or_default())
-            .collect())
+        Ok(Some(
+            out.into_iter()
+                .map(|e| e.or_else(|| found.next()).unwrap_or_default())
+                .collect(),
+        ))
+    }
+
+    /// A sealed block already in the cache.
+    fn cached_block(&self, seg: &IndexedSegment, first: u64, end: u64) -> Option<Block> {
+        let b = seg.sealed.as_ref()?.block_of(first)?;
+        self.blocks.lock().get(&(seg.base, b as u64, end - first))
     }
 
     /// Seqs `first..end` of the block holding ordinal `ord`.

@@ -156,6 +156,20 @@ impl Engine {
 
     /// One page of matches.
     pub fn query(&self, q: &Query) -> Result<Page> {
+        let view = self.view()?;
+        self.query_in(q, &view, true)
+            .map(|page| page.unwrap_or_default())
+    }
+
+    /// One page of matches if it can be answered from memory alone (indexes current, every
+    /// event in a cache), without reading or writing any file; None otherwise. For callers
+    /// that must not block on I/O, such as an async server's request threads.
+    pub fn query_cached(&self, q: &Query) -> Option<Result<Page>> {
+        let view = self.indexer.view_if_ready(self.store.snapshot())?;
+        self.query_in(q, &view, false).transpose()
+    }
+
+    fn query_in(&self, q: &Query, view: &IndexView, io: bool) -> Result<Option<Page>> {
         if q.limit == 0 || q.limit > LIMIT_MAX {
             return Err(QueryError::BadLimit {
                 max: LIMIT_MAX,
@@ -164,7 +178,6 @@ impl Engine {
         }
         let plan = Plan::new(&q.filter, &self.indexer, &self.catalogs)?;
         let hash = Self::cursor_hash(&q.filter, q.order);
-        let view = self.view()?;
         let (dir, bound, skip, from_start) = match &q.start {
             Start::First => (q.order, None, 0, true),
             Start::Offset(n) => (q.order, None, *n, *n == 0),
@@ -176,11 +189,17 @@ impl Engine {
                 (c.dir, Some(c.bound), 0, false)
             }
         };
-        let walk = self.walk(&view, &plan, dir, bound, skip, q.limit)?;
-        Ok(page(walk, q.order, dir, bound, from_start, &view, hash))
+        let Some(walk) = self.walk(view, &plan, dir, bound, skip, q.limit, io)? else {
+            return Ok(None);
+        };
+        Ok(Some(page(
+            walk, q.order, dir, bound, from_start, view, hash,
+        )))
     }
 
-    /// Walks matches from `bound` in `dir`, skipping `skip`, collecting up to `limit`.
+    /// Walks matches from `bound` in `dir`, skipping `skip`, collecting up to `limit`; with
+    /// `io` false, None as soon as an event is not in memory.
+    #[allow(clippy::too_many_arguments)]
     fn walk(
         &self,
         view: &IndexView,
@@ -189,7 +208,8 @@ impl Engine {
         bound: Option<u64>,
         mut skip: u64,
         limit: usize,
-    ) -> Result<Walk> {
+        io: bool,
+    ) -> Result<Option<Walk>> {
         let mut items = Vec::with_capacity(limit.min(1024));
         let segs: Box<dyn Iterator<Item = &IndexedSegment>> = match dir {
             Dir::Asc => Box::new(view.segments.iter()),
@@ -236,7 +256,9 @@ impl Engine {
                     limit - items.len()
                 };
                 let batch: Vec<u32> = ords.by_ref().take(want).collect();
-                let events = self.blocks.fetch(&view.snapshot, seg, &batch)?;
+                let Some(events) = self.blocks.fetch_with(&view.snapshot, seg, &batch, io)? else {
+                    return Ok(None);
+                };
                 for (ord, e) in batch.into_iter().zip(events) {
                     if plan.residual && !plan.residual_matches(&e) {
                         continue;
@@ -247,18 +269,18 @@ impl Engine {
                     }
                     items.push((seg.base + u64::from(ord), e));
                     if items.len() == limit {
-                        return Ok(Walk {
+                        return Ok(Some(Walk {
                             items,
                             exhausted: false,
-                        });
+                        }));
                     }
                 }
             }
         }
-        Ok(Walk {
+        Ok(Some(Walk {
             items,
             exhausted: true,
-        })
+        }))
     }
 }
 
