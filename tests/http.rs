@@ -624,3 +624,29 @@ fn acknowledged_appends_survive_sigkill() {
     r.read_to_string(&mut raw).unwrap();
     assert_eq!(raw.lines().count(), acked.len());
 }
+
+#[test]
+fn a_request_slower_than_the_timeout_gets_408() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("annal.toml");
+    std::fs::write(&cfg, "request_timeout_secs = 1\n").unwrap();
+    let s = Server::start(
+        &dir.path().join("data"),
+        &["--config", cfg.to_str().unwrap()],
+    );
+    // A client that announces 100 bytes of body and sends 10 (slowloris-style).
+    let addr = s.base.trim_start_matches("http://");
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        tcp,
+        "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"event_ty"
+    )
+    .unwrap();
+    // The read timeout is a liveness guard: the answer comes after the 1 s request timeout.
+    let mut answer = String::new();
+    let _ = tcp.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    assert_eq!(count(&s, ""), 0, "nothing stored");
+}

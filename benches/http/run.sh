@@ -22,6 +22,9 @@ until grep -q "on http://" "$work/out" 2>/dev/null; do
     sleep 0.5
 done
 base="$(grep -o 'http://[0-9.:]*' "$work/out" | head -1)"
+# Let the kernel write back the freshly generated store before measuring anything.
+sync
+sleep 5
 seconds="${SECONDS_PER_RUN:-10}"
 echo "# annal HTTP benchmarks against $base ($(nproc) cores, server and load generator on the same machine)"
 
