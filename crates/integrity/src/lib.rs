@@ -1,0 +1,23 @@
+//! annal's tamper evidence. This first part: RFC 9162 (RFC 6962bis) Merkle inclusion and
+//! consistency proofs over the tree whose leaves are the trail's records in `seq` order, and
+//! their verification, written from the RFC's definitions:
+//!
+//! - `PATH(m, D[n])` (§2.1.3.1) and its verifier (§2.1.3.2);
+//! - `PROOF(m, D[n])` via `SUBPROOF` (§2.1.4.1) and its verifier (§2.1.4.2).
+//!
+//! Proofs are built from a [`Subtrees`] source: anything that can give the hash of the
+//! subtree over leaves `start..start + len` (a power-of-two-aligned range, or the last,
+//! ragged one). Where those hashes come from (stored per block and per segment, or computed
+//! from leaves) is the source's business, so the proof logic is written once.
+
+#![deny(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod proof;
+
+pub use proof::{
+    consistency_proof, inclusion_proof, root_from_inclusion, verify_consistency, verify_inclusion,
+    LeafHashes, ProofError, Subtrees,
+};
+
+pub use annal_storage::merkle::{empty_root, leaf_hash, node_hash, Hash};
