@@ -1,4 +1,4 @@
-//! annal's tamper evidence. This first part: RFC 9162 (RFC 6962bis) Merkle inclusion and
+//! annal's tamper evidence: signed checkpoints (C2SP signed notes, Ed25519) and, below, RFC 9162 (RFC 6962bis) Merkle inclusion and
 //! consistency proofs over the tree whose leaves are the trail's records in `seq` order, and
 //! their verification, written from the RFC's definitions:
 //!
@@ -13,11 +13,14 @@
 #![deny(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod checkpoint;
 mod proof;
 
 pub use proof::{
     consistency_proof, inclusion_proof, root_from_inclusion, verify_consistency, verify_inclusion,
     LeafHashes, ProofError, Subtrees,
 };
+
+pub use checkpoint::{Checkpoint, CheckpointError, NoteSigner, NoteVerifier, NOTE_BYTES_MAX};
 
 pub use annal_storage::merkle::{empty_root, leaf_hash, node_hash, Hash};
