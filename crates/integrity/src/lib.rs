@@ -15,6 +15,7 @@
 
 mod checkpoint;
 mod proof;
+mod store_tree;
 
 pub use proof::{
     consistency_proof, inclusion_proof, root_from_inclusion, verify_consistency, verify_inclusion,
@@ -22,5 +23,6 @@ pub use proof::{
 };
 
 pub use checkpoint::{Checkpoint, CheckpointError, NoteSigner, NoteVerifier, NOTE_BYTES_MAX};
+pub use store_tree::{StoreTree, TILE_LEAVES};
 
 pub use annal_storage::merkle::{empty_root, leaf_hash, node_hash, Hash};
