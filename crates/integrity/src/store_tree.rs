@@ -73,7 +73,10 @@ fn fold(hashes: &[Hash]) -> Hash {
 impl Subtrees for StoreTree<'_> {
     fn subtree(&mut self, start: u64, len: u64) -> Result<Hash, ProofError> {
         let (first, end) = (start / TILE_LEAVES, (start + len) / TILE_LEAVES);
-        if start % TILE_LEAVES == 0 && len % TILE_LEAVES == 0 && end as usize <= self.tiles.len() {
+        if start.is_multiple_of(TILE_LEAVES)
+            && len.is_multiple_of(TILE_LEAVES)
+            && end as usize <= self.tiles.len()
+        {
             // Whole tiles: a fold of their roots, splitting as RFC 9162 does.
             return Ok(fold(&self.tiles[first as usize..end as usize]));
         }
