@@ -1,6 +1,7 @@
 //! The `annal` binary end to end: gen → ingest → stats → verify, bad input, corruption.
 
 use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -380,4 +381,138 @@ fn query_pages_by_cursor_counts_groups_and_refuses_bad_input() {
     let out = q(&["--type", "Logout", "--cursor", &c]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("other filters"));
+}
+
+#[test]
+fn keygen_checkpoint_and_proofs_verify_offline() {
+    use annal_integrity::{leaf_hash, verify_consistency, verify_inclusion, NoteVerifier};
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_arg(&dir.path().join("data"));
+    let key = dir.path().join("signing.key");
+    let out = annal(
+        &[
+            "keygen",
+            "--out",
+            key.to_str().unwrap(),
+            "--name",
+            "test-log",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let verifier = NoteVerifier::from_text(text(&out.stdout).trim()).unwrap();
+    let again = annal(&["keygen", "--out", key.to_str().unwrap()], None);
+    assert!(
+        !again.status.success(),
+        "an existing key is never overwritten"
+    );
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(
+        annal(&["ingest", "--data", &data, "-"], Some(&gen("3000", "8")))
+            .status
+            .success()
+    );
+    let cp = |extra: &[&str]| {
+        let mut args = vec![
+            "checkpoint",
+            "--data",
+            &data,
+            "--key",
+            key.to_str().unwrap(),
+            "--origin",
+            "test-log/audit",
+        ];
+        args.extend_from_slice(extra);
+        annal(&args, None)
+    };
+    let first = cp(&[]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let first = verifier.verify(&text(&first.stdout)).unwrap();
+    assert_eq!(
+        (first.origin.as_str(), first.size),
+        ("test-log/audit", 3000)
+    );
+    assert!(
+        annal(&["ingest", "--data", &data, "-"], Some(&gen("1000", "9")))
+            .status
+            .success()
+    );
+    let second = verifier.verify(&text(&cp(&[]).stdout)).unwrap();
+    assert_eq!(second.size, 4000);
+
+    // An inclusion proof checks against the signed root with nothing but the RFC.
+    let proof = annal(
+        &[
+            "proof",
+            "inclusion",
+            "--data",
+            &data,
+            "--seq",
+            "1234",
+            "--size",
+            "3000",
+        ],
+        None,
+    );
+    assert!(proof.status.success(), "{}", text(&proof.stderr));
+    let p: serde_json::Value = serde_json::from_slice(&proof.stdout).unwrap();
+    let leaf = leaf_hash(&b64.decode(p["leaf_input"].as_str().unwrap()).unwrap());
+    let path: Vec<[u8; 32]> = p["audit_path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| b64.decode(h.as_str().unwrap()).unwrap().try_into().unwrap())
+        .collect();
+    assert!(verify_inclusion(&leaf, 1234, 3000, &path, &first.root));
+    assert!(!verify_inclusion(&leaf, 1235, 3000, &path, &first.root));
+    // The newer checkpoint extends the older one.
+    let c = annal(
+        &[
+            "proof",
+            "consistency",
+            "--data",
+            &data,
+            "--from",
+            "3000",
+            "--to",
+            "4000",
+        ],
+        None,
+    );
+    let c: serde_json::Value = serde_json::from_slice(&c.stdout).unwrap();
+    let nodes: Vec<[u8; 32]> = c["consistency"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| b64.decode(h.as_str().unwrap()).unwrap().try_into().unwrap())
+        .collect();
+    assert!(verify_consistency(
+        3000,
+        4000,
+        &first.root,
+        &second.root,
+        &nodes
+    ));
+    // Without --key, the data directory's key is made once and reused.
+    let a = annal(&["checkpoint", "--data", &data], None);
+    let b = annal(&["checkpoint", "--data", &data], None);
+    assert!(
+        text(&a.stderr).contains("made signing key")
+            && !text(&b.stderr).contains("made signing key")
+    );
+    assert_eq!(
+        text(&a.stdout),
+        text(&b.stdout),
+        "Ed25519 signatures are deterministic"
+    );
+    let bad = annal(
+        &["proof", "inclusion", "--data", &data, "--seq", "4000"],
+        None,
+    );
+    assert_eq!(bad.status.code(), Some(2));
 }

@@ -4,6 +4,7 @@
 mod bench;
 mod bench_query;
 mod ingest;
+mod integrity;
 mod query;
 mod report;
 mod serve;
@@ -90,6 +91,33 @@ enum Command {
         #[arg(long, default_value = "client")]
         name: String,
     },
+    /// Make an Ed25519 key pair for signing checkpoints (private key file 0600, FILE.pub).
+    Keygen {
+        /// Where to write the private key (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+        /// Key name, as it appears in signatures.
+        #[arg(long, default_value = "annal")]
+        name: String,
+    },
+    /// Sign and print a checkpoint (origin, tree size, root) of the whole trail.
+    Checkpoint {
+        /// Data directory.
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data: PathBuf,
+        /// Private key file (default: DATA/checkpoint.key, made on first use).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// The log's name: the checkpoint's first line.
+        #[arg(long, default_value = "annal")]
+        origin: String,
+        /// Write the checkpoint here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Inclusion and consistency proofs (RFC 6962 JSON).
+    #[command(subcommand)]
+    Proof(integrity::ProofCommand),
     /// Measure annal (and SQLite, for a ratio) on this machine.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -124,6 +152,14 @@ fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats { data } => report::stats(&data),
         Command::Demo { data, events } => demo(&data, events),
         Command::Query(args) => query::run(&args),
+        Command::Keygen { out, name } => integrity::keygen(&out, &name),
+        Command::Checkpoint {
+            data,
+            key,
+            origin,
+            out,
+        } => integrity::checkpoint(&data, key.as_deref(), &origin, out.as_deref()),
+        Command::Proof(cmd) => integrity::proof(cmd),
         Command::Serve(args) => serve::run(&args),
         Command::Apikey { role, name } => serve::apikey(&role, &name),
         Command::Bench(cmd) => bench::run(cmd),
