@@ -53,21 +53,12 @@ pub(crate) fn uint(out: &mut Vec<u8>, v: u64) {
     annal_model::write_decimal(out, i128::from(v));
 }
 
-/// Appends `v` in decimal, left-padded with zeros to `width` digits.
+/// Appends `v` in decimal, left-padded with zeros to `width` digits (at most 20).
 pub(crate) fn uint_padded(out: &mut Vec<u8>, v: u64, width: usize) {
-    let mut buf = [b'0'; 20];
-    let mut i = buf.len();
-    let mut n = v;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let start = buf.len().saturating_sub(width.min(20)).min(i);
-    out.extend_from_slice(&buf[start..]);
+    let start = out.len();
+    annal_model::write_decimal(out, i128::from(v));
+    let pad = width.min(20).saturating_sub(out.len() - start);
+    out.splice(start..start, std::iter::repeat_n(b'0', pad));
 }
 
 /// Appends a count of tenths as a decimal number with one fraction digit: 123 → `12.3`.
