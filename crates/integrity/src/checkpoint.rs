@@ -132,43 +132,21 @@ impl NoteSigner {
 
     /// The private key as text: `PRIVATE+KEY+<name>+<id>+<base64(0x01 ‖ seed)>`.
     pub fn to_private_text(&self) -> String {
-        let mut raw = vec![ALG_ED25519];
-        raw.extend_from_slice(&self.key.to_bytes());
-        format!(
-            "PRIVATE+KEY+{}+{}+{}",
-            self.name,
-            hex(&key_id(&self.name, &self.key.verifying_key())),
-            STANDARD.encode(raw)
-        )
+        let text = key_text(&self.name, &self.key.verifying_key(), &self.key.to_bytes());
+        format!("PRIVATE+KEY+{text}")
     }
 
     /// Reads [`to_private_text`](Self::to_private_text).
     pub fn from_private_text(text: &str) -> Result<NoteSigner, CheckpointError> {
-        let bad = |m: &str| CheckpointError::BadKey(m.to_string());
-        let rest = text
-            .trim()
-            .strip_prefix("PRIVATE+KEY+")
-            .ok_or_else(|| bad("a private key starts with PRIVATE+KEY+"))?;
-        // The key is base64, which may hold '+': split off name and id only.
-        let mut parts = rest.splitn(3, '+');
-        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(bad("expected PRIVATE+KEY+<name>+<id>+<key>"));
-        };
-        check_name(name)?;
-        let raw = STANDARD.decode(key).map_err(|_| bad("key is not base64"))?;
-        let seed: [u8; 32] = match raw.split_first() {
-            Some((&ALG_ED25519, seed)) => seed
-                .try_into()
-                .map_err(|_| bad("Ed25519 seed is not 32 bytes"))?,
-            _ => return Err(bad("not an Ed25519 key")),
-        };
+        let rest = text.trim().strip_prefix("PRIVATE+KEY+").ok_or_else(|| {
+            CheckpointError::BadKey("a private key starts with PRIVATE+KEY+".into())
+        })?;
+        let (name, id, seed) = parse_key_text(rest, "PRIVATE+KEY+<name>+<id>+<key>")?;
         let signer = NoteSigner {
             name: name.to_string(),
             key: SigningKey::from_bytes(&seed),
         };
-        if hex(&key_id(name, &signer.key.verifying_key())) != id {
-            return Err(bad("key id does not match the key"));
-        }
+        check_key_id(name, id, &signer.key.verifying_key())?;
         Ok(signer)
     }
 
@@ -205,36 +183,15 @@ impl NoteVerifier {
 
     /// The public key as text: `<name>+<id>+<base64(0x01 ‖ key)>`.
     pub fn to_text(&self) -> String {
-        let mut raw = vec![ALG_ED25519];
-        raw.extend_from_slice(self.key.as_bytes());
-        format!(
-            "{}+{}+{}",
-            self.name,
-            hex(&key_id(&self.name, &self.key)),
-            STANDARD.encode(raw)
-        )
+        key_text(&self.name, &self.key, self.key.as_bytes())
     }
 
     /// Reads [`to_text`](Self::to_text).
     pub fn from_text(text: &str) -> Result<NoteVerifier, CheckpointError> {
-        let bad = |m: &str| CheckpointError::BadKey(m.to_string());
-        // The key is base64, which may hold '+': split off name and id only.
-        let mut parts = text.trim().splitn(3, '+');
-        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(bad("expected <name>+<id>+<key>"));
-        };
-        check_name(name)?;
-        let raw = STANDARD.decode(key).map_err(|_| bad("key is not base64"))?;
-        let bytes: [u8; 32] = match raw.split_first() {
-            Some((&ALG_ED25519, k)) => k
-                .try_into()
-                .map_err(|_| bad("Ed25519 key is not 32 bytes"))?,
-            _ => return Err(bad("not an Ed25519 key")),
-        };
-        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| bad("not a valid Ed25519 point"))?;
-        if hex(&key_id(name, &key)) != id {
-            return Err(bad("key id does not match the key"));
-        }
+        let (name, id, bytes) = parse_key_text(text.trim(), "<name>+<id>+<key>")?;
+        let key = VerifyingKey::from_bytes(&bytes)
+            .map_err(|_| CheckpointError::BadKey("not a valid Ed25519 point".into()))?;
+        check_key_id(name, id, &key)?;
         Ok(NoteVerifier {
             name: name.to_string(),
             key,
@@ -280,6 +237,51 @@ impl NoteVerifier {
         }
         Err(CheckpointError::NotSigned(self.name.clone()))
     }
+}
+
+/// `<name>+<id>+<base64(0x01 ‖ bytes)>`: the text of either half of a key pair, whose id
+/// is always that of the public key.
+fn key_text(name: &str, public: &VerifyingKey, bytes: &[u8; 32]) -> String {
+    let mut raw = vec![ALG_ED25519];
+    raw.extend_from_slice(bytes);
+    format!(
+        "{name}+{}+{}",
+        hex(&key_id(name, public)),
+        STANDARD.encode(raw)
+    )
+}
+
+/// The name, id and 32 key bytes of a key text shaped like `shape`.
+fn parse_key_text<'t>(
+    text: &'t str,
+    shape: &str,
+) -> Result<(&'t str, &'t str, [u8; 32]), CheckpointError> {
+    let bad = |m: &str| CheckpointError::BadKey(m.to_string());
+    // The key is base64, which may hold '+': split off name and id only.
+    let mut parts = text.splitn(3, '+');
+    let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad(&format!("expected {shape}")));
+    };
+    check_name(name)?;
+    let raw = STANDARD.decode(key).map_err(|_| bad("key is not base64"))?;
+    match raw.split_first() {
+        Some((&ALG_ED25519, k)) => {
+            let bytes = k
+                .try_into()
+                .map_err(|_| bad("Ed25519 key is not 32 bytes"))?;
+            Ok((name, id, bytes))
+        }
+        _ => Err(bad("not an Ed25519 key")),
+    }
+}
+
+fn check_key_id(name: &str, id: &str, public: &VerifyingKey) -> Result<(), CheckpointError> {
+    if hex(&key_id(name, public)) != id {
+        return Err(CheckpointError::BadKey(
+            "key id does not match the key".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn hex(b: &[u8]) -> String {
