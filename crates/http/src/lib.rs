@@ -85,6 +85,11 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
+/// Routes without a request timeout: streams and exports last as long as the client reads.
+pub(crate) const UNTIMED_ROUTES: [&str; 2] = ["/v1/events/stream", "/v1/export"];
+/// Routes open without an API key (besides the OpenAPI document and Swagger UI).
+pub(crate) const OPEN_ROUTES: [&str; 1] = ["/healthz"];
+
 /// The whole application.
 pub fn router(state: AppState, config: &Config) -> Router {
     let with_role =
@@ -103,16 +108,16 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/api/v2/audit_logs", get(seeds::audit_logs))
         .route("/v1/audit/events", get(seeds::audit_events))
         .route_layer(with_role(Role::Reader));
-    // Streams and exports last as long as the client reads: no request timeout.
+    let [stream_route, export_route] = UNTIMED_ROUTES;
     let long = Router::new()
-        .route("/v1/events/stream", get(stream::stream))
-        .route("/v1/export", get(stream::export))
+        .route(stream_route, get(stream::stream))
+        .route(export_route, get(stream::export))
         .route_layer(with_role(Role::Reader));
     let timeout = Duration::from_secs(config.request_timeout_secs);
     let bounded = Router::new()
         .merge(produce)
         .merge(read)
-        .route("/healthz", get(native::healthz))
+        .route(OPEN_ROUTES[0], get(native::healthz))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,

@@ -46,9 +46,6 @@ pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
     responses(
         (status = 200, description = "Durable: every event's seq and id", body = crate::openapi::AppendResult),
         (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 408, description = "The request took too long"),
         (status = 413, description = "Body larger than the limit"),
         (status = 422, description = "Invalid events, every problem located; nothing stored", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 429, description = "The writer's queue is full; retry after Retry-After", body = crate::problem::Problem, content_type = "application/problem+json"),
@@ -231,9 +228,6 @@ pub(crate) fn with_cursor(uri: &Uri, cursor: &str) -> String {
     responses(
         (status = 200, description = "A page of events, with Link headers", body = crate::openapi::EventPage),
         (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 408, description = "The request took too long"),
     ))]
 pub async fn list(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
     let pairs = pairs(uri.query())?;
@@ -270,9 +264,6 @@ fn reject_extra(extra: &[(String, String)]) -> Result<(), Problem> {
     responses(
         (status = 200, description = "The event", body = crate::openapi::EventOut),
         (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 408, description = "The request took too long"),
         (status = 404, description = "No such event", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get_one(
@@ -306,9 +297,6 @@ pub async fn get_one(
     responses(
         (status = 200, description = "Exact number of matches", body = crate::openapi::CountOut),
         (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 408, description = "The request took too long"),
     ))]
 pub async fn count(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
     let pairs = pairs(uri.query())?;
@@ -333,9 +321,6 @@ pub async fn count(State(state): State<AppState>, uri: Uri) -> Result<Response, 
     responses(
         (status = 200, description = "Matches per time bucket", body = crate::openapi::HistogramOut),
         (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 408, description = "The request took too long"),
     ))]
 pub async fn histogram(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
     let pairs = pairs(uri.query())?;
@@ -384,8 +369,6 @@ pub async fn histogram(State(state): State<AppState>, uri: Uri) -> Result<Respon
 #[utoipa::path(get, path = "/v1/catalog", tag = "events",
     responses(
         (status = 200, description = "Every catalog's codes, names and categories", body = crate::openapi::CatalogsOut),
-        (status = 401, description = "No valid API key", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn catalog(State(state): State<AppState>) -> Response {
     let catalogs = state.engine.catalogs();

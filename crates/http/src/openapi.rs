@@ -291,7 +291,7 @@ pub struct HTTPValidationError {
         AuditLogsLinks, AuditLogsPage, AuditEventResponse, AuditEventListResponse,
         ValidationError, HTTPValidationError, Problem, ProblemItem, StreamMessage
     )),
-    modifiers(&Security, &FieldParams),
+    modifiers(&Security, &FieldParams, &LayerResponses),
     security(("api_key" = []), ("bearer" = []))
 )]
 /// The OpenAPI document of every route.
@@ -310,6 +310,46 @@ impl Modify for Security {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// Adds the answers the layers give on every route they wrap, so no route declares them
+/// itself: 401 and 403 from the API key check (all routes but the open ones), 408 from the
+/// request timeout (all routes but streams and exports).
+struct LayerResponses;
+
+impl Modify for LayerResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let problem = |what: &str| {
+            ResponseBuilder::new()
+                .description(what)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let open = crate::OPEN_ROUTES.contains(&path.as_str());
+            let timed = !crate::UNTIMED_ROUTES.contains(&path.as_str());
+            for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+                let responses = &mut op.responses.responses;
+                if !open {
+                    responses.insert("401".into(), problem("No valid API key").into());
+                    responses.insert(
+                        "403".into(),
+                        problem("The key's role may not do this").into(),
+                    );
+                }
+                if timed {
+                    let late = ResponseBuilder::new().description("The request took too long");
+                    responses.insert("408".into(), late.build().into());
+                }
+            }
+        }
     }
 }
 

@@ -59,8 +59,6 @@ fn end_inclusive(name: &str, v: &str) -> Result<Timestamp, Problem> {
     responses(
         (status = 200, description = "A page, newest first", body = crate::openapi::AuditPage),
         (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn audit(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
     let pairs = pairs(uri.query())?;
@@ -182,8 +180,6 @@ fn audit_log(seq: u64, e: &Event) -> Value {
     responses(
         (status = 200, description = "A page of audit logs", body = crate::openapi::AuditLogsPage),
         (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn audit_logs(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
     let pairs = pairs(uri.query())?;
@@ -400,8 +396,6 @@ fn item(name: &str, msg: &str, kind: &str) -> ProblemItem {
     ),
     responses(
         (status = 200, description = "Successful Response", body = crate::openapi::AuditEventListResponse),
-        (status = 401, description = "No valid API key", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Validation Error", body = crate::openapi::HTTPValidationError),
     ))]
 pub async fn audit_events(State(state): State<AppState>, uri: Uri) -> Response {

@@ -40,8 +40,6 @@ const HEARTBEAT: Duration = Duration::from_secs(15);
     responses(
         (status = 200, description = "Server-Sent Events: `id` = seq, `data` = the event as JSON; heartbeat comments when idle", content_type = "text/event-stream", body = crate::openapi::StreamMessage),
         (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many live streams", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn stream(
@@ -134,8 +132,6 @@ pub async fn stream(
             (String = "text/csv"),
         )),
         (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn export(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
     let pairs = pairs(uri.query())?;
