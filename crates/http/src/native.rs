@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::params::{list_params, pairs};
+use crate::params::{list_params, pairs, ListParams};
 use crate::problem::{Problem, ProblemItem};
 use crate::AppState;
 
@@ -230,9 +230,7 @@ pub(crate) fn with_cursor(uri: &Uri, cursor: &str) -> String {
         (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
-    let pairs = pairs(uri.query())?;
-    let p = list_params(&pairs, state.engine.catalogs())?;
-    reject_extra(&p.extra)?;
+    let p = filter_only(&uri, state.engine.catalogs())?;
     let query = Query {
         filter: p.filter,
         order: p.order,
@@ -251,10 +249,15 @@ pub async fn list(State(state): State<AppState>, uri: Uri) -> Result<Response, P
     Ok(page_response(&state, &page, &uri))
 }
 
-fn reject_extra(extra: &[(String, String)]) -> Result<(), Problem> {
-    match extra.first() {
+/// The filter and paging of a route that takes nothing else.
+pub(crate) fn filter_only(
+    uri: &Uri,
+    catalogs: &annal_model::Catalogs,
+) -> Result<ListParams, Problem> {
+    let p = list_params(&pairs(uri.query())?, catalogs)?;
+    match p.extra.first() {
         Some((name, _)) => Err(Problem::bad_param(name, "not a parameter of this route")),
-        None => Ok(()),
+        None => Ok(p),
     }
 }
 
@@ -299,14 +302,9 @@ pub async fn get_one(
         (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn count(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
-    let pairs = pairs(uri.query())?;
+    let filter = filter_only(&uri, state.engine.catalogs())?.filter;
     let engine = state.engine.clone();
-    let n = blocking(move || {
-        let p = list_params(&pairs, engine.catalogs())?;
-        reject_extra(&p.extra)?;
-        Ok(engine.count(&p.filter)?)
-    })
-    .await?;
+    let n = blocking(move || Ok(engine.count(&filter)?)).await?;
     Ok(json_response(
         StatusCode::OK,
         serde_json::to_vec(&json!({ "count": n })).unwrap_or_default(),

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::native::blocking;
+use crate::native::{blocking, filter_only};
 use crate::params::{list_params, pairs};
 use crate::problem::Problem;
 use crate::AppState;
@@ -47,11 +47,7 @@ pub async fn stream(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, Problem> {
-    let pairs = pairs(uri.query())?;
-    let p = list_params(&pairs, state.engine.catalogs())?;
-    if let Some((name, _)) = p.extra.first() {
-        return Err(Problem::bad_param(name, "not a parameter of this route"));
-    }
+    let p = filter_only(&uri, state.engine.catalogs())?;
     let permit = state.streams.clone().try_acquire_owned().map_err(|_| {
         let mut p = Problem::new(
             StatusCode::TOO_MANY_REQUESTS,
