@@ -141,6 +141,22 @@ fn origin_key_name(origin: &str) -> &str {
         .unwrap_or("annal")
 }
 
+/// The open store, its snapshot, and the tree size `size` asks for (at most the trail's
+/// length; all of it when not given).
+fn trail(
+    data: &Path,
+    size: Option<u64>,
+    flag: &str,
+) -> anyhow::Result<(Store, annal_storage::Snapshot, u64)> {
+    let store = Store::open(data, Options::default())?;
+    let snap = store.snapshot();
+    let size = size.unwrap_or(snap.end());
+    if size > snap.end() {
+        bail!("{flag} {size}: the trail holds {} events", snap.end());
+    }
+    Ok((store, snap, size))
+}
+
 /// `annal proof …`: prints the proof as JSON with RFC 6962's names.
 pub fn proof(cmd: ProofCommand) -> anyhow::Result<ExitCode> {
     let b64 = |hashes: Vec<[u8; 32]>| -> Vec<String> {
@@ -148,12 +164,7 @@ pub fn proof(cmd: ProofCommand) -> anyhow::Result<ExitCode> {
     };
     let json = match cmd {
         ProofCommand::Inclusion { data, seq, size } => {
-            let store = Store::open(&data, Options::default())?;
-            let snap = store.snapshot();
-            let size = size.unwrap_or(snap.end());
-            if size > snap.end() {
-                bail!("--size {size}: the trail holds {} events", snap.end());
-            }
+            let (_store, snap, size) = trail(&data, size, "--size")?;
             let mut tree = StoreTree::new(&snap, size)?;
             let path = inclusion_proof(&mut tree, seq, size)?;
             let mut record = Vec::new();
@@ -166,12 +177,7 @@ pub fn proof(cmd: ProofCommand) -> anyhow::Result<ExitCode> {
             })
         }
         ProofCommand::Consistency { data, from, to } => {
-            let store = Store::open(&data, Options::default())?;
-            let snap = store.snapshot();
-            let to = to.unwrap_or(snap.end());
-            if to > snap.end() {
-                bail!("--to {to}: the trail holds {} events", snap.end());
-            }
+            let (_store, snap, to) = trail(&data, to, "--to")?;
             let mut tree = StoreTree::new(&snap, to)?;
             let proof = consistency_proof(&mut tree, from, to)?;
             serde_json::json!({"first": from, "second": to, "consistency": b64(proof)})
