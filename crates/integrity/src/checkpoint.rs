@@ -63,6 +63,12 @@ impl Checkpoint {
         )
     }
 
+    /// The checkpoint a note states, without checking any signature (for reading stored
+    /// notes whose signer is checked separately).
+    pub fn from_note_unverified(note: &str) -> Result<Checkpoint, CheckpointError> {
+        Ok(split_note(note)?.1)
+    }
+
     fn parse_body(body: &str) -> Result<Checkpoint, CheckpointError> {
         let bad = |m: &str| CheckpointError::Malformed(m.to_string());
         let mut lines = body.split_terminator('\n');
@@ -201,14 +207,7 @@ impl NoteVerifier {
     /// The checkpoint of `note` if this key signed it; other signatures are ignored.
     pub fn verify(&self, note: &str) -> Result<Checkpoint, CheckpointError> {
         let bad = |m: &str| CheckpointError::Malformed(m.to_string());
-        if note.len() > NOTE_BYTES_MAX {
-            return Err(bad("longer than a checkpoint note may be"));
-        }
-        let (body, sigs) = note
-            .split_once("\n\n")
-            .ok_or_else(|| bad("no blank line between the text and its signatures"))?;
-        let body = format!("{body}\n");
-        let checkpoint = Checkpoint::parse_body(&body)?;
+        let (body, checkpoint, sigs) = split_note(note)?;
         let id = key_id(&self.name, &self.key);
         for line in sigs.lines().take(SIGNATURES_MAX) {
             let Some(rest) = line.strip_prefix("\u{2014} ") else {
@@ -237,6 +236,20 @@ impl NoteVerifier {
         }
         Err(CheckpointError::NotSigned(self.name.clone()))
     }
+}
+
+/// A note's signed body (with its final newline), its checkpoint and its signature lines.
+fn split_note(note: &str) -> Result<(String, Checkpoint, &str), CheckpointError> {
+    let bad = |m: &str| CheckpointError::Malformed(m.to_string());
+    if note.len() > NOTE_BYTES_MAX {
+        return Err(bad("longer than a checkpoint note may be"));
+    }
+    let (body, sigs) = note
+        .split_once("\n\n")
+        .ok_or_else(|| bad("no blank line between the text and its signatures"))?;
+    let body = format!("{body}\n");
+    let checkpoint = Checkpoint::parse_body(&body)?;
+    Ok((body, checkpoint, sigs))
 }
 
 /// `<name>+<id>+<base64(0x01 ‖ bytes)>`: the text of either half of a key pair, whose id

@@ -14,8 +14,10 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod checkpoint;
+mod log;
+mod notary;
 mod proof;
-mod store_tree;
+mod tiles;
 
 pub use proof::{
     consistency_proof, inclusion_proof, root_from_inclusion, verify_consistency, verify_inclusion,
@@ -23,6 +25,13 @@ pub use proof::{
 };
 
 pub use checkpoint::{Checkpoint, CheckpointError, NoteSigner, NoteVerifier, NOTE_BYTES_MAX};
-pub use store_tree::{StoreTree, TILE_LEAVES};
+pub use log::{
+    parse_log, read_log, CheckpointLog, LogContents, LogError, StoredNote, CHECKPOINT_LOG_FILE,
+};
+pub use notary::{
+    load_or_create_key, store_consistency, store_inclusion, write_private_key, InclusionProof, Notary, NotaryError, Signed,
+    DATA_KEY_FILE, DATA_PUBLIC_KEY_FILE,
+};
+pub use tiles::{StoreTree, Tiles, TILES_FILE, TILE_LEAVES};
 
 pub use annal_storage::merkle::{empty_root, leaf_hash, node_hash, Hash};

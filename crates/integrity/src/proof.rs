@@ -21,6 +21,14 @@ pub enum ProofError {
         /// The newer size.
         second: u64,
     },
+    /// A tree size the trail cannot give.
+    #[error("tree size {size} is not in 1..={end}: the trail holds {end} events")]
+    SizeOutOfRange {
+        /// Size asked for.
+        size: u64,
+        /// Events in the trail.
+        end: u64,
+    },
     /// The source of subtree hashes failed (a segment unreadable, say).
     #[error("{0}")]
     Source(String),

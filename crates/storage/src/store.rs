@@ -504,6 +504,9 @@ fn lock_dir(dir: &Path) -> Result<File> {
     }
 }
 
+/// Records of an unsealed segment that [`Snapshot::scan`] reads (and holds decoded) at once.
+const UNSEALED_SCAN_RUN: u64 = 4096;
+
 /// A consistent, immutable view of the trail: events `0..end()`.
 #[derive(Clone)]
 pub struct Snapshot {
@@ -577,12 +580,18 @@ impl Snapshot {
                 }
             }
         }
-        while seq < to {
-            let e = self.get(seq)?;
-            if !f(seq, e) {
-                return Ok(());
+        // Unsealed segments: a bounded run of records per read, not one read per record.
+        for (w, n) in &self.unsealed {
+            let end = (w.base + n).min(to);
+            while seq < end {
+                let run_end = end.min(seq + UNSEALED_SCAN_RUN);
+                for e in w.read_range(seq, run_end)? {
+                    if !f(seq, e) {
+                        return Ok(());
+                    }
+                    seq += 1;
+                }
             }
-            seq += 1;
         }
         Ok(())
     }

@@ -1,0 +1,301 @@
+//! The store's notary: signs checkpoints of the growing trail, keeps every one in the
+//! checkpoint log, never signs one that disagrees with the last (each new tree is proved an
+//! extension of the last signed one before it is signed), and answers inclusion and
+//! consistency proofs from the tile roots.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use annal_model::encode_record;
+use annal_storage::merkle::Hash;
+use annal_storage::Snapshot;
+
+use crate::checkpoint::{Checkpoint, CheckpointError, NoteSigner, NoteVerifier};
+use crate::log::{CheckpointLog, LogError, CHECKPOINT_LOG_FILE};
+use crate::proof::{consistency_proof, inclusion_proof, verify_consistency, ProofError, Subtrees};
+use crate::tiles::{StoreTree, Tiles};
+
+/// The signing key kept in a data directory when none is configured.
+pub const DATA_KEY_FILE: &str = "checkpoint.key";
+/// Its public half, written beside it for auditors.
+pub const DATA_PUBLIC_KEY_FILE: &str = "checkpoint.pub";
+
+/// Why the notary cannot sign or prove.
+#[derive(Debug, thiserror::Error)]
+pub enum NotaryError {
+    /// A key file could not be read or written.
+    #[error("{op} {path}: {source}")]
+    KeyFile {
+        /// What was being done.
+        op: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A key or checkpoint is malformed.
+    #[error("{0}")]
+    Checkpoint(#[from] CheckpointError),
+    /// The checkpoint log failed.
+    #[error("{0}")]
+    Log(#[from] LogError),
+    /// A proof could not be made.
+    #[error("{0}")]
+    Proof(#[from] ProofError),
+    /// The store does not extend what was signed before: it was truncated or altered.
+    #[error("the store disagrees with a checkpoint it signed: {0}")]
+    Disagrees(String),
+}
+
+/// An inclusion proof with the leaf it proves (RFC 6962 `get-entry-and-proof`'s content).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InclusionProof {
+    /// The event's seq.
+    pub leaf_index: u64,
+    /// The tree the proof is for.
+    pub tree_size: u64,
+    /// The exact record bytes whose leaf hash is proved.
+    pub leaf_input: Vec<u8>,
+    /// Sibling hashes, leaf side first.
+    pub audit_path: Vec<Hash>,
+}
+
+/// The newest signed checkpoint and its note.
+#[derive(Clone, Debug)]
+pub struct Signed {
+    /// What was signed.
+    pub checkpoint: Checkpoint,
+    /// The signed note, as served.
+    pub note: Arc<str>,
+}
+
+struct State {
+    log: CheckpointLog,
+    tiles: Tiles,
+    latest: Option<Signed>,
+}
+
+/// Signs and proves for one store.
+pub struct Notary {
+    signer: NoteSigner,
+    origin: String,
+    state: Mutex<State>,
+}
+
+impl Notary {
+    /// Opens the notary of data directory `dir` at `snap`: reads the checkpoint log and
+    /// refuses a store that no longer holds the last signed tree (fewer events, or another
+    /// root at that size).
+    pub fn open(
+        dir: &Path,
+        signer: NoteSigner,
+        origin: &str,
+        snap: &Snapshot,
+    ) -> Result<Notary, NotaryError> {
+        let (log, notes) = CheckpointLog::open(dir)?;
+        let mut tiles = Tiles::open(dir);
+        tiles.catch_up(snap)?;
+        let latest = match notes.into_iter().last() {
+            None => None,
+            Some(stored) => {
+                let cp = &stored.checkpoint;
+                let place = format!("{CHECKPOINT_LOG_FILE} offset {}", stored.offset);
+                if cp.size > snap.end() {
+                    return Err(NotaryError::Disagrees(format!(
+                        "{place} signed {} events, the store holds {}: events {}..{} are missing",
+                        cp.size,
+                        snap.end(),
+                        snap.end(),
+                        cp.size
+                    )));
+                }
+                let root = StoreTree::new(snap, tiles.roots()).subtree(0, cp.size)?;
+                if root != cp.root {
+                    return Err(NotaryError::Disagrees(format!(
+                        "{place} signed a root for the first {} events that the stored events do not give: they were altered (run `annal verify`)",
+                        cp.size
+                    )));
+                }
+                Some(Signed {
+                    checkpoint: cp.clone(),
+                    note: stored.note.into(),
+                })
+            }
+        };
+        Ok(Notary {
+            signer,
+            origin: origin.to_string(),
+            state: Mutex::new(State { log, tiles, latest }),
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while signing leaves no half-written state behind: the log is written
+        // before `latest` changes, so the state stays usable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The public key auditors check signatures with.
+    pub fn verifier(&self) -> NoteVerifier {
+        self.signer.verifier()
+    }
+
+    /// The newest signed checkpoint.
+    pub fn latest(&self) -> Option<Signed> {
+        self.state().latest.clone()
+    }
+
+    /// Signs a checkpoint of `snap` if the trail grew since the last one (which it must
+    /// extend), appends it to the log (synced) and returns the newest checkpoint.
+    pub fn sign(&self, snap: &Snapshot) -> Result<Option<Signed>, NotaryError> {
+        let mut st = self.state();
+        let size = snap.end();
+        if size == 0 || st.latest.as_ref().is_some_and(|l| l.checkpoint.size >= size) {
+            return Ok(st.latest.clone());
+        }
+        st.tiles.catch_up(snap)?;
+        let mut tree = StoreTree::new(snap, st.tiles.roots());
+        let root = tree.subtree(0, size)?;
+        if let Some(last) = &st.latest {
+            let (first, old_root) = (last.checkpoint.size, last.checkpoint.root);
+            let proof = consistency_proof(&mut tree, first, size)?;
+            if !verify_consistency(first, size, &old_root, &root, &proof) {
+                return Err(NotaryError::Disagrees(format!(
+                    "the tree of {size} events does not extend the signed tree of {first}"
+                )));
+            }
+        }
+        let checkpoint = Checkpoint {
+            origin: self.origin.clone(),
+            size,
+            root,
+        };
+        let note = self.signer.sign(&checkpoint);
+        st.log.append(&note)?;
+        let signed = Signed {
+            checkpoint,
+            note: note.into(),
+        };
+        st.latest = Some(signed.clone());
+        Ok(Some(signed))
+    }
+
+    /// Tile roots caught up with `snap`, copied out so proofs don't hold the lock.
+    fn tiles(&self, snap: &Snapshot) -> Result<Vec<Hash>, NotaryError> {
+        let mut st = self.state();
+        st.tiles.catch_up(snap)?;
+        Ok(st.tiles.roots().to_vec())
+    }
+
+    /// The root of the tree of the first `size` events.
+    pub fn root(&self, snap: &Snapshot, size: u64) -> Result<Hash, NotaryError> {
+        check_size(snap, size)?;
+        let tiles = self.tiles(snap)?;
+        Ok(StoreTree::new(snap, &tiles).subtree(0, size)?)
+    }
+
+    /// The inclusion proof of event `seq` in the tree of the first `size` events.
+    pub fn inclusion(
+        &self,
+        snap: &Snapshot,
+        seq: u64,
+        size: u64,
+    ) -> Result<InclusionProof, NotaryError> {
+        check_size(snap, size)?;
+        Ok(store_inclusion(snap, &self.tiles(snap)?, seq, size)?)
+    }
+
+    /// The consistency proof from the tree of `first` events to that of `second`.
+    pub fn consistency(
+        &self,
+        snap: &Snapshot,
+        first: u64,
+        second: u64,
+    ) -> Result<Vec<Hash>, NotaryError> {
+        check_size(snap, second)?;
+        Ok(store_consistency(snap, &self.tiles(snap)?, first, second)?)
+    }
+}
+
+/// The inclusion proof of event `seq` in the tree of the first `size` events of `snap`, whose
+/// first tile roots are `tiles`.
+pub fn store_inclusion(
+    snap: &Snapshot,
+    tiles: &[Hash],
+    seq: u64,
+    size: u64,
+) -> Result<InclusionProof, ProofError> {
+    check_size(snap, size)?;
+    let audit_path = inclusion_proof(&mut StoreTree::new(snap, tiles), seq, size)?;
+    let event = snap
+        .get(seq)
+        .map_err(|e| ProofError::Source(e.to_string()))?;
+    let mut leaf_input = Vec::new();
+    encode_record(&event, &mut leaf_input);
+    Ok(InclusionProof {
+        leaf_index: seq,
+        tree_size: size,
+        leaf_input,
+        audit_path,
+    })
+}
+
+/// The consistency proof from the tree of `first` events of `snap` to that of `second`.
+pub fn store_consistency(
+    snap: &Snapshot,
+    tiles: &[Hash],
+    first: u64,
+    second: u64,
+) -> Result<Vec<Hash>, ProofError> {
+    check_size(snap, second)?;
+    consistency_proof(&mut StoreTree::new(snap, tiles), first, second)
+}
+
+fn check_size(snap: &Snapshot, size: u64) -> Result<(), ProofError> {
+    if size > snap.end() || size == 0 {
+        return Err(ProofError::SizeOutOfRange {
+            size,
+            end: snap.end(),
+        });
+    }
+    Ok(())
+}
+
+/// The signing key at `key`, or when none is given the data directory's, made on first use
+/// (mode 0600, with its public half beside it). Returns the key and whether it was made.
+pub fn load_or_create_key(
+    dir: &Path,
+    key: Option<&Path>,
+    name: &str,
+) -> Result<(NoteSigner, bool), NotaryError> {
+    let path = key.map_or_else(|| dir.join(DATA_KEY_FILE), Path::to_path_buf);
+    let err = |op| {
+        let path = path.clone();
+        move |source| NotaryError::KeyFile { op, path, source }
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok((NoteSigner::from_private_text(&text)?, false)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && key.is_none() => {
+            let signer = NoteSigner::generate(name)?;
+            write_private_key(&path, &signer).map_err(err("create"))?;
+            let public = dir.join(DATA_PUBLIC_KEY_FILE);
+            std::fs::write(&public, format!("{}\n", signer.verifier().to_text()))
+                .map_err(err("write public key beside"))?;
+            Ok((signer, true))
+        }
+        Err(e) => Err(err("read")(e)),
+    }
+}
+
+/// Writes a private key to a new file (mode 0600; an existing file is never overwritten).
+pub fn write_private_key(path: &Path, signer: &NoteSigner) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    writeln!(f, "{}", signer.to_private_text())?;
+    f.sync_all()
+}
