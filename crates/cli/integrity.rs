@@ -1,22 +1,16 @@
 //! `annal keygen`, `annal checkpoint`, `annal proof`: signing keys, signed checkpoints of the
 //! trail, and RFC 6962 proofs with RFC 6962's JSON names.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use annal_integrity::{
-    consistency_proof, inclusion_proof, Checkpoint, NoteSigner, StoreTree, Subtrees,
+    load_or_create_key, read_log, store_consistency, store_inclusion, write_private_key, Hash,
+    Notary, NoteSigner, Tiles, CHECKPOINT_LOG_FILE, DATA_KEY_FILE, DATA_PUBLIC_KEY_FILE,
 };
-use annal_model::encode_record;
-use annal_storage::{Options, Store};
+use annal_integrity::json::{ConsistencyJson, InclusionJson};
+use annal_storage::{Options, StorageError, Store};
 use anyhow::{bail, Context};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
-
-/// Name of the signing key kept in a data directory when no key file is given.
-pub const DATA_KEY_FILE: &str = "checkpoint.key";
 
 /// Proof commands.
 #[derive(clap::Subcommand)]
@@ -51,7 +45,12 @@ pub enum ProofCommand {
 /// public key to `out.pub`; prints the public key.
 pub fn keygen(out: &Path, name: &str) -> anyhow::Result<ExitCode> {
     let signer = NoteSigner::generate(name)?;
-    write_new_private(out, &signer.to_private_text())?;
+    write_private_key(out, &signer).with_context(|| {
+        format!(
+            "create {} (an existing key is never overwritten)",
+            out.display()
+        )
+    })?;
     let public = signer.verifier().to_text();
     let pub_path = out.with_extension("pub");
     std::fs::write(&pub_path, format!("{public}\n"))
@@ -65,68 +64,44 @@ pub fn keygen(out: &Path, name: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn write_new_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| {
-            format!(
-                "create {} (an existing key is never overwritten)",
-                path.display()
-            )
-        })?;
-    writeln!(f, "{text}")?;
-    f.sync_all()?;
-    Ok(())
-}
-
-/// The signing key: `key` if given, else the data directory's, made on first use.
-fn signer(data: &Path, key: Option<&Path>, name: &str) -> anyhow::Result<NoteSigner> {
-    let path = key.map_or_else(|| data.join(DATA_KEY_FILE), Path::to_path_buf);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(NoteSigner::from_private_text(&text)
-            .with_context(|| format!("read key {}", path.display()))?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && key.is_none() => {
-            let signer = NoteSigner::generate(name)?;
-            write_new_private(&path, &signer.to_private_text())?;
-            eprintln!(
-                "annal: made signing key {}; its public key: {}",
-                path.display(),
-                signer.verifier().to_text()
-            );
-            Ok(signer)
-        }
-        Err(e) => Err(e).with_context(|| format!("read key {}", path.display())),
-    }
-}
-
-/// `annal checkpoint`: the signed checkpoint of the whole trail as it is now.
+/// `annal checkpoint`: signs a checkpoint of the whole trail if it grew since the last one
+/// (kept in the data directory's checkpoint log) and writes the newest. While a server holds
+/// the store, the newest checkpoint it signed is written instead.
 pub fn checkpoint(
     data: &Path,
     key: Option<&Path>,
     origin: &str,
     out: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
-    let store = Store::open(data, Options::default())?;
-    let signer = signer(data, key, origin_key_name(origin))?;
-    let snap = store.snapshot();
-    let size = snap.end();
-    if size == 0 {
-        bail!("the trail is empty: nothing to checkpoint");
-    }
-    let mut tree = StoreTree::new(&snap, size)?;
-    let root = tree.subtree(0, size)?;
-    let note = signer.sign(&Checkpoint {
-        origin: origin.to_string(),
-        size,
-        root,
-    });
-    drop(snap);
-    store.close()?;
+    let note = match Store::open(data, Options::default()) {
+        Ok(store) => {
+            let (signer, made) = load_or_create_key(data, key, origin_key_name(origin))?;
+            if made {
+                eprintln!(
+                    "annal: made signing key {}; its public key ({}): {}",
+                    data.join(DATA_KEY_FILE).display(),
+                    data.join(DATA_PUBLIC_KEY_FILE).display(),
+                    signer.verifier().to_text()
+                );
+            }
+            let snap = store.snapshot();
+            let notary = Notary::open(data, signer, origin, &snap)?;
+            let signed = notary.sign(&snap)?;
+            drop(snap);
+            store.close()?;
+            signed.context("the trail is empty: nothing to checkpoint")?.note
+        }
+        Err(StorageError::Locked(_)) => {
+            let log = read_log(&data.join(CHECKPOINT_LOG_FILE))?;
+            let newest = log.notes.into_iter().last().with_context(|| {
+                format!("{} is in use and has signed no checkpoint yet", data.display())
+            })?;
+            newest.note.into()
+        }
+        Err(e) => return Err(e).with_context(|| format!("opening {}", data.display())),
+    };
     match out {
-        Some(p) => std::fs::write(p, &note).with_context(|| format!("write {}", p.display()))?,
+        Some(p) => std::fs::write(p, note.as_bytes()).with_context(|| format!("write {}", p.display()))?,
         None => print!("{note}"),
     }
     Ok(ExitCode::SUCCESS)
@@ -141,46 +116,35 @@ fn origin_key_name(origin: &str) -> &str {
         .unwrap_or("annal")
 }
 
-/// The open store, its snapshot, and the tree size `size` asks for (at most the trail's
-/// length; all of it when not given).
+/// The open store, its snapshot, its tile roots, and the tree size `size` asks for (at most
+/// the trail's length; all of it when not given).
 fn trail(
     data: &Path,
     size: Option<u64>,
     flag: &str,
-) -> anyhow::Result<(Store, annal_storage::Snapshot, u64)> {
+) -> anyhow::Result<(Store, annal_storage::Snapshot, Vec<Hash>, u64)> {
     let store = Store::open(data, Options::default())?;
     let snap = store.snapshot();
     let size = size.unwrap_or(snap.end());
     if size > snap.end() {
         bail!("{flag} {size}: the trail holds {} events", snap.end());
     }
-    Ok((store, snap, size))
+    let mut tiles = Tiles::open(data);
+    tiles.catch_up(&snap)?;
+    Ok((store, snap, tiles.roots().to_vec(), size))
 }
 
 /// `annal proof …`: prints the proof as JSON with RFC 6962's names.
 pub fn proof(cmd: ProofCommand) -> anyhow::Result<ExitCode> {
-    let b64 = |hashes: Vec<[u8; 32]>| -> Vec<String> {
-        hashes.iter().map(|h| STANDARD.encode(h)).collect()
-    };
     let json = match cmd {
         ProofCommand::Inclusion { data, seq, size } => {
-            let (_store, snap, size) = trail(&data, size, "--size")?;
-            let mut tree = StoreTree::new(&snap, size)?;
-            let path = inclusion_proof(&mut tree, seq, size)?;
-            let mut record = Vec::new();
-            encode_record(&snap.get(seq)?, &mut record);
-            serde_json::json!({
-                "leaf_index": seq,
-                "tree_size": size,
-                "leaf_input": STANDARD.encode(&record),
-                "audit_path": b64(path),
-            })
+            let (_store, snap, tiles, size) = trail(&data, size, "--size")?;
+            serde_json::to_value(InclusionJson::from(&store_inclusion(&snap, &tiles, seq, size)?))?
         }
         ProofCommand::Consistency { data, from, to } => {
-            let (_store, snap, to) = trail(&data, to, "--to")?;
-            let mut tree = StoreTree::new(&snap, to)?;
-            let proof = consistency_proof(&mut tree, from, to)?;
-            serde_json::json!({"first": from, "second": to, "consistency": b64(proof)})
+            let (_store, snap, tiles, to) = trail(&data, to, "--to")?;
+            let proof = store_consistency(&snap, &tiles, from, to)?;
+            serde_json::to_value(ConsistencyJson::new(from, to, &proof))?
         }
     };
     println!("{}", serde_json::to_string_pretty(&json)?);

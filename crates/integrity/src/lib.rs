@@ -14,6 +14,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod checkpoint;
+pub mod json;
 mod log;
 mod notary;
 mod proof;
