@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 struct Server {
     child: Child,
     base: String,
+    data: std::path::PathBuf,
 }
 
 impl Server {
@@ -34,6 +35,7 @@ impl Server {
         let mut server = Server {
             child,
             base: String::new(),
+            data: data.to_path_buf(),
         };
         let mut out = BufReader::new(server.child.stdout.take().unwrap());
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -541,6 +543,13 @@ fn api_keys_and_roles() {
         .call()
         .unwrap();
     assert_eq!(bearer.into_json::<Value>().unwrap()["count"], 2);
+    assert_eq!(
+        call("GET", &url("/v1/checkpoint"), Some("rk"), None).status,
+        403
+    );
+    // Admitted (404 until the first checkpoint is signed, a minute in by default).
+    let admin = call("GET", &url("/v1/checkpoint"), Some("ak"), None).status;
+    assert!(matches!(admin, 200 | 404), "{admin}");
     // Documentation is open.
     assert_eq!(call("GET", &url("/openapi.json"), None, None).status, 200);
 }
@@ -649,4 +658,198 @@ fn a_request_slower_than_the_timeout_gets_408() {
     let _ = tcp.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
     assert_eq!(count(&s, ""), 0, "nothing stored");
+}
+
+/// The newest checkpoint served, once it covers `size` events.
+fn checkpoint_at(s: &Server, key: &str, size: u64) -> annal_integrity::Checkpoint {
+    let verifier = {
+        let text =
+            std::fs::read_to_string(s.data.join(annal_integrity::DATA_PUBLIC_KEY_FILE)).unwrap();
+        annal_integrity::NoteVerifier::from_text(&text).unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = call("GET", &format!("{}/v1/checkpoint", s.base), Some(key), None);
+        if r.status == 200 {
+            assert_eq!(r.content_type, "text/plain; charset=utf-8");
+            let cp = verifier.verify(&r.body).unwrap();
+            if cp.size == size {
+                return cp;
+            }
+            assert!(cp.size < size, "checkpoint past the trail: {}", cp.size);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint at {size}: {}",
+            r.body
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn checkpoints_and_proofs_over_http_check_with_the_rfc_alone() {
+    use annal_integrity::json::{ConsistencyJson, InclusionJson};
+    use annal_integrity::{leaf_hash, verify_consistency, verify_inclusion};
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("annal.toml");
+    let entry = |name: &str, role: &str| {
+        format!(
+            "[[api_keys]]\nname = \"{name}\"\nrole = \"{role}\"\nsha256 = \"{}\"\n",
+            annal_http::key_hash_hex(name)
+        )
+    };
+    std::fs::write(
+        &cfg,
+        format!(
+            "checkpoint_interval_secs = 1\norigin = \"test.example/audit\"\n{}{}{}",
+            entry("writer", "producer"),
+            entry("reader", "reader"),
+            entry("auditor", "auditor")
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let s = Server::start(&data, &["--config", cfg.to_str().unwrap()]);
+    let key = std::fs::metadata(data.join(annal_integrity::DATA_KEY_FILE)).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(key.permissions().mode() & 0o777, 0o600);
+    let url = |p: &str| format!("{}{p}", s.base);
+    let append = |n: u64| {
+        let r = call(
+            "POST",
+            &url("/v1/events"),
+            Some("writer"),
+            Some(("application/x-ndjson", &gen(n))),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    };
+    // Nothing to sign in an empty trail.
+    assert_eq!(
+        call("GET", &url("/v1/checkpoint"), Some("auditor"), None).status,
+        404
+    );
+    append(5000);
+    let first = checkpoint_at(&s, "auditor", 5000);
+    assert_eq!(first.origin, "test.example/audit");
+    append(3000);
+    let second = checkpoint_at(&s, "auditor", 8000);
+
+    // Readers and producers may not audit.
+    for who in ["reader", "writer"] {
+        assert_eq!(
+            call("GET", &url("/v1/checkpoint"), Some(who), None).status,
+            403
+        );
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for seq in [0u64, 1, 4095, 4096, 4999, 7999] {
+        let r = call(
+            "GET",
+            &url(&format!("/v1/proof/inclusion?seq={seq}&tree_size=8000")),
+            Some("auditor"),
+            None,
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let p: InclusionJson = serde_json::from_str(&r.body).unwrap();
+        let p = p.decode().unwrap();
+        assert!(verify_inclusion(
+            &leaf_hash(&p.leaf_input),
+            seq,
+            8000,
+            &p.audit_path,
+            &second.root
+        ));
+    }
+    // tree_size left out: the newest checkpoint's.
+    let r = call(
+        "GET",
+        &url("/v1/proof/inclusion?seq=3"),
+        Some("auditor"),
+        None,
+    );
+    assert_eq!(r.json()["tree_size"], 8000);
+    let r = call(
+        "GET",
+        &url("/v1/proof/consistency?first=5000&second=8000"),
+        Some("auditor"),
+        None,
+    );
+    let c: ConsistencyJson = serde_json::from_str(&r.body).unwrap();
+    assert!(verify_consistency(
+        5000,
+        8000,
+        &first.root,
+        &second.root,
+        &c.hashes().unwrap()
+    ));
+    for (bad, what) in [
+        ("/v1/proof/inclusion?seq=8000&tree_size=8000", "leaf 8000"),
+        ("/v1/proof/inclusion?seq=1&tree_size=8001", "tree size 8001"),
+        ("/v1/proof/inclusion?tree_size=10", "seq"),
+        ("/v1/proof/inclusion?seq=x", "whole number"),
+        ("/v1/proof/consistency?first=0&second=10", "first"),
+        ("/v1/proof/consistency?first=11&second=10", "first"),
+        ("/v1/proof/consistency?first=1&size=10", "size"),
+        ("/v1/checkpoint?x=1", "x"),
+    ] {
+        let r = call("GET", &url(bad), Some("auditor"), None);
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+        assert!(r.body.contains(what), "{bad}: {}", r.body);
+    }
+
+    // The same proofs checked by a script written against the RFC with hashlib alone.
+    let out = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/interop/rfc6962_check.py"
+        ))
+        .args([&s.base, "4321", "5000", "auditor"])
+        .env("FIRST_ROOT", b64.encode(first.root))
+        .output()
+        .expect("python3 runs the interoperability check");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Restarted, the server keeps its key and its checkpoints.
+    s.kill();
+    let s = Server::start(&data, &["--config", cfg.to_str().unwrap()]);
+    let again = checkpoint_at(&s, "auditor", 8000);
+    assert_eq!(again, second);
+    s.kill();
+    let log = annal_integrity::read_log(&data.join(annal_integrity::CHECKPOINT_LOG_FILE)).unwrap();
+    assert!(log.notes.len() >= 2);
+    assert!(log
+        .notes
+        .windows(2)
+        .all(|w| w[0].checkpoint.size < w[1].checkpoint.size));
+
+    // With its newest events gone, the server refuses to serve the store, naming them.
+    let wal = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wal"))
+        .max()
+        .unwrap();
+    let bytes = std::fs::read(&wal).unwrap();
+    std::fs::write(&wal, &bytes[..32]).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_annal"))
+        .args([
+            "serve",
+            "--data",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("are missing"), "{err}");
 }

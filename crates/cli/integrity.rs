@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use annal_integrity::json::{ConsistencyJson, InclusionJson};
 use annal_integrity::{
     load_or_create_key, read_log, store_consistency, store_inclusion, write_private_key, Hash,
     Notary, NoteSigner, Tiles, CHECKPOINT_LOG_FILE, DATA_KEY_FILE, DATA_PUBLIC_KEY_FILE,
 };
-use annal_integrity::json::{ConsistencyJson, InclusionJson};
 use annal_storage::{Options, StorageError, Store};
 use anyhow::{bail, Context};
 
@@ -89,26 +89,33 @@ pub fn checkpoint(
             let signed = notary.sign(&snap)?;
             drop(snap);
             store.close()?;
-            signed.context("the trail is empty: nothing to checkpoint")?.note
+            signed
+                .context("the trail is empty: nothing to checkpoint")?
+                .note
         }
         Err(StorageError::Locked(_)) => {
             let log = read_log(&data.join(CHECKPOINT_LOG_FILE))?;
             let newest = log.notes.into_iter().last().with_context(|| {
-                format!("{} is in use and has signed no checkpoint yet", data.display())
+                format!(
+                    "{} is in use and has signed no checkpoint yet",
+                    data.display()
+                )
             })?;
             newest.note.into()
         }
         Err(e) => return Err(e).with_context(|| format!("opening {}", data.display())),
     };
     match out {
-        Some(p) => std::fs::write(p, note.as_bytes()).with_context(|| format!("write {}", p.display()))?,
+        Some(p) => {
+            std::fs::write(p, note.as_bytes()).with_context(|| format!("write {}", p.display()))?
+        }
         None => print!("{note}"),
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// Key names may not hold spaces or '+': the origin's first such-free run names the key.
-fn origin_key_name(origin: &str) -> &str {
+pub fn origin_key_name(origin: &str) -> &str {
     origin
         .split(['/', ' ', '+'])
         .next()
@@ -139,7 +146,9 @@ pub fn proof(cmd: ProofCommand) -> anyhow::Result<ExitCode> {
     let json = match cmd {
         ProofCommand::Inclusion { data, seq, size } => {
             let (_store, snap, tiles, size) = trail(&data, size, "--size")?;
-            serde_json::to_value(InclusionJson::from(&store_inclusion(&snap, &tiles, seq, size)?))?
+            serde_json::to_value(InclusionJson::from(&store_inclusion(
+                &snap, &tiles, seq, size,
+            )?))?
         }
         ProofCommand::Consistency { data, from, to } => {
             let (_store, snap, tiles, to) = trail(&data, to, "--to")?;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use annal_http::{AppState, Config};
 use annal_index::IndexOptions;
+use annal_integrity::{load_or_create_key, Notary, DATA_KEY_FILE, DATA_PUBLIC_KEY_FILE};
 use annal_model::Catalogs;
 use annal_query::Engine;
 use annal_storage::{Options, Store};
@@ -64,12 +65,15 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         crate::ingest::ingest_ndjson(&store, ndjson)?;
         store.wait_sealed()?;
     }
+    let notary = open_notary(&data, &config, &store.snapshot())?;
     let engine = Arc::new(Engine::new(
         store,
         IndexOptions::default(),
         Catalogs::builtin(),
     )?);
-    let state = AppState::new(engine.clone(), &config).map_err(anyhow::Error::msg)?;
+    let state = AppState::new(engine.clone(), &config)
+        .map_err(anyhow::Error::msg)?
+        .with_notary(notary);
     if state.keys.is_empty() {
         eprintln!("annal serve: no API keys configured: development mode, every route open, loopback only");
     }
@@ -100,6 +104,35 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     }
     eprintln!("annal serve: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The notary of `data`: the configured signing key, or the data directory's (made and
+/// announced at the first start). Refuses a store that lost or changed signed events.
+fn open_notary(
+    data: &std::path::Path,
+    config: &Config,
+    snap: &annal_storage::Snapshot,
+) -> anyhow::Result<Notary> {
+    let name = crate::integrity::origin_key_name(&config.origin);
+    let (signer, made) = load_or_create_key(data, config.signing_key.as_deref(), name)
+        .context("loading the checkpoint signing key")?;
+    let public = signer.verifier().to_text();
+    if made {
+        eprintln!(
+            "annal serve: made a signing key {} (mode 0600); give auditors its public key ({}): {public}",
+            data.join(DATA_KEY_FILE).display(),
+            data.join(DATA_PUBLIC_KEY_FILE).display()
+        );
+    } else {
+        tracing::info!("signing checkpoints with {public}");
+    }
+    Notary::open(data, signer, &config.origin, snap).with_context(|| {
+        format!(
+            "{} does not extend the checkpoints it signed; not serving it (run `annal verify --data {}`)",
+            data.display(),
+            data.display()
+        )
+    })
 }
 
 /// SIGINT or SIGTERM.

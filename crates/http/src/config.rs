@@ -13,6 +13,8 @@ pub const BODY_BYTES_DEFAULT: usize = 16 << 20;
 pub const REQUEST_SECONDS_DEFAULT: u64 = 30;
 /// Live streams (SSE) served at once; more get 429.
 pub const STREAMS_MAX_DEFAULT: usize = 256;
+/// Seconds between signed checkpoints while the trail grows (one is also signed at every seal).
+pub const CHECKPOINT_SECONDS_DEFAULT: u64 = 60;
 /// Query parameters accepted in one request.
 pub const QUERY_PARAMS_MAX: usize = 256;
 /// Largest query string, in bytes.
@@ -40,6 +42,16 @@ pub struct Config {
     /// API keys, as SHA-256 hashes with their roles. None configured: development mode.
     #[serde(default)]
     pub api_keys: Vec<KeyEntry>,
+    /// Seconds between signed checkpoints while the trail grows.
+    #[serde(default = "checkpoint_default")]
+    pub checkpoint_interval_secs: u64,
+    /// Private key that signs checkpoints (default: the data directory's `checkpoint.key`,
+    /// made at the first start).
+    #[serde(default)]
+    pub signing_key: Option<PathBuf>,
+    /// The log's name: the first line of every checkpoint.
+    #[serde(default = "origin_default")]
+    pub origin: String,
 }
 
 /// One configured API key.
@@ -63,6 +75,15 @@ fn timeout_default() -> u64 {
 fn streams_default() -> usize {
     STREAMS_MAX_DEFAULT
 }
+fn checkpoint_default() -> u64 {
+    CHECKPOINT_SECONDS_DEFAULT
+}
+fn origin_default() -> String {
+    ORIGIN_DEFAULT.to_string()
+}
+
+/// The checkpoints' origin line when none is configured.
+pub const ORIGIN_DEFAULT: &str = "annal";
 
 impl Default for Config {
     fn default() -> Self {
@@ -73,6 +94,9 @@ impl Default for Config {
             request_timeout_secs: REQUEST_SECONDS_DEFAULT,
             streams_max: STREAMS_MAX_DEFAULT,
             api_keys: Vec::new(),
+            checkpoint_interval_secs: CHECKPOINT_SECONDS_DEFAULT,
+            signing_key: None,
+            origin: ORIGIN_DEFAULT.to_string(),
         }
     }
 }
@@ -114,8 +138,12 @@ impl Config {
         if config.body_limit_bytes == 0
             || config.streams_max == 0
             || config.request_timeout_secs == 0
+            || config.checkpoint_interval_secs == 0
         {
             return Err(invalid("limits must be above zero".into()));
+        }
+        if config.origin.is_empty() || config.origin.contains('\n') {
+            return Err(invalid("origin must be one non-empty line".into()));
         }
         Ok(config)
     }

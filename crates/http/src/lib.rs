@@ -14,6 +14,7 @@ mod native;
 mod openapi;
 mod params;
 mod problem;
+mod proofs;
 mod seeds;
 mod stream;
 
@@ -21,6 +22,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use annal_integrity::Notary;
 use annal_query::Engine;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
@@ -30,8 +32,8 @@ use tokio::sync::{watch, Semaphore};
 
 pub use auth::{key_hash_hex, ApiKey, Role};
 pub use config::{
-    Config, ConfigError, KeyEntry, BODY_BYTES_DEFAULT, QUERY_BYTES_MAX, QUERY_PARAMS_MAX,
-    REQUEST_SECONDS_DEFAULT, STREAMS_MAX_DEFAULT,
+    Config, ConfigError, KeyEntry, BODY_BYTES_DEFAULT, CHECKPOINT_SECONDS_DEFAULT, QUERY_BYTES_MAX,
+    QUERY_PARAMS_MAX, REQUEST_SECONDS_DEFAULT, STREAMS_MAX_DEFAULT,
 };
 pub use openapi::ApiDoc;
 pub use problem::{Problem, ProblemItem};
@@ -50,6 +52,8 @@ pub struct AppState {
     /// Events' JSON by seq: a stored event never changes, and pages of recent events are
     /// asked for again and again.
     pub rows_json: Arc<parking_lot::Mutex<annal_query::Lru<u64, Arc<[u8]>>>>,
+    /// Signs checkpoints and answers proofs; None serves neither (503).
+    pub notary: Option<Arc<Notary>>,
 }
 
 /// Memory the JSON row cache may hold.
@@ -67,7 +71,14 @@ impl AppState {
             rows_json: Arc::new(parking_lot::Mutex::new(annal_query::Lru::new(
                 JSON_CACHE_BYTES,
             ))),
+            notary: None,
         })
+    }
+
+    /// The same state, signing and proving with `notary`.
+    pub fn with_notary(mut self, notary: Notary) -> AppState {
+        self.notary = Some(Arc::new(notary));
+        self
     }
 }
 
@@ -108,6 +119,11 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/api/v2/audit_logs", get(seeds::audit_logs))
         .route("/v1/audit/events", get(seeds::audit_events))
         .route_layer(with_role(Role::Reader));
+    let audit = Router::new()
+        .route("/v1/checkpoint", get(proofs::checkpoint))
+        .route("/v1/proof/inclusion", get(proofs::inclusion))
+        .route("/v1/proof/consistency", get(proofs::consistency))
+        .route_layer(with_role(Role::Auditor));
     let [stream_route, export_route] = UNTIMED_ROUTES;
     let long = Router::new()
         .route(stream_route, get(stream::stream))
@@ -117,6 +133,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
     let bounded = Router::new()
         .merge(produce)
         .merge(read)
+        .merge(audit)
         .route(OPEN_ROUTES[0], get(native::healthz))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -167,9 +184,43 @@ pub async fn serve(
             tracing::warn!("cannot set TCP_NODELAY: {e}");
         }
     });
+    if let Some(notary) = state.notary.clone() {
+        let every = Duration::from_secs(config.checkpoint_interval_secs);
+        tokio::spawn(sign_checkpoints(state.engine.clone(), notary, every));
+    }
     let app = router(state, config);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())
+}
+
+/// How often the signer looks for a newly sealed segment.
+const SEAL_POLL: Duration = Duration::from_secs(1);
+
+/// Signs a checkpoint now, after every seal, and every `every` while the trail grows. A
+/// failure is logged and retried at the next turn; the notary never signs a tree that does
+/// not extend the last one.
+async fn sign_checkpoints(engine: Arc<Engine>, notary: Arc<Notary>, every: Duration) {
+    let mut sealed_end: Option<Option<u64>> = None;
+    let mut last_signed = tokio::time::Instant::now();
+    loop {
+        let snap = engine.store().snapshot();
+        let now_sealed = snap.sealed().last().map(|s| s.end());
+        let due = sealed_end != Some(now_sealed) || last_signed.elapsed() >= every;
+        if due {
+            let notary = notary.clone();
+            match tokio::task::spawn_blocking(move || notary.sign(&snap)).await {
+                Ok(Ok(Some(s))) => {
+                    tracing::debug!("newest checkpoint: tree size {}", s.checkpoint.size)
+                }
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => tracing::error!("cannot sign a checkpoint: {e}"),
+                Err(e) => tracing::error!("the checkpoint signer failed: {e}"),
+            }
+            sealed_end = Some(now_sealed);
+            last_signed = tokio::time::Instant::now();
+        }
+        tokio::time::sleep(SEAL_POLL).await;
+    }
 }

@@ -284,12 +284,16 @@ pub struct HTTPValidationError {
         crate::seeds::audit,
         crate::seeds::audit_logs,
         crate::seeds::audit_events,
+        crate::proofs::checkpoint,
+        crate::proofs::inclusion,
+        crate::proofs::consistency,
     ),
     components(schemas(
         EventOut, EventPage, AppendedOut, AppendResult, CountOut, BucketOut, HistogramOut,
         CatalogEntryOut, CatalogOut, CatalogsOut, AuditPage, AuditLog, AuditLogsMeta,
         AuditLogsLinks, AuditLogsPage, AuditEventResponse, AuditEventListResponse,
-        ValidationError, HTTPValidationError, Problem, ProblemItem, StreamMessage
+        ValidationError, HTTPValidationError, Problem, ProblemItem, StreamMessage,
+        annal_integrity::json::InclusionJson, annal_integrity::json::ConsistencyJson
     )),
     modifiers(&Security, &FieldParams, &LayerResponses),
     security(("api_key" = []), ("bearer" = []))

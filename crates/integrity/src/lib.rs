@@ -30,8 +30,8 @@ pub use log::{
     parse_log, read_log, CheckpointLog, LogContents, LogError, StoredNote, CHECKPOINT_LOG_FILE,
 };
 pub use notary::{
-    load_or_create_key, store_consistency, store_inclusion, write_private_key, InclusionProof, Notary, NotaryError, Signed,
-    DATA_KEY_FILE, DATA_PUBLIC_KEY_FILE,
+    load_or_create_key, store_consistency, store_inclusion, write_private_key, InclusionProof,
+    Notary, NotaryError, Signed, DATA_KEY_FILE, DATA_PUBLIC_KEY_FILE,
 };
 pub use tiles::{StoreTree, Tiles, TILES_FILE, TILE_LEAVES};
 

@@ -126,7 +126,8 @@ pub fn parse_log(path: &Path, bytes: &[u8]) -> Result<LogContents, LogError> {
                 .filter(|b| crc32fast::hash(b) == crc)
         });
         let Some(body) = body else {
-            let reaches_end = frame.is_none_or(|(len, _)| at + FRAME_HEADER_BYTES + len >= bytes.len());
+            let reaches_end =
+                frame.is_none_or(|(len, _)| at + FRAME_HEADER_BYTES + len >= bytes.len());
             if reaches_end {
                 out.torn_at = Some(at as u64);
                 return Ok(out);
@@ -135,8 +136,8 @@ pub fn parse_log(path: &Path, bytes: &[u8]) -> Result<LogContents, LogError> {
         };
         let note = std::str::from_utf8(body)
             .map_err(|_| corrupt(at, "checkpoint note is not UTF-8".into()))?;
-        let checkpoint = Checkpoint::from_note_unverified(note)
-            .map_err(|e| corrupt(at, e.to_string()))?;
+        let checkpoint =
+            Checkpoint::from_note_unverified(note).map_err(|e| corrupt(at, e.to_string()))?;
         out.notes.push(StoredNote {
             offset: at as u64,
             note: note.to_string(),

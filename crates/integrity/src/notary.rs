@@ -152,7 +152,12 @@ impl Notary {
     pub fn sign(&self, snap: &Snapshot) -> Result<Option<Signed>, NotaryError> {
         let mut st = self.state();
         let size = snap.end();
-        if size == 0 || st.latest.as_ref().is_some_and(|l| l.checkpoint.size >= size) {
+        if size == 0
+            || st
+                .latest
+                .as_ref()
+                .is_some_and(|l| l.checkpoint.size >= size)
+        {
             return Ok(st.latest.clone());
         }
         st.tiles.catch_up(snap)?;

@@ -174,7 +174,9 @@ fn notary_signs_growth_only_and_refuses_a_store_that_lost_or_changed_events() {
     };
     let dir = tempfile::tempdir().unwrap();
     let (store, events) = small_store(dir.path(), 20_000);
-    let signer = NoteSigner::from_private_text(&NoteSigner::generate("t").unwrap().to_private_text()).unwrap();
+    let signer =
+        NoteSigner::from_private_text(&NoteSigner::generate("t").unwrap().to_private_text())
+            .unwrap();
     let verifier = signer.verifier();
     let snap = store.snapshot();
     let notary = Notary::open(dir.path(), signer, "example.org/log", &snap).unwrap();
@@ -219,7 +221,9 @@ fn notary_signs_growth_only_and_refuses_a_store_that_lost_or_changed_events() {
 
     // A view of fewer events than were signed: refused, naming the missing range.
     let key = NoteSigner::generate("t").unwrap();
-    let err = Notary::open(dir.path(), key, "example.org/log", &snap).err().unwrap();
+    let err = Notary::open(dir.path(), key, "example.org/log", &snap)
+        .err()
+        .unwrap();
     assert!(
         matches!(&err, NotaryError::Disagrees(m) if m.contains("events 20000..20500 are missing")),
         "{err}"
@@ -235,7 +239,9 @@ fn notary_signs_growth_only_and_refuses_a_store_that_lost_or_changed_events() {
     }))
     .unwrap();
     drop(log);
-    let err = Notary::open(dir.path(), forger, "example.org/log", &snap2).err().unwrap();
+    let err = Notary::open(dir.path(), forger, "example.org/log", &snap2)
+        .err()
+        .unwrap();
     assert!(
         matches!(&err, NotaryError::Disagrees(m) if m.contains("were altered")),
         "{err}"

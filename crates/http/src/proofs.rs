@@ -1,0 +1,153 @@
+//! The auditor's routes: the newest signed checkpoint and RFC 6962 inclusion and consistency
+//! proofs, with RFC 6962's JSON names.
+
+use std::sync::Arc;
+
+use annal_integrity::json::{ConsistencyJson, InclusionJson};
+use annal_integrity::{Notary, NotaryError, ProofError, Signed};
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+use crate::native::{blocking, json_response};
+use crate::params::pairs;
+use crate::problem::Problem;
+use crate::AppState;
+
+fn notary(state: &AppState) -> Result<Arc<Notary>, Problem> {
+    state.notary.clone().ok_or_else(|| {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this server has no signing key: checkpoints and proofs are not served",
+        )
+    })
+}
+
+fn proof_problem(e: NotaryError) -> Problem {
+    match e {
+        NotaryError::Proof(
+            p @ (ProofError::LeafOutOfRange { .. }
+            | ProofError::BadSizes { .. }
+            | ProofError::SizeOutOfRange { .. }),
+        ) => Problem::new(StatusCode::BAD_REQUEST, p.to_string()),
+        other => {
+            tracing::error!("proof failed: {other}");
+            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
+        }
+    }
+}
+
+/// Reads the route's u64 parameters `names` (each at most once, none other allowed); a
+/// missing one is None.
+fn sizes<const N: usize>(uri: &Uri, names: [&str; N]) -> Result<[Option<u64>; N], Problem> {
+    let mut out = [None; N];
+    for (name, value) in pairs(uri.query())? {
+        let Some(i) = names.iter().position(|n| *n == name) else {
+            return Err(Problem::bad_param(&name, "not a parameter of this route"));
+        };
+        if out[i].is_some() {
+            return Err(Problem::bad_param(&name, "given more than once"));
+        }
+        let v = value
+            .parse::<u64>()
+            .map_err(|_| Problem::bad_param(&name, format!("{value:?} is not a whole number")))?;
+        out[i] = Some(v);
+    }
+    Ok(out)
+}
+
+/// The newest signed checkpoint (whose size is what a size left out means).
+fn latest(notary: &Notary) -> Result<Signed, Problem> {
+    notary.latest().ok_or_else(|| {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "no checkpoint has been signed yet (the trail is empty)",
+        )
+    })
+}
+
+/// `GET /v1/checkpoint`.
+#[utoipa::path(get, path = "/v1/checkpoint", tag = "integrity",
+    responses(
+        (status = 200, description = "The newest signed checkpoint: a C2SP tlog-checkpoint signed note (origin, tree size, base64 root, blank line, Ed25519 signature lines)", body = String, content_type = "text/plain; charset=utf-8"),
+        (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Nothing signed yet", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No signing key", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn checkpoint(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
+    sizes(&uri, [])?;
+    let notary = notary(&state)?;
+    let signed = latest(&notary)?;
+    let mut r = (StatusCode::OK, signed.note.to_string()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    Ok(r)
+}
+
+/// `GET /v1/proof/inclusion?seq=N&tree_size=M`.
+#[utoipa::path(get, path = "/v1/proof/inclusion", tag = "integrity",
+    params(
+        ("seq" = u64, Query, description = "The event's seq (its leaf index)"),
+        ("tree_size" = Option<u64>, Query, description = "Tree size (default: the newest checkpoint's)"),
+    ),
+    responses(
+        (status = 200, description = "The audit path", body = InclusionJson),
+        (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Nothing signed yet", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No signing key", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn inclusion(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
+    let [seq, size] = sizes(&uri, ["seq", "tree_size"])?;
+    let seq = seq.ok_or_else(|| Problem::bad_param("seq", "required"))?;
+    let notary = notary(&state)?;
+    let size = match size {
+        Some(s) => s,
+        None => latest(&notary)?.checkpoint.size,
+    };
+    let engine = state.engine.clone();
+    let proof = blocking(move || {
+        let snap = engine.store().snapshot();
+        notary.inclusion(&snap, seq, size).map_err(proof_problem)
+    })
+    .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        serde_json::to_vec(&InclusionJson::from(&proof)).unwrap_or_default(),
+    ))
+}
+
+/// `GET /v1/proof/consistency?first=M1&second=M2`.
+#[utoipa::path(get, path = "/v1/proof/consistency", tag = "integrity",
+    params(
+        ("first" = u64, Query, description = "The older tree size"),
+        ("second" = Option<u64>, Query, description = "The newer tree size (default: the newest checkpoint's)"),
+    ),
+    responses(
+        (status = 200, description = "The consistency proof", body = ConsistencyJson),
+        (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Nothing signed yet", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No signing key", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn consistency(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
+    let [first, second] = sizes(&uri, ["first", "second"])?;
+    let first = first.ok_or_else(|| Problem::bad_param("first", "required"))?;
+    let notary = notary(&state)?;
+    let second = match second {
+        Some(s) => s,
+        None => latest(&notary)?.checkpoint.size,
+    };
+    let engine = state.engine.clone();
+    let proof = blocking(move || {
+        let snap = engine.store().snapshot();
+        notary
+            .consistency(&snap, first, second)
+            .map_err(proof_problem)
+    })
+    .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        serde_json::to_vec(&ConsistencyJson::new(first, second, &proof)).unwrap_or_default(),
+    ))
+}
