@@ -48,5 +48,5 @@ pub use store::{
     Store, APPEND_EVENTS_MAX, GROUP_BYTES_MAX, QUEUE_REQUESTS_DEFAULT, SEAL_QUEUE_MAX,
     SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN,
 };
-pub use verify::{inspect_dir, verify_dir, Problem, VerifyReport};
+pub use verify::{inspect_dir, verify_dir, verify_dir_with, Problem, VerifyOptions, VerifyReport};
 pub use vfs::{FaultOp, FaultyFs, OsFs, VFile, Vfs, XorShift64};

@@ -67,6 +67,10 @@ pub struct VerifyReport {
     pub tree_size: u64,
     /// Its root.
     pub root: Hash,
+    /// Roots recomputed at the tree sizes asked for (those reachable through whole files).
+    pub roots_at: Vec<(u64, Hash)>,
+    /// Sealed segments outside the time range asked for, checked only structurally.
+    pub skipped_files: u64,
     /// Every problem, in file order.
     pub problems: Vec<Problem>,
 }
@@ -146,42 +150,137 @@ pub fn inspect_dir(fs: &dyn Vfs, dir: &Path) -> Result<Vec<SegmentInfo>> {
     Ok(out)
 }
 
+/// What [`verify_dir_with`] checks beyond every checksum and root.
+#[derive(Clone, Debug, Default)]
+pub struct VerifyOptions {
+    /// Tree sizes whose roots to report (from the recomputed leaves), e.g. checkpoint sizes.
+    pub roots_at: Vec<u64>,
+    /// Check the records of sealed segments only when their time range meets
+    /// `from..to` (ns; `to` exclusive); the others are opened and checked structurally, and the
+    /// tree continues from the frontier their footer records. Unsealed segments are always read.
+    pub time_range: Option<(i64, i64)>,
+}
+
 /// Verifies every segment file in `dir`, calling `progress` with the bytes of each file done.
-pub fn verify_dir(fs: &dyn Vfs, dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyReport> {
-    let files = segment_files(dir)?;
+pub fn verify_dir(
+    fs: &dyn Vfs,
+    dir: &Path,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<VerifyReport> {
+    verify_dir_with(fs, dir, &VerifyOptions::default(), progress)
+}
+
+/// One segment file to check, in seq order.
+struct Planned {
+    path: PathBuf,
+    base: u64,
+    bytes: u64,
+    /// For a sealed file: the open segment, or why it could not be opened.
+    sealed: Option<std::result::Result<SealedSegment, Problem>>,
+    /// The tree before this file, when the files before it were whole.
+    start: Option<Frontier>,
+}
+
+/// What checking one file found.
+#[derive(Default)]
+struct FileResult {
+    events: u64,
+    roots_checked: u64,
+    skipped: bool,
+    problems: Vec<Problem>,
+    roots_at: Vec<(u64, Hash)>,
+    /// The tree after this file, when known.
+    end: Option<Frontier>,
+    /// One past the last seq this file holds, when it could be read.
+    end_seq: Option<u64>,
+}
+
+/// Verifies every segment file in `dir` (sealed segments on every core), as `opts` asks.
+pub fn verify_dir_with(
+    fs: &dyn Vfs,
+    dir: &Path,
+    opts: &VerifyOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
-    // The tree over every event before the next file; None once a file could not be read
-    // (its end is unknown, so the next file starts a new chain without a gap report).
-    let mut chain: Option<Frontier> = Some(Frontier::new());
-    let mut next_base = 0u64;
-    for (base, sealed, path) in files {
-        if base < next_base {
-            continue;
+    let mut plan = plan(fs, dir, &mut report)?;
+    let mut wanted = opts.roots_at.clone();
+    wanted.sort_unstable();
+    wanted.dedup();
+    // Sealed segments start from the frontier their predecessor's footer records, so they
+    // can be checked at once; each is checked against its own footer.
+    let sealed: Vec<usize> = (0..plan.len())
+        .filter(|&i| plan[i].sealed.is_some())
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(sealed.len().max(1));
+    let mut results: Vec<Option<FileResult>> = (0..plan.len()).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let (plan, sealed, next, wanted) = (&plan, &sealed, &next, &wanted);
+                scope.spawn(move || {
+                    let mut done = Vec::new();
+                    loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&i) = sealed.get(k) else { break };
+                        done.push((i, verify_sealed(&plan[i], wanted, opts.time_range)));
+                        progress(plan[i].bytes);
+                    }
+                    done
+                })
+            })
+            .collect();
+        for w in workers {
+            if let Ok(done) = w.join() {
+                for (i, r) in done {
+                    results[i] = Some(r);
+                }
+            }
         }
-        if let Some(f) = chain.as_ref().filter(|f| f.size() != base) {
-            let msg = format!(
-                "events {}..{base} are missing: no segment holds them",
-                f.size()
-            );
-            report.problems.push(Problem {
-                file: path.clone(),
-                offset: None,
-                seq: Some(f.size()),
-                msg,
-            });
-            chain = None;
-        }
-        report.files += 1;
-        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        report.bytes += size;
-        let end = if sealed {
-            report.sealed_files += 1;
-            verify_sealed(fs, &path, base, &mut chain, &mut report)
-        } else {
-            verify_wal(&path, base, &mut chain, &mut report)
+    });
+    // Unsealed segments, in order, continue the tree.
+    let mut chain: Option<Frontier> = None;
+    let mut expected_base: Option<u64> = None;
+    for (i, file) in plan.iter_mut().enumerate() {
+        let r = match results[i].take() {
+            Some(r) => r,
+            None if file.sealed.is_none() => {
+                if let Some(e) = expected_base.filter(|e| *e < file.base) {
+                    let msg = format!(
+                        "events {e}..{} are missing: no segment holds them",
+                        file.base
+                    );
+                    report
+                        .problems
+                        .push(Problem::at(&file.path, None, Some(e), msg));
+                    chain = None;
+                } else if let Some(start) = file.start.take() {
+                    chain = Some(start);
+                }
+                let r = verify_wal(&file.path, file.base, chain.take(), &wanted);
+                progress(file.bytes);
+                r
+            }
+            None => FileResult {
+                problems: vec![Problem::at(
+                    &file.path,
+                    None,
+                    Some(file.base),
+                    "could not be checked".into(),
+                )],
+                ..FileResult::default()
+            },
         };
-        next_base = end.unwrap_or(base + 1);
-        progress(size);
+        report.events += r.events;
+        report.roots_checked += r.roots_checked;
+        report.skipped_files += u64::from(r.skipped);
+        report.problems.extend(r.problems);
+        report.roots_at.extend(r.roots_at);
+        expected_base = r.end_seq;
+        chain = r.end;
     }
     if let Some(f) = chain {
         report.tree_size = f.size();
@@ -190,42 +289,113 @@ pub fn verify_dir(fs: &dyn Vfs, dir: &Path, progress: &mut dyn FnMut(u64)) -> Re
     Ok(report)
 }
 
-/// Checks one sealed segment; returns its end seq when its structure could be read.
-fn verify_sealed(
+/// Lists and opens the segment files, reporting gaps between them and sealed files that do
+/// not open; gives each file the tree before it where that is known.
+fn plan(fs: &dyn Vfs, dir: &Path, report: &mut VerifyReport) -> Result<Vec<Planned>> {
+    let mut plan: Vec<Planned> = Vec::new();
+    // The tree size the next file should start at, and the tree before it (None once a file
+    // could not be read: its end is unknown, so the next file starts a new chain).
+    let mut next_base = 0u64;
+    let mut tree: Option<Frontier> = Some(Frontier::new());
+    for (base, is_sealed, path) in segment_files(dir)? {
+        if base < next_base {
+            continue;
+        }
+        // Gaps after the first unsealed file are found when it has been read.
+        let unsealed_before = plan.iter().any(|p| p.sealed.is_none());
+        if base > next_base && !unsealed_before && tree.is_some() {
+            let msg = format!("events {next_base}..{base} are missing: no segment holds them");
+            report
+                .problems
+                .push(Problem::at(&path, None, Some(next_base), msg));
+            tree = None;
+        }
+        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        report.files += 1;
+        report.bytes += bytes;
+        let start = if unsealed_before { None } else { tree.take() };
+        let sealed = is_sealed.then(|| open_sealed(fs, &path, base));
+        match &sealed {
+            Some(Ok(seg)) => {
+                report.sealed_files += 1;
+                next_base = seg.end();
+                tree = Some(seg.frontier().clone());
+            }
+            Some(Err(_)) => {
+                report.sealed_files += 1;
+                next_base = base + 1;
+            }
+            None => next_base = base + 1,
+        }
+        plan.push(Planned {
+            path,
+            base,
+            bytes,
+            sealed,
+            start,
+        });
+    }
+    Ok(plan)
+}
+
+fn open_sealed(
     fs: &dyn Vfs,
     path: &Path,
     base: u64,
-    chain: &mut Option<Frontier>,
-    report: &mut VerifyReport,
-) -> Option<u64> {
-    let problem = |offset, seq, msg| Problem::at(path, offset, seq, msg);
-    let seg = match SealedSegment::open(fs, path) {
-        Ok(s) => s,
-        Err(e) => {
-            let (offset, msg) = match e {
-                StorageError::Corrupt { offset, msg, .. } => (Some(offset), msg),
-                other => (None, other.to_string()),
-            };
-            report.problems.push(problem(
-                offset,
-                Some(base),
-                format!("{msg}; its events cannot be checked"),
-            ));
-            *chain = None;
-            return None;
-        }
-    };
+) -> std::result::Result<SealedSegment, Problem> {
+    let seg = SealedSegment::open(fs, path).map_err(|e| {
+        let (offset, msg) = match e {
+            StorageError::Corrupt { offset, msg, .. } => (Some(offset), msg),
+            other => (None, other.to_string()),
+        };
+        Problem::at(
+            path,
+            offset,
+            Some(base),
+            format!("{msg}; its events cannot be checked"),
+        )
+    })?;
     if seg.base() != base {
-        report.problems.push(problem(
-            Some(16),
-            None,
-            format!(
-                "header says base seq {}, the file name says {base}",
-                seg.base()
-            ),
-        ));
+        let msg = format!(
+            "header says base seq {}, the file name says {base}",
+            seg.base()
+        );
+        return Err(Problem::at(path, Some(16), None, msg));
     }
-    let mut leaves = chain.take().filter(|f| f.size() == seg.base());
+    Ok(seg)
+}
+
+/// Pushes one leaf, noting the root at each wanted size reached.
+fn push_leaf(tree: &mut Frontier, leaf: Hash, wanted: &[u64], found: &mut Vec<(u64, Hash)>) {
+    tree.push(leaf);
+    if wanted.binary_search(&tree.size()).is_ok() {
+        found.push((tree.size(), tree.root()));
+    }
+}
+
+/// Checks one sealed segment's blocks, events and root.
+fn verify_sealed(file: &Planned, wanted: &[u64], time_range: Option<(i64, i64)>) -> FileResult {
+    let mut out = FileResult::default();
+    let seg = match &file.sealed {
+        Some(Ok(seg)) => seg,
+        Some(Err(p)) => {
+            out.problems.push(p.clone());
+            return out;
+        }
+        None => return out,
+    };
+    out.end = Some(seg.frontier().clone());
+    out.end_seq = Some(seg.end());
+    let (lo, hi) = seg.time_range();
+    if time_range.is_some_and(|(from, to)| hi < from || lo >= to) {
+        out.skipped = true;
+        if wanted.binary_search(&seg.end()).is_ok() {
+            out.roots_at.push((seg.end(), seg.root()));
+        }
+        return out;
+    }
+    let problem = |offset, seq, msg| Problem::at(&file.path, offset, seq, msg);
+    let mut leaves = file.start.clone().filter(|f| f.size() == seg.base());
     let mut buf = Vec::new();
     for (i, b) in seg.blocks().iter().enumerate() {
         match seg.read_block(i) {
@@ -234,11 +404,11 @@ fn verify_sealed(
                     buf.clear();
                     encode_record(e, &mut buf);
                     if let Some(f) = leaves.as_mut() {
-                        f.push(leaf_hash(&buf));
+                        push_leaf(f, leaf_hash(&buf), wanted, &mut out.roots_at);
                     }
-                    report.events += 1;
+                    out.events += 1;
                     if e.created_at.0 < b.min_time || e.created_at.0 > b.max_time {
-                        report.problems.push(problem(
+                        out.problems.push(problem(
                             Some(b.offset),
                             Some(b.first_seq + k as u64),
                             "event time outside its block's recorded range".into(),
@@ -247,8 +417,7 @@ fn verify_sealed(
                 }
             }
             Err(e) => {
-                report
-                    .problems
+                out.problems
                     .push(problem(Some(b.offset), Some(b.first_seq), e.to_string()));
                 leaves = None;
             }
@@ -256,45 +425,36 @@ fn verify_sealed(
     }
     if let Some(f) = leaves {
         if f.root() == seg.root() {
-            report.roots_checked += 1;
+            out.roots_checked += 1;
         } else {
             let footer = seg.file_bytes() - SEG_FOOTER_BYTES as u64;
-            report.problems.push(problem(Some(footer), Some(seg.end()), format!("Merkle root at tree size {} does not match the root recomputed from the events", seg.end())));
+            out.problems.push(problem(Some(footer), Some(seg.end()), format!("Merkle root at tree size {} does not match the root recomputed from the events", seg.end())));
         }
     }
-    // Continue from what the segment says, so one bad segment does not taint the rest.
-    *chain = Some(seg.frontier().clone());
-    Some(seg.end())
+    out
 }
 
-/// Checks one active segment; returns its end seq when it could be read.
-fn verify_wal(
-    path: &Path,
-    base: u64,
-    chain: &mut Option<Frontier>,
-    report: &mut VerifyReport,
-) -> Option<u64> {
+/// Checks one unsealed segment, continuing `chain` (the tree before it, if known).
+fn verify_wal(path: &Path, base: u64, chain: Option<Frontier>, wanted: &[u64]) -> FileResult {
+    let mut out = FileResult::default();
     let problem = |offset, seq, msg| Problem::at(path, offset, seq, msg);
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) => {
-            report
-                .problems
+            out.problems
                 .push(problem(None, None, format!("cannot read: {e}")));
-            *chain = None;
-            return None;
+            return out;
         }
     };
     let scan = match wal::scan(&bytes) {
         Ok(s) => s,
         Err(d) => {
-            report.problems.push(problem(Some(d.offset), None, d.msg));
-            *chain = None;
-            return None;
+            out.problems.push(problem(Some(d.offset), None, d.msg));
+            return out;
         }
     };
     if scan.base_seq != base && scan.valid_end > 0 {
-        report.problems.push(problem(
+        out.problems.push(problem(
             Some(16),
             None,
             format!(
@@ -303,9 +463,7 @@ fn verify_wal(
             ),
         ));
     }
-    if chain.as_ref().is_some_and(|f| f.size() != base) {
-        *chain = None;
-    }
+    let mut chain = chain.filter(|f| f.size() == base);
     for (i, off) in scan.record_offsets.iter().enumerate() {
         let seq = base + i as u64;
         // scan() checked the CRCs; decoding checks each record is a canonical event.
@@ -315,19 +473,21 @@ fn verify_wal(
         match checked {
             Ok(record) => {
                 if let Some(f) = chain.as_mut() {
-                    f.push(leaf_hash(record));
+                    push_leaf(f, leaf_hash(record), wanted, &mut out.roots_at);
                 }
-                report.events += 1;
+                out.events += 1;
             }
             Err(msg) => {
-                report.problems.push(problem(Some(*off), Some(seq), msg));
-                *chain = None;
+                out.problems.push(problem(Some(*off), Some(seq), msg));
+                chain = None;
             }
         }
     }
     if let Tail::Torn { offset, reason } = scan.tail {
         let dropped = bytes.len() as u64 - offset;
-        report.problems.push(problem(Some(offset), None, format!("{reason}: {dropped} bytes of unacknowledged tail (a crash mid-write, or a write in progress) would be dropped at the next open")));
+        out.problems.push(problem(Some(offset), None, format!("{reason}: {dropped} bytes of unacknowledged tail (a crash mid-write, or a write in progress) would be dropped at the next open")));
     }
-    Some(base + scan.record_offsets.len() as u64)
+    out.end = chain;
+    out.end_seq = Some(base + scan.record_offsets.len() as u64);
+    out
 }
