@@ -54,15 +54,8 @@ enum Command {
     },
     /// Append NDJSON events from a file or standard input.
     Ingest(ingest::IngestArgs),
-    /// Check every checksum, record and Merkle root; exit 1 on any problem.
-    Verify {
-        /// Data directory.
-        #[arg(long, default_value = DEFAULT_DATA_DIR)]
-        data: PathBuf,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    /// Check every checksum, record, Merkle root and checkpoint; exit 1 on any problem.
+    Verify(report::VerifyArgs),
     /// Fill an empty data directory with generated events, verify the trail, show its stats.
     Demo {
         /// Data directory.
@@ -148,7 +141,7 @@ fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
             start,
         } => gen(n, seed, days, &start),
         Command::Ingest(args) => ingest::run(&args),
-        Command::Verify { data, json } => report::verify(&data, json),
+        Command::Verify(args) => report::verify(&args),
         Command::Stats { data } => report::stats(&data),
         Command::Demo { data, events } => demo(&data, events),
         Command::Query(args) => query::run(&args),
@@ -193,7 +186,7 @@ fn demo(data: &std::path::Path, events: u64) -> anyhow::Result<ExitCode> {
     store.wait_sealed()?;
     store.close()?;
     println!();
-    let verified = report::verify(data, false)?;
+    let verified = report::verify(&report::VerifyArgs::of(data))?;
     println!();
     report::stats(data)?;
     println!("\nThe five newest failed logins (annal query --type LoginFailed --order desc --limit 5 --format table):\n");

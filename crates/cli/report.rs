@@ -1,82 +1,213 @@
 //! `annal verify` and `annal stats`: reports about a data directory.
 
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+use annal_integrity::{audit, AuditOptions, AuditReport, NoteVerifier, Tally};
 use annal_model::Timestamp;
-use annal_storage::{inspect_dir, verify_dir, OsFs, SegmentKind};
+use annal_storage::{inspect_dir, OsFs, SegmentKind};
 use anyhow::Context;
 
 fn hex(h: &[u8]) -> String {
     h.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub fn verify(data: &Path, json: bool) -> anyhow::Result<ExitCode> {
+/// Arguments of `annal verify`.
+#[derive(clap::Args)]
+pub struct VerifyArgs {
+    /// Data directory.
+    #[arg(long, default_value = crate::DEFAULT_DATA_DIR)]
+    data: PathBuf,
+    /// Read only sealed segments with events at or after this time (date or RFC 3339).
+    #[arg(long)]
+    from: Option<String>,
+    /// Read only sealed segments with events before this time.
+    #[arg(long)]
+    to: Option<String>,
+    /// A checkpoint saved earlier (repeatable): the store must still give its root.
+    #[arg(long = "checkpoint", value_name = "FILE")]
+    checkpoints: Vec<PathBuf>,
+    /// The public key checkpoints must be signed by (default: DATA/checkpoint.pub, which
+    /// shows only that the store agrees with itself).
+    #[arg(long, value_name = "FILE")]
+    public_key: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+impl VerifyArgs {
+    /// The whole-trail check of `data`, as `annal verify --data DATA` does it.
+    pub fn of(data: &Path) -> VerifyArgs {
+        VerifyArgs {
+            data: data.to_path_buf(),
+            from: None,
+            to: None,
+            checkpoints: Vec::new(),
+            public_key: None,
+            json: false,
+        }
+    }
+}
+
+fn time_flag(flag: &str, value: Option<&str>) -> anyhow::Result<Option<i64>> {
+    value
+        .map(|s| {
+            Timestamp::parse_date_or_time(s)
+                .map(|t| t.0)
+                .map_err(|e| anyhow::anyhow!("--{flag} {s:?}: {e}"))
+        })
+        .transpose()
+}
+
+fn read_text(path: &Path, what: &str) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("read {what} {}", path.display()))
+}
+
+pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    let data = &args.data;
     anyhow::ensure!(data.is_dir(), "{} is not a data directory", data.display());
+    let from = time_flag("from", args.from.as_deref())?;
+    let to = time_flag("to", args.to.as_deref())?;
+    let time_range = (from.is_some() || to.is_some())
+        .then(|| (from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)));
+    let mut opts = AuditOptions {
+        time_range,
+        ..AuditOptions::default()
+    };
+    for path in &args.checkpoints {
+        opts.checkpoints
+            .push((path.clone(), read_text(path, "checkpoint")?));
+    }
+    if let Some(path) = &args.public_key {
+        let text = read_text(path, "public key")?;
+        opts.public_key = Some(
+            NoteVerifier::from_text(&text)
+                .with_context(|| format!("public key {}", path.display()))?,
+        );
+    }
     let total: u64 = std::fs::read_dir(data)?
         .filter_map(|e| e.ok()?.metadata().ok())
         .map(|m| m.len())
         .sum();
-    let bar = if std::io::stderr().is_terminal() && !json {
+    let bar = if std::io::stderr().is_terminal() && !args.json {
         indicatif::ProgressBar::new(total)
     } else {
         indicatif::ProgressBar::hidden()
     };
     let start = Instant::now();
-    let report = verify_dir(&OsFs, data, &mut |n| bar.inc(n))
+    let report = audit(&OsFs, data, &opts, &|n| bar.inc(n))
         .with_context(|| format!("verify {}", data.display()))?;
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
-    if json {
-        let problems: Vec<_> = report
-            .problems
-            .iter()
-            .map(|p| serde_json::json!({"file": p.file.display().to_string(), "offset": p.offset, "seq": p.seq, "problem": p.msg}))
-            .collect();
-        let doc = serde_json::json!({
-            "data_dir": data.display().to_string(),
-            "ok": report.ok(),
-            "files": report.files,
-            "sealed_files": report.sealed_files,
-            "events": report.events,
-            "bytes": report.bytes,
-            "roots_checked": report.roots_checked,
-            "tree_size": report.tree_size,
-            "root": hex(&report.root),
-            "seconds": secs,
-            "problems": problems,
-        });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report_json(args, &report, secs))?
+        );
     } else {
-        println!("Verifying trail in {}", data.display());
-        println!(
-            "Found {} segment files ({} sealed), {} events, {} bytes",
-            report.files, report.sealed_files, report.events, report.bytes
-        );
-        println!("Checked every record checksum and canonical form; {} sealed-segment Merkle roots recomputed and matched", report.roots_checked);
-        println!("Tree size {} root {}", report.tree_size, hex(&report.root));
-        for p in &report.problems {
-            println!("PROBLEM {p}");
-        }
-        let mb = report.bytes as f64 / 1e6;
-        println!(
-            "{} in {secs:.2}s ({:.0} MB/s): {}",
-            if report.ok() { "OK" } else { "FAILED" },
-            mb / secs.max(1e-9),
-            if report.ok() {
-                "no problems".to_string()
-            } else {
-                format!("{} problems", report.problems.len())
-            }
-        );
+        print_report(args, &report, secs);
     }
     Ok(if report.ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+fn all_problems(report: &AuditReport) -> impl Iterator<Item = &annal_storage::Problem> {
+    report.data.problems.iter().chain(&report.problems)
+}
+
+fn tally_json(t: &Tally) -> serde_json::Value {
+    serde_json::json!({"valid": t.valid, "invalid": t.invalid, "unchecked": t.unchecked})
+}
+
+fn report_json(args: &VerifyArgs, report: &AuditReport, secs: f64) -> serde_json::Value {
+    let d = &report.data;
+    let problems: Vec<_> = all_problems(report)
+        .map(|p| serde_json::json!({"file": p.file.display().to_string(), "offset": p.offset, "seq": p.seq, "problem": p.msg}))
+        .collect();
+    serde_json::json!({
+        "data_dir": args.data.display().to_string(),
+        "ok": report.ok(),
+        "range_requested": {"from": args.from, "to": args.to},
+        "files": d.files,
+        "sealed_files": d.sealed_files,
+        "files_outside_range": d.skipped_files,
+        "events": d.events,
+        "bytes": d.bytes,
+        "roots_checked": d.roots_checked,
+        "tree_size": d.tree_size,
+        "root": hex(&d.root),
+        "checkpoints_stored": tally_json(&report.stored),
+        "checkpoints_given": tally_json(&report.given),
+        "public_key": report.key.as_ref().map(|(k, _)| k),
+        "public_key_given": report.key.as_ref().is_some_and(|(_, given)| *given),
+        "newest_valid_checkpoint": report.newest.as_ref().map(|c| serde_json::json!({"origin": c.origin, "size": c.size, "root": hex(&c.root)})),
+        "seconds": secs,
+        "problems": problems,
+    })
+}
+
+fn print_report(args: &VerifyArgs, report: &AuditReport, secs: f64) {
+    let d = &report.data;
+    println!("Verifying trail in {}", args.data.display());
+    match (&args.from, &args.to) {
+        (None, None) => println!("Range requested: the whole trail"),
+        (f, t) => println!(
+            "Range requested: {} to {} (sealed segments outside it checked only structurally: {})",
+            f.as_deref().unwrap_or("the start"),
+            t.as_deref().unwrap_or("the end"),
+            d.skipped_files
+        ),
+    }
+    println!(
+        "Range found: seqs 0..{} in {} segment files ({} sealed), {} bytes",
+        d.tree_size, d.files, d.sealed_files, d.bytes
+    );
+    let data_problems = d.problems.len() as u64;
+    println!(
+        "Events: {} read, every record checksum, canonical form and leaf hash checked; {} problems",
+        d.events, data_problems
+    );
+    println!("Segment roots: {} recomputed and matched", d.roots_checked);
+    let line = |what: &str, t: &Tally| {
+        println!(
+            "{what}: {} valid, {} invalid, {} unchecked",
+            t.valid, t.invalid, t.unchecked
+        )
+    };
+    line("Checkpoints in the store's log", &report.stored);
+    line("Checkpoints you gave", &report.given);
+    match &report.key {
+        Some((k, true)) => println!("Signatures checked with {k}"),
+        Some((k, false)) => println!("Signatures checked with the store's own key {k} (give --public-key to check against a key you trust)"),
+        None => println!("Signatures not checked: no public key"),
+    }
+    println!("Tree size {} root {}", d.tree_size, hex(&d.root));
+    if let Some(c) = &report.newest {
+        println!(
+            "Newest valid checkpoint: {} events, origin {}",
+            c.size, c.origin
+        );
+    }
+    for p in all_problems(report) {
+        println!("PROBLEM {p}");
+    }
+    let n = all_problems(report).count();
+    println!(
+        "{} in {secs:.2}s ({:.0} MB/s): {}",
+        if report.ok() { "OK" } else { "FAILED" },
+        d.bytes as f64 / 1e6 / secs.max(1e-9),
+        if n == 0 {
+            "no problems".to_string()
+        } else {
+            format!("{n} problems")
+        }
+    );
 }
 
 pub fn stats(data: &Path) -> anyhow::Result<ExitCode> {

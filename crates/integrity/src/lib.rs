@@ -13,6 +13,7 @@
 #![deny(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod audit;
 mod checkpoint;
 pub mod json;
 mod log;
@@ -25,6 +26,7 @@ pub use proof::{
     LeafHashes, ProofError, Subtrees,
 };
 
+pub use audit::{audit, AuditOptions, AuditReport, Tally};
 pub use checkpoint::{Checkpoint, CheckpointError, NoteSigner, NoteVerifier, NOTE_BYTES_MAX};
 pub use log::{
     parse_log, read_log, CheckpointLog, LogContents, LogError, StoredNote, CHECKPOINT_LOG_FILE,
