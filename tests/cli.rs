@@ -515,4 +515,163 @@ fn keygen_checkpoint_and_proofs_verify_offline() {
         None,
     );
     assert_eq!(bad.status.code(), Some(2));
+
+    // The auditor's check: the saved checkpoint holds, and the store's log is checked too.
+    let saved = dir.path().join("saved.checkpoint");
+    assert!(cp(&["--out", saved.to_str().unwrap()]).status.success());
+    let public = key.with_extension("pub");
+    let verify = |checkpoint: &Path| {
+        annal(
+            &[
+                "verify",
+                "--data",
+                &data,
+                "--checkpoint",
+                checkpoint.to_str().unwrap(),
+                "--public-key",
+                public.to_str().unwrap(),
+                "--json",
+            ],
+            None,
+        )
+    };
+    let ok = verify(&saved);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stdout));
+    let report: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(report["checkpoints_given"]["valid"], 1);
+    assert_eq!(report["public_key_given"], true);
+    assert_eq!(report["newest_valid_checkpoint"]["size"], 4000);
+    // The store's log: the checkpoints of 3000 and 4000 events, both by signing.key.
+    assert_eq!(report["checkpoints_stored"]["valid"], 2);
+    // A checkpoint claiming more events than the store holds: the trail was cut short.
+    let longer = dir.path().join("longer.checkpoint");
+    let signer =
+        annal_integrity::NoteSigner::from_private_text(&std::fs::read_to_string(&key).unwrap())
+            .unwrap();
+    std::fs::write(
+        &longer,
+        signer.sign(&annal_integrity::Checkpoint {
+            origin: "test-log/audit".into(),
+            size: 4500,
+            root: [1; 32],
+        }),
+    )
+    .unwrap();
+    let cut = verify(&longer);
+    assert_eq!(cut.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&cut.stdout).unwrap();
+    let problems = report["problems"].as_array().unwrap();
+    assert!(
+        problems.iter().any(
+            |p| p["file"].as_str().unwrap().ends_with("longer.checkpoint")
+                && p["seq"] == 4000
+                && p["problem"]
+                    .as_str()
+                    .unwrap()
+                    .contains("events 4000..4500 were removed")
+        ),
+        "{problems:?}"
+    );
+    let human = annal(
+        &[
+            "verify",
+            "--data",
+            &data,
+            "--checkpoint",
+            longer.to_str().unwrap(),
+            "--public-key",
+            public.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(human.status.code(), Some(1));
+    assert!(
+        text(&human.stdout).contains("Checkpoints you gave: 0 valid, 1 invalid"),
+        "{}",
+        text(&human.stdout)
+    );
+}
+
+#[test]
+fn export_with_proofs_checks_offline_and_any_change_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_arg(&dir.path().join("data"));
+    assert!(
+        annal(&["ingest", "--data", &data, "-"], Some(&gen("6000", "21")))
+            .status
+            .success()
+    );
+    let range = ["--from", "2026-01-02", "--to", "2026-01-03T12:00:00Z"];
+    let plain = annal(&[&["export", "--data", &data][..], &range].concat(), None);
+    assert!(plain.status.success(), "{}", text(&plain.stderr));
+    let lines = text(&plain.stdout).lines().count();
+    assert!(lines > 100 && lines < 6000, "{lines}");
+    let bundle = dir.path().join("bundle");
+    let out = annal(
+        &[
+            &["export", "--data", &data][..],
+            &range,
+            &["--with-proofs", bundle.to_str().unwrap()],
+        ]
+        .concat(),
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let events = std::fs::read_to_string(bundle.join("events.ndjson")).unwrap();
+    assert_eq!(
+        events,
+        text(&plain.stdout),
+        "the bundle holds the same events"
+    );
+    let public = dir.path().join("data").join("checkpoint.pub");
+    let check = |public: &Path| {
+        annal(
+            &[
+                "verify-bundle",
+                bundle.to_str().unwrap(),
+                "--public-key",
+                public.to_str().unwrap(),
+            ],
+            None,
+        )
+    };
+    let ok = check(&public);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stdout));
+    assert!(text(&ok.stdout).contains(&format!("Events: {lines} valid, 0 invalid")));
+
+    // Another key: the checkpoint is not the log's.
+    let other = dir.path().join("other.key");
+    assert!(annal(&["keygen", "--out", other.to_str().unwrap()], None)
+        .status
+        .success());
+    let wrong = check(&other.with_extension("pub"));
+    assert_eq!(wrong.status.code(), Some(1));
+
+    // One character of one event changed: that line is named.
+    let k = lines / 2;
+    let mut changed: Vec<String> = events.lines().map(String::from).collect();
+    changed[k] = changed[k].replacen("\"seq\":", "\"seq\": ", 1);
+    std::fs::write(bundle.join("events.ndjson"), changed.join("\n") + "\n").unwrap();
+    let bad = check(&public);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad.stdout).contains(&format!("PROBLEM line {}: seq", k + 1)),
+        "{}",
+        text(&bad.stdout)
+    );
+    // An event dropped from both files: the manifest's count no longer holds.
+    let mut fewer: Vec<&str> = events.lines().collect();
+    fewer.remove(k);
+    std::fs::write(bundle.join("events.ndjson"), fewer.join("\n") + "\n").unwrap();
+    let proofs = std::fs::read_to_string(bundle.join("proofs.ndjson")).unwrap();
+    let mut pfewer: Vec<&str> = proofs.lines().collect();
+    pfewer.remove(k);
+    std::fs::write(bundle.join("proofs.ndjson"), pfewer.join("\n") + "\n").unwrap();
+    let dropped = check(&public);
+    assert_eq!(dropped.status.code(), Some(1));
+    assert!(
+        text(&dropped.stdout).contains("events, the bundle holds"),
+        "{}",
+        text(&dropped.stdout)
+    );
 }

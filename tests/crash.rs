@@ -156,7 +156,7 @@ fn sigkill_loses_no_acknowledged_event() {
         acked.len() > cycles as usize,
         "the child acknowledged almost nothing; the test proves little"
     );
-    let report = verify_dir(&OsFs, dir.path(), &mut |_| {}).unwrap();
+    let report = verify_dir(&OsFs, dir.path(), &|_| {}).unwrap();
     assert!(
         report.ok(),
         "seed {seed}: verify found {:?}",

@@ -119,7 +119,7 @@ fn power_loss_keeps_every_acknowledged_event() {
         changes > 0,
         "no power loss dropped anything: the model never bit"
     );
-    let report = verify_dir(&OsFs, dir.path(), &mut |_| {}).unwrap();
+    let report = verify_dir(&OsFs, dir.path(), &|_| {}).unwrap();
     assert!(report.ok(), "seed {seed}: {:?}", report.problems);
     assert!(report.sealed_files > 0);
     println!(

@@ -78,7 +78,7 @@ fn events_survive_reopen_and_seal_with_every_field() {
         Err(StorageError::NotFound(5000))
     ));
     store.close().unwrap();
-    let report = verify_dir(&OsFs, dir.path(), &mut |_| {}).unwrap();
+    let report = verify_dir(&OsFs, dir.path(), &|_| {}).unwrap();
     assert!(report.ok(), "{:?}", report.problems);
     assert_eq!((report.events, report.roots_checked), (5000, 2));
 }
@@ -212,7 +212,7 @@ fn bit_flip_in_an_acknowledged_batch_fails_open_naming_file_and_offset() {
         }
         other => panic!("wrong error {other}"),
     }
-    let report = verify_dir(&OsFs, dir.path(), &mut |_| {}).unwrap();
+    let report = verify_dir(&OsFs, dir.path(), &|_| {}).unwrap();
     assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
     assert_eq!(report.problems[0].file, wal);
     // Nothing was changed by the failed open or by verify.
@@ -242,7 +242,7 @@ fn bit_flips_in_sealed_segments_are_reported_by_verify_and_at_read_time() {
         let offset = rng.next_u64() % size;
         std::fs::write(&seg, &pristine).unwrap();
         flip_bit(&seg, offset);
-        let report = verify_dir(&OsFs, dir.path(), &mut |_| {}).unwrap();
+        let report = verify_dir(&OsFs, dir.path(), &|_| {}).unwrap();
         assert!(
             !report.ok(),
             "round {round}: flip at {offset} of {size} went unnoticed"
@@ -314,7 +314,7 @@ fn a_failed_write_fails_its_appends_and_the_store_resumes_when_space_returns() {
     store.close().unwrap();
     let store = Store::open(dir.path(), opts).unwrap();
     assert_eq!(all_events(&store), events);
-    assert!(verify_dir(&OsFs, dir.path(), &mut |_| {}).unwrap().ok());
+    assert!(verify_dir(&OsFs, dir.path(), &|_| {}).unwrap().ok());
 }
 
 #[test]
@@ -458,7 +458,7 @@ fn a_failed_roll_or_seal_never_loses_events() {
         store.wait_sealed().unwrap();
         store.close().unwrap();
         assert!(
-            verify_dir(&OsFs, dir.path(), &mut |_| {}).unwrap().ok(),
+            verify_dir(&OsFs, dir.path(), &|_| {}).unwrap().ok(),
             "{op:?}"
         );
     }
@@ -629,7 +629,7 @@ fn a_missing_segment_is_a_layout_error_naming_the_gap() {
         .expect("open must refuse a gap");
     assert!(matches!(err, StorageError::Layout { .. }), "{err}");
     assert!(err.to_string().contains("missing"), "{err}");
-    let report = verify_dir(&OsFs, dir.path(), &mut |_| {}).unwrap();
+    let report = verify_dir(&OsFs, dir.path(), &|_| {}).unwrap();
     assert!(
         report.problems.iter().any(|p| p.msg.contains("missing")),
         "{:?}",

@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_query;
+mod export;
 mod ingest;
 mod integrity;
 mod query;
@@ -108,6 +109,19 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Events of a time range as NDJSON, or as an offline-checkable proof bundle.
+    Export(Box<export::ExportArgs>),
+    /// Check a proof bundle offline: signature, every proof, every event line.
+    VerifyBundle {
+        /// The bundle directory.
+        bundle: PathBuf,
+        /// The public key its checkpoint must be signed by.
+        #[arg(long, value_name = "FILE")]
+        public_key: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Inclusion and consistency proofs (RFC 6962 JSON).
     #[command(subcommand)]
     Proof(integrity::ProofCommand),
@@ -153,6 +167,12 @@ fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
         } => integrity::checkpoint(&data, key.as_deref(), &origin, out.as_deref()),
         Command::Proof(cmd) => integrity::proof(cmd),
+        Command::Export(args) => export::run(&args),
+        Command::VerifyBundle {
+            bundle,
+            public_key,
+            json,
+        } => export::verify(&bundle, &public_key, json),
         Command::Serve(args) => serve::run(&args),
         Command::Apikey { role, name } => serve::apikey(&role, &name),
         Command::Bench(cmd) => bench::run(cmd),

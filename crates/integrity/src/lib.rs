@@ -14,6 +14,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod audit;
+mod bundle;
 mod checkpoint;
 pub mod json;
 mod log;
@@ -27,6 +28,9 @@ pub use proof::{
 };
 
 pub use audit::{audit, AuditOptions, AuditReport, Tally};
+pub use bundle::{
+    verify_bundle, BundleError, BundleReport, BundleWriter, Manifest, BUNDLE_FORMAT, BUNDLE_VERSION,
+};
 pub use checkpoint::{Checkpoint, CheckpointError, NoteSigner, NoteVerifier, NOTE_BYTES_MAX};
 pub use log::{
     parse_log, read_log, CheckpointLog, LogContents, LogError, StoredNote, CHECKPOINT_LOG_FILE,

@@ -188,7 +188,7 @@ impl Notary {
     }
 
     /// Tile roots caught up with `snap`, copied out so proofs don't hold the lock.
-    fn tiles(&self, snap: &Snapshot) -> Result<Vec<Hash>, NotaryError> {
+    pub fn tiles(&self, snap: &Snapshot) -> Result<Vec<Hash>, NotaryError> {
         let mut st = self.state();
         st.tiles.catch_up(snap)?;
         Ok(st.tiles.roots().to_vec())
@@ -233,18 +233,34 @@ pub fn store_inclusion(
     size: u64,
 ) -> Result<InclusionProof, ProofError> {
     check_size(snap, size)?;
-    let audit_path = inclusion_proof(&mut StoreTree::new(snap, tiles), seq, size)?;
+    if seq >= size {
+        return Err(ProofError::LeafOutOfRange { index: seq, size });
+    }
     let event = snap
         .get(seq)
         .map_err(|e| ProofError::Source(e.to_string()))?;
-    let mut leaf_input = Vec::new();
-    encode_record(&event, &mut leaf_input);
-    Ok(InclusionProof {
-        leaf_index: seq,
-        tree_size: size,
-        leaf_input,
-        audit_path,
-    })
+    StoreTree::new(snap, tiles).inclusion(seq, &event, size)
+}
+
+impl StoreTree<'_> {
+    /// The inclusion proof of `event`, stored at `seq`, in the tree of the first `size`
+    /// events. Proofs of neighbouring events made with one tree share its leaf reads.
+    pub fn inclusion(
+        &mut self,
+        seq: u64,
+        event: &annal_model::Event,
+        size: u64,
+    ) -> Result<InclusionProof, ProofError> {
+        let audit_path = inclusion_proof(self, seq, size)?;
+        let mut leaf_input = Vec::new();
+        encode_record(event, &mut leaf_input);
+        Ok(InclusionProof {
+            leaf_index: seq,
+            tree_size: size,
+            leaf_input,
+            audit_path,
+        })
+    }
 }
 
 /// The consistency proof from the tree of `first` events of `snap` to that of `second`.

@@ -299,13 +299,63 @@ fn write_tiles(path: &Path, roots: &[Hash], from: usize, to: usize) -> std::io::
 pub struct StoreTree<'a> {
     snapshot: &'a Snapshot,
     tiles: &'a [Hash],
+    /// Leaf hashes of the tiles read last (newest last), by tile number: a proof's subtrees
+    /// inside a tile, and the proofs of neighbouring leaves, read each tile once. A proof
+    /// touches at most two tiles: its leaf's and the tree's ragged last one.
+    leaves: Vec<(u64, Levels)>,
 }
+
+/// The perfect subtrees of a tile's leaves: `levels[h][j]` is the root over leaves
+/// `j·2^h .. (j+1)·2^h` (of those present), so any subtree inside the tile costs at most one
+/// hash per level instead of one per leaf.
+struct Levels(Vec<Vec<Hash>>);
+
+impl Levels {
+    fn new(leaves: Vec<Hash>) -> Levels {
+        let mut levels = vec![leaves];
+        while let Some(below) = levels.last().filter(|l| l.len() >= 2) {
+            let up = below
+                .chunks_exact(2)
+                .map(|p| node_hash(&p[0], &p[1]))
+                .collect();
+            levels.push(up);
+        }
+        Levels(levels)
+    }
+
+    fn leaves(&self) -> usize {
+        self.0.first().map_or(0, Vec::len)
+    }
+
+    /// MTH of leaves `lo .. lo + len` of the tile (len ≥ 1, inside the leaves present), for
+    /// the ranges RFC 9162's recursion asks for.
+    fn subtree(&self, lo: usize, len: usize) -> Hash {
+        if len.is_power_of_two() && lo.is_multiple_of(len) {
+            let h = len.trailing_zeros() as usize;
+            if let Some(node) = self.0.get(h).and_then(|l| l.get(lo >> h)) {
+                return *node;
+            }
+        }
+        if len == 1 {
+            return self.0[0][lo];
+        }
+        let k = 1usize << (usize::BITS - 1 - (len - 1).leading_zeros());
+        node_hash(&self.subtree(lo, k), &self.subtree(lo + k, len - k))
+    }
+}
+
+/// Tiles of leaf hashes a [`StoreTree`] keeps.
+const LEAF_TILES_CACHED: usize = 4;
 
 impl<'a> StoreTree<'a> {
     /// A tree over `snapshot` using `tiles`, the roots of its first tiles (from
     /// [`Tiles::roots`] after [`Tiles::catch_up`] with this snapshot or an older one).
     pub fn new(snapshot: &'a Snapshot, tiles: &'a [Hash]) -> StoreTree<'a> {
-        StoreTree { snapshot, tiles }
+        StoreTree {
+            snapshot,
+            tiles,
+            leaves: Vec::with_capacity(LEAF_TILES_CACHED),
+        }
     }
 }
 
@@ -325,6 +375,35 @@ impl Subtrees for StoreTree<'_> {
             let right = self.subtree(start + k, len - k)?;
             return Ok(node_hash(&left, &right));
         }
-        Ok(fold(&leaf_hashes(self.snapshot, start, len)?))
+        // RFC 9162 subtrees of at most a tile lie inside one aligned tile.
+        let tile = start / TILE_LEAVES;
+        let tile_start = tile * TILE_LEAVES;
+        let end = start + len - tile_start;
+        let cached = self
+            .leaves
+            .iter()
+            .position(|(t, l)| *t == tile && l.leaves() as u64 >= end);
+        let at = match cached {
+            Some(i) => i,
+            None => {
+                let n = TILE_LEAVES.min(self.snapshot.end().saturating_sub(tile_start));
+                let levels = Levels::new(leaf_hashes(self.snapshot, tile_start, n)?);
+                if (levels.leaves() as u64) < end {
+                    return Err(ProofError::LeafOutOfRange {
+                        index: start + len - 1,
+                        size: self.snapshot.end(),
+                    });
+                }
+                self.leaves.retain(|(t, _)| *t != tile);
+                if self.leaves.len() == LEAF_TILES_CACHED {
+                    self.leaves.remove(0);
+                }
+                self.leaves.push((tile, levels));
+                self.leaves.len() - 1
+            }
+        };
+        Ok(self.leaves[at]
+            .1
+            .subtree((start - tile_start) as usize, len as usize))
     }
 }

@@ -93,6 +93,29 @@ fn store_tree_proofs_equal_leaf_tree_proofs_and_sealed_roots() {
         assert!(verify_consistency(first, second, &r1, &r2, &c));
     }
     assert!(inclusion_proof(&mut tree, n, n).is_err());
+    // Many more sizes and leaves, one tree (its tile cache crosses between tiles).
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = |m: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % m
+    };
+    for _ in 0..60 {
+        let size = 1 + next(n);
+        let index = next(size);
+        assert_eq!(
+            inclusion_proof(&mut tree, index, size).unwrap(),
+            inclusion_proof(&mut LeafHashes(&leaves), index, size).unwrap(),
+            "inclusion of {index} in {size}"
+        );
+        let first = 1 + next(size);
+        assert_eq!(
+            consistency_proof(&mut tree, first, size).unwrap(),
+            consistency_proof(&mut LeafHashes(&leaves), first, size).unwrap(),
+            "consistency {first} -> {size}"
+        );
+    }
 }
 
 /// A store of `n` generated events in small segments, most of them sealed.

@@ -1,0 +1,182 @@
+//! `annal export`: the events of a time range as NDJSON, or as a proof bundle that an auditor
+//! checks offline with `annal verify-bundle`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use annal_index::IndexOptions;
+use annal_integrity::{
+    load_or_create_key, verify_bundle, BundleWriter, Notary, NoteVerifier, StoreTree,
+};
+use annal_model::{Catalogs, Timestamp};
+use annal_query::{Dir, Engine, Filter, Query, Start, LIMIT_MAX};
+use annal_storage::{Options, Store};
+use anyhow::Context;
+
+/// Arguments of `annal export`.
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    /// Data directory.
+    #[arg(long, default_value = crate::DEFAULT_DATA_DIR)]
+    data: PathBuf,
+    /// Events at or after this time (date or RFC 3339).
+    #[arg(long)]
+    from: Option<String>,
+    /// Events before this time.
+    #[arg(long)]
+    to: Option<String>,
+    /// Write a proof bundle to this new directory (events, their inclusion proofs and a
+    /// checkpoint signed now) instead of NDJSON to standard output.
+    #[arg(long, value_name = "OUT")]
+    with_proofs: Option<PathBuf>,
+    /// Private key signing the bundle's checkpoint (default: DATA/checkpoint.key).
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// The checkpoint's origin.
+    #[arg(long, default_value = "annal")]
+    origin: String,
+}
+
+fn time(flag: &str, v: Option<&str>) -> anyhow::Result<Option<Timestamp>> {
+    v.map(|s| Timestamp::parse_date_or_time(s).map_err(|e| anyhow::anyhow!("--{flag} {s:?}: {e}")))
+        .transpose()
+}
+
+/// Calls `f` with every event of `filter` in seq order, a page at a time.
+fn each_event(
+    engine: &Engine,
+    filter: &Filter,
+    mut f: impl FnMut(u64, &annal_model::Event) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut start = Start::First;
+    loop {
+        let page = engine.query(&Query {
+            filter: filter.clone(),
+            order: Dir::Asc,
+            limit: LIMIT_MAX,
+            start,
+        })?;
+        if page.items.is_empty() {
+            return Ok(());
+        }
+        for (seq, e) in &page.items {
+            f(*seq, e)?;
+        }
+        match page.next_cursor {
+            Some(c) => start = Start::Cursor(c),
+            None => return Ok(()),
+        }
+    }
+}
+
+pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
+    let filter = Filter {
+        from: time("from", args.from.as_deref())?,
+        to: time("to", args.to.as_deref())?,
+        ..Filter::default()
+    };
+    let store = Store::open(&args.data, Options::default())
+        .with_context(|| format!("opening {}", args.data.display()))?;
+    let signing = match &args.with_proofs {
+        Some(out) => {
+            let name = crate::integrity::origin_key_name(&args.origin);
+            let (signer, _) = load_or_create_key(&args.data, args.key.as_deref(), name)?;
+            let snap = store.snapshot();
+            let notary = Notary::open(&args.data, signer, &args.origin, &snap)?;
+            let signed = notary
+                .sign(&snap)?
+                .context("the trail is empty: nothing to export")?;
+            let tiles = notary.tiles(&snap)?;
+            Some((out.clone(), snap, signed, tiles))
+        }
+        None => None,
+    };
+    let engine = Engine::new(store, IndexOptions::default(), Catalogs::builtin())?;
+    let n = match signing {
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let mut line = Vec::with_capacity(2048);
+            let mut n = 0u64;
+            each_event(&engine, &filter, |seq, e| {
+                line.clear();
+                e.write_json(seq, &mut line);
+                line.push(b'\n');
+                out.write_all(&line)?;
+                n += 1;
+                Ok(())
+            })?;
+            out.flush()?;
+            n
+        }
+        Some((out, snap, signed, tiles)) => {
+            let size = signed.checkpoint.size;
+            let mut bundle = BundleWriter::create(&out, &signed)?;
+            let mut tree = StoreTree::new(&snap, &tiles);
+            each_event(&engine, &filter, |seq, e| {
+                if seq < size {
+                    bundle.add(e, &tree.inclusion(seq, e, size)?)?;
+                }
+                Ok(())
+            })?;
+            let n = bundle.finish(args.from.clone(), args.to.clone())?;
+            eprintln!(
+                "annal export: {n} events with inclusion proofs to the checkpoint of {size} events in {}",
+                out.display()
+            );
+            n
+        }
+    };
+    engine.close()?;
+    if args.with_proofs.is_none() {
+        eprintln!("annal export: {n} events");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `annal verify-bundle`: checks a proof bundle offline against a public key.
+pub fn verify(dir: &Path, public_key: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(public_key)
+        .with_context(|| format!("read public key {}", public_key.display()))?;
+    let key = NoteVerifier::from_text(&text)
+        .with_context(|| format!("public key {}", public_key.display()))?;
+    let report = verify_bundle(dir, &key)?;
+    if json {
+        let doc = serde_json::json!({
+            "bundle": dir.display().to_string(),
+            "ok": report.ok(),
+            "tree_size": report.checkpoint.as_ref().map(|c| c.size),
+            "origin": report.checkpoint.as_ref().map(|c| c.origin.clone()),
+            "range": {"from": report.manifest.from, "to": report.manifest.to},
+            "events_valid": report.valid,
+            "events_invalid": report.invalid,
+            "problems": report.problems,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        println!("Checking proof bundle {}", dir.display());
+        match &report.checkpoint {
+            Some(c) => println!(
+                "Checkpoint: {} events, origin {}, signature by {} valid",
+                c.size,
+                c.origin,
+                key.name()
+            ),
+            None => println!("Checkpoint: signature NOT valid"),
+        }
+        println!(
+            "Events: {} valid, {} invalid (manifest says {})",
+            report.valid, report.invalid, report.manifest.events
+        );
+        for p in &report.problems {
+            println!("PROBLEM {p}");
+        }
+        println!("{}", if report.ok() { "OK" } else { "FAILED" });
+    }
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
