@@ -299,6 +299,8 @@ fn write_tiles(path: &Path, roots: &[Hash], from: usize, to: usize) -> std::io::
 pub struct StoreTree<'a> {
     snapshot: &'a Snapshot,
     tiles: &'a [Hash],
+    /// The perfect subtrees over the tile roots, built at the first whole-tile subtree.
+    tile_levels: Option<Levels>,
     /// Leaf hashes of the tiles read last (newest last), by tile number: a proof's subtrees
     /// inside a tile, and the proofs of neighbouring leaves, read each tile once. A proof
     /// touches at most two tiles: its leaf's and the tree's ragged last one.
@@ -354,6 +356,7 @@ impl<'a> StoreTree<'a> {
         StoreTree {
             snapshot,
             tiles,
+            tile_levels: None,
             leaves: Vec::with_capacity(LEAF_TILES_CACHED),
         }
     }
@@ -366,7 +369,10 @@ impl Subtrees for StoreTree<'_> {
             && len.is_multiple_of(TILE_LEAVES)
             && end as usize <= self.tiles.len()
         {
-            return Ok(fold(&self.tiles[first as usize..end as usize]));
+            let levels = self
+                .tile_levels
+                .get_or_insert_with(|| Levels::new(self.tiles.to_vec()));
+            return Ok(levels.subtree(first as usize, (end - first) as usize));
         }
         if len > TILE_LEAVES {
             // Split as RFC 9162 does; the left part is a whole number of aligned tiles.
