@@ -60,6 +60,15 @@ pub enum BenchCommand {
         #[arg(long)]
         data: PathBuf,
     },
+    /// The auditor's full check, tile roots, signing, and proof latency.
+    Integrity {
+        /// Scratch directory (created, emptied and removed).
+        #[arg(long, default_value = "./annal-bench")]
+        dir: PathBuf,
+        /// Events to generate.
+        #[arg(long, default_value_t = 2_000_000)]
+        events: u64,
+    },
     /// Bytes/event and the time to read one record, across block sizes and zstd levels.
     Seal {
         /// Scratch directory.
@@ -82,6 +91,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
             no_sqlite,
         } => ingest(&dir, events, seconds, &threads, &batch, !no_sqlite),
         BenchCommand::Seal { dir, events } => seal(&dir, events),
+        BenchCommand::Integrity { dir, events } => crate::bench_integrity::run(&dir, events),
         BenchCommand::Query {
             dir,
             events,

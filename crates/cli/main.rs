@@ -2,6 +2,7 @@
 //! library crates, prints results; every mode is one function.
 
 mod bench;
+mod bench_integrity;
 mod bench_query;
 mod export;
 mod ingest;
