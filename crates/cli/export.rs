@@ -9,10 +9,12 @@ use annal_index::IndexOptions;
 use annal_integrity::{
     load_or_create_key, verify_bundle, BundleWriter, Notary, NoteVerifier, StoreTree,
 };
-use annal_model::{Catalogs, Timestamp};
+use annal_model::Catalogs;
 use annal_query::{Dir, Engine, Filter, Query, Start, LIMIT_MAX};
 use annal_storage::{Options, Store};
 use anyhow::Context;
+
+use crate::query::time;
 
 /// Arguments of `annal export`.
 #[derive(clap::Args)]
@@ -36,11 +38,6 @@ pub struct ExportArgs {
     /// The checkpoint's origin.
     #[arg(long, default_value = "annal")]
     origin: String,
-}
-
-fn time(flag: &str, v: Option<&str>) -> anyhow::Result<Option<Timestamp>> {
-    v.map(|s| Timestamp::parse_date_or_time(s).map_err(|e| anyhow::anyhow!("--{flag} {s:?}: {e}")))
-        .transpose()
 }
 
 /// Calls `f` with every event of `filter` in seq order, a page at a time.
@@ -72,8 +69,8 @@ fn each_event(
 
 pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let filter = Filter {
-        from: time("from", args.from.as_deref())?,
-        to: time("to", args.to.as_deref())?,
+        from: time("from", &args.from)?,
+        to: time("to", &args.to)?,
         ..Filter::default()
     };
     let store = Store::open(&args.data, Options::default())

@@ -149,7 +149,9 @@ fn field(name: &str) -> anyhow::Result<Field> {
     Ok(f)
 }
 
-fn time(flag: &str, v: &Option<String>) -> anyhow::Result<Option<Timestamp>> {
+/// The time a `--from`/`--to` flag gives (a date is its day's start, UTC), naming the flag
+/// when it is not a time.
+pub fn time(flag: &str, v: &Option<String>) -> anyhow::Result<Option<Timestamp>> {
     v.as_deref()
         .map(|s| Timestamp::parse_date_or_time(s).map_err(|e| anyhow!("--{flag} {s:?}: {e}")))
         .transpose()

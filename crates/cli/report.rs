@@ -52,16 +52,6 @@ impl VerifyArgs {
     }
 }
 
-fn time_flag(flag: &str, value: Option<&str>) -> anyhow::Result<Option<i64>> {
-    value
-        .map(|s| {
-            Timestamp::parse_date_or_time(s)
-                .map(|t| t.0)
-                .map_err(|e| anyhow::anyhow!("--{flag} {s:?}: {e}"))
-        })
-        .transpose()
-}
-
 fn read_text(path: &Path, what: &str) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("read {what} {}", path.display()))
 }
@@ -69,8 +59,8 @@ fn read_text(path: &Path, what: &str) -> anyhow::Result<String> {
 pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let data = &args.data;
     anyhow::ensure!(data.is_dir(), "{} is not a data directory", data.display());
-    let from = time_flag("from", args.from.as_deref())?;
-    let to = time_flag("to", args.to.as_deref())?;
+    let from = crate::query::time("from", &args.from)?.map(|t| t.0);
+    let to = crate::query::time("to", &args.to)?.map(|t| t.0);
     let time_range = (from.is_some() || to.is_some())
         .then(|| (from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)));
     let mut opts = AuditOptions {

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{Checkpoint, NoteVerifier, NOTE_BYTES_MAX};
 use crate::json::InclusionJson;
+use crate::log::{io, FileError};
 use crate::notary::{InclusionProof, Signed};
 use crate::proof::verify_inclusion;
 use crate::Hash;
@@ -56,15 +57,8 @@ pub struct Manifest {
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
     /// An I/O call failed.
-    #[error("{op} {path}: {source}")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] FileError),
     /// The bundle is not one (missing or unreadable parts).
     #[error("{path}: {msg}")]
     Invalid {
@@ -73,14 +67,6 @@ pub enum BundleError {
         /// What is wrong.
         msg: String,
     },
-}
-
-fn io<'p>(op: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> BundleError + 'p {
-    move |source| BundleError::Io {
-        op,
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// Writes a bundle, event by event.

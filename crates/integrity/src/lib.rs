@@ -33,7 +33,8 @@ pub use bundle::{
 };
 pub use checkpoint::{Checkpoint, CheckpointError, NoteSigner, NoteVerifier, NOTE_BYTES_MAX};
 pub use log::{
-    parse_log, read_log, CheckpointLog, LogContents, LogError, StoredNote, CHECKPOINT_LOG_FILE,
+    parse_log, read_log, CheckpointLog, FileError, LogContents, LogError, StoredNote,
+    CHECKPOINT_LOG_FILE,
 };
 pub use notary::{
     load_or_create_key, store_consistency, store_inclusion, write_private_key, InclusionProof,

@@ -20,15 +20,8 @@ const FRAME_HEADER_BYTES: usize = 8;
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     /// An I/O call failed.
-    #[error("{op} {path}: {source}")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] FileError),
     /// The file is damaged before its last frame, or is not a checkpoint log.
     #[error("{path} offset {offset}: {msg}")]
     Corrupt {
@@ -41,8 +34,24 @@ pub enum LogError {
     },
 }
 
-fn io<'p>(op: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> LogError + 'p {
-    move |source| LogError::Io {
+/// An I/O call on a file failed: what was done, to which file, and the OS error.
+#[derive(Debug, thiserror::Error)]
+#[error("{op} {path}: {source}")]
+pub struct FileError {
+    /// What was being done.
+    pub op: &'static str,
+    /// The file.
+    pub path: PathBuf,
+    /// The OS error.
+    pub source: std::io::Error,
+}
+
+/// The error of an I/O call `op` on `path` (`?` turns it into the caller's error type).
+pub(crate) fn io<'p>(
+    op: &'static str,
+    path: &'p Path,
+) -> impl FnOnce(std::io::Error) -> FileError + 'p {
+    move |source| FileError {
         op,
         path: path.to_path_buf(),
         source,
@@ -85,7 +94,7 @@ pub fn read_log(path: &Path) -> Result<LogContents, LogError> {
     match File::open(path) {
         Ok(mut f) => f.read_to_end(&mut bytes).map_err(io("read", path))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LogContents::default()),
-        Err(e) => return Err(io("open", path)(e)),
+        Err(e) => return Err(io("open", path)(e).into()),
     };
     parse_log(path, &bytes)
 }

@@ -13,27 +13,7 @@ use annal_storage::{Options, SealOptions, Store};
 #[test]
 fn store_tree_proofs_equal_leaf_tree_proofs_and_sealed_roots() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        dir.path(),
-        Options {
-            segment_bytes_max: 2 << 20,
-            seal: SealOptions {
-                block_events: 1000,
-                ..SealOptions::default()
-            },
-            ..Options::default()
-        },
-    )
-    .unwrap();
-    let events = annal_gen::events(GenConfig {
-        count: 30_000,
-        days: 5,
-        ..GenConfig::default()
-    });
-    for chunk in events.chunks(3000) {
-        store.append(chunk).unwrap();
-    }
-    store.wait_sealed().unwrap();
+    let (store, events) = small_store(dir.path(), 30_000);
     let snap = store.snapshot();
     assert!(snap.sealed().len() >= 2 && !snap.unsealed().is_empty());
     let leaves: Vec<_> = events
