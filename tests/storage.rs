@@ -582,13 +582,19 @@ fn durability_modes_keep_events_across_clean_close() {
         for chunk in events.chunks(7) {
             store.append(chunk).unwrap();
         }
-        std::thread::sleep(std::time::Duration::from_millis(20));
         if let Durability::Interval(_) = durability {
+            // The timer runs every 5 ms; a loaded machine may delay it, so wait for it
+            // (bounded) rather than for a fixed time.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while store.counters().syncs == 0 && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
             assert!(
                 store.counters().syncs > 0,
                 "the interval timer synced before close"
             );
         } else {
+            std::thread::sleep(std::time::Duration::from_millis(20));
             assert_eq!(
                 store.counters().syncs,
                 0,

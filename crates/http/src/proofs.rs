@@ -90,7 +90,7 @@ pub async fn checkpoint(State(state): State<AppState>, uri: Uri) -> Result<Respo
 #[utoipa::path(get, path = "/v1/proof/inclusion", tag = "integrity",
     params(
         ("seq" = u64, Query, description = "The event's seq (its leaf index)"),
-        ("tree_size" = Option<u64>, Query, description = "Tree size (default: the newest checkpoint's)"),
+        ("tree_size" = Option<u64>, Query, minimum = 1, description = "Tree size (default: the newest checkpoint's)"),
     ),
     responses(
         (status = 200, description = "The audit path", body = InclusionJson),
@@ -121,8 +121,8 @@ pub async fn inclusion(State(state): State<AppState>, uri: Uri) -> Result<Respon
 /// `GET /v1/proof/consistency?first=M1&second=M2`.
 #[utoipa::path(get, path = "/v1/proof/consistency", tag = "integrity",
     params(
-        ("first" = u64, Query, description = "The older tree size"),
-        ("second" = Option<u64>, Query, description = "The newer tree size (default: the newest checkpoint's)"),
+        ("first" = u64, Query, minimum = 1, description = "The older tree size"),
+        ("second" = Option<u64>, Query, minimum = 1, description = "The newer tree size (default: the newest checkpoint's)"),
     ),
     responses(
         (status = 200, description = "The consistency proof", body = ConsistencyJson),
