@@ -194,13 +194,6 @@ impl Notary {
         Ok(st.tiles.roots().to_vec())
     }
 
-    /// The root of the tree of the first `size` events.
-    pub fn root(&self, snap: &Snapshot, size: u64) -> Result<Hash, NotaryError> {
-        check_size(snap, size)?;
-        let tiles = self.tiles(snap)?;
-        Ok(StoreTree::new(snap, &tiles).subtree(0, size)?)
-    }
-
     /// The inclusion proof of event `seq` in the tree of the first `size` events.
     pub fn inclusion(
         &self,
@@ -208,7 +201,6 @@ impl Notary {
         seq: u64,
         size: u64,
     ) -> Result<InclusionProof, NotaryError> {
-        check_size(snap, size)?;
         Ok(store_inclusion(snap, &self.tiles(snap)?, seq, size)?)
     }
 
@@ -219,7 +211,6 @@ impl Notary {
         first: u64,
         second: u64,
     ) -> Result<Vec<Hash>, NotaryError> {
-        check_size(snap, second)?;
         Ok(store_consistency(snap, &self.tiles(snap)?, first, second)?)
     }
 }

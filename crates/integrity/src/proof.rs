@@ -41,7 +41,7 @@ pub trait Subtrees {
 }
 
 /// The largest power of two smaller than `n` (n ≥ 2): RFC 9162's `k`.
-fn split(n: u64) -> u64 {
+pub(crate) fn split(n: u64) -> u64 {
     debug_assert!(n >= 2);
     1 << (63 - (n - 1).leading_zeros())
 }
@@ -229,8 +229,9 @@ impl Subtrees for LeafHashes<'_> {
     }
 }
 
-/// MTH over leaf hashes (RFC 9162 §2.1.1), recursively as the RFC defines it.
-fn mth(leaves: &[Hash]) -> Hash {
+/// MTH over leaf hashes (RFC 9162 §2.1.1), recursively as the RFC defines it; also over
+/// equal, perfect subtree roots (tile roots), which fold the same way.
+pub(crate) fn mth(leaves: &[Hash]) -> Hash {
     match leaves.len() {
         0 => empty_root(),
         1 => leaves[0],

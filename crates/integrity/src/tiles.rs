@@ -17,7 +17,7 @@ use annal_model::encode_record;
 use annal_storage::merkle::{leaf_hash, node_hash, Hash};
 use annal_storage::Snapshot;
 
-use crate::proof::{ProofError, Subtrees};
+use crate::proof::{mth, split, ProofError, Subtrees};
 
 /// Leaves per tile: 2^12, the size of a sealed block by default.
 pub const TILE_LEAVES: u64 = 1 << TILE_LEAVES_LOG2;
@@ -33,8 +33,8 @@ const TILE_ENTRY_BYTES: usize = 36;
 /// Tile roots of one store.
 #[derive(Debug)]
 pub struct Tiles {
-    /// The tile file, or None to keep the roots in memory only.
-    path: Option<PathBuf>,
+    /// The tile file.
+    path: PathBuf,
     /// Roots of tiles `0..roots.len()`.
     roots: Vec<Hash>,
     /// Roots in the file (a prefix of `roots`).
@@ -44,16 +44,6 @@ pub struct Tiles {
 }
 
 impl Tiles {
-    /// Tile roots kept in memory only.
-    pub fn in_memory() -> Tiles {
-        Tiles {
-            path: None,
-            roots: Vec::new(),
-            persisted: 0,
-            checked_end: 0,
-        }
-    }
-
     /// The tile roots of the data directory `dir`: the valid prefix of its tile file (none if
     /// the file is missing or damaged; it is derived and rewritten).
     pub fn open(dir: &Path) -> Tiles {
@@ -62,7 +52,7 @@ impl Tiles {
         Tiles {
             persisted: roots.len(),
             roots,
-            path: Some(path),
+            path,
             checked_end: 0,
         }
     }
@@ -108,7 +98,7 @@ impl Tiles {
                 continue;
             }
             let range = lo as usize..hi as usize;
-            if fold(&self.roots[range.clone()]) == *expected {
+            if mth(&self.roots[range.clone()]) == *expected {
                 continue;
             }
             tracing::warn!(
@@ -116,7 +106,7 @@ impl Tiles {
                 seg.end()
             );
             let fresh = tile_roots(snap, lo, hi - lo)?;
-            if fold(&fresh) != *expected {
+            if mth(&fresh) != *expected {
                 return Err(ProofError::Source(format!(
                     "the Merkle frontier stored in {} does not match the records of seqs {}..{}: the store is damaged or was altered (run `annal verify`)",
                     seg.path().display(),
@@ -134,9 +124,7 @@ impl Tiles {
     /// Writes the roots of tiles inside sealed segments that the file lacks. Failure is
     /// logged, not returned: the roots stay in memory and the file is derived.
     fn persist(&mut self, snap: &Snapshot) {
-        let Some(path) = &self.path else {
-            return;
-        };
+        let path = &self.path;
         let sealed_end = snap.sealed().last().map_or(0, |s| s.end());
         let durable = ((sealed_end / TILE_LEAVES) as usize).min(self.roots.len());
         if durable <= self.persisted {
@@ -171,7 +159,7 @@ fn tile_roots(snap: &Snapshot, first: u64, count: u64) -> Result<Vec<Hash>, Proo
                     Ok::<_, ProofError>(
                         leaves
                             .chunks(TILE_LEAVES as usize)
-                            .map(fold)
+                            .map(mth)
                             .collect::<Vec<_>>(),
                     )
                 })
@@ -210,18 +198,6 @@ pub(crate) fn leaf_hashes(snap: &Snapshot, start: u64, len: u64) -> Result<Vec<H
         });
     }
     Ok(out)
-}
-
-/// MTH over consecutive leaf hashes, or over equal, perfect subtree roots (RFC 9162 §2.1.1).
-pub(crate) fn fold(hashes: &[Hash]) -> Hash {
-    match hashes.len() {
-        0 => annal_storage::merkle::empty_root(),
-        1 => hashes[0],
-        n => {
-            let k = (n as u64).next_power_of_two() as usize / 2;
-            node_hash(&fold(&hashes[..k]), &fold(&hashes[k..]))
-        }
-    }
 }
 
 fn header() -> [u8; TILES_HEADER_BYTES] {
@@ -341,7 +317,7 @@ impl Levels {
         if len == 1 {
             return self.0[0][lo];
         }
-        let k = 1usize << (usize::BITS - 1 - (len - 1).leading_zeros());
+        let k = split(len as u64) as usize;
         node_hash(&self.subtree(lo, k), &self.subtree(lo + k, len - k))
     }
 }
@@ -376,7 +352,7 @@ impl Subtrees for StoreTree<'_> {
         }
         if len > TILE_LEAVES {
             // Split as RFC 9162 does; the left part is a whole number of aligned tiles.
-            let k = 1u64 << (63 - (len - 1).leading_zeros());
+            let k = split(len);
             let left = self.subtree(start, k)?;
             let right = self.subtree(start + k, len - k)?;
             return Ok(node_hash(&left, &right));
