@@ -177,7 +177,7 @@ struct Planned {
     bytes: u64,
     /// For a sealed file: the open segment, or why it could not be opened.
     sealed: Option<std::result::Result<SealedSegment, Problem>>,
-    /// The tree before this file, when the files before it were whole.
+    /// For a sealed file, the tree before it, when the files before it were whole.
     start: Option<Frontier>,
 }
 
@@ -203,7 +203,7 @@ pub fn verify_dir_with(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
-    let mut plan = plan(fs, dir, &mut report)?;
+    let plan = plan(fs, dir, &mut report)?;
     let mut wanted = opts.roots_at.clone();
     wanted.sort_unstable();
     wanted.dedup();
@@ -241,24 +241,17 @@ pub fn verify_dir_with(
             }
         }
     });
-    // Unsealed segments, in order, continue the tree.
-    let mut chain: Option<Frontier> = None;
+    // Unsealed segments, in order, continue the tree: from the newest sealed segment's
+    // frontier, or from the empty tree when there is none.
+    let mut chain: Option<Frontier> = Some(Frontier::new());
     let mut expected_base: Option<u64> = None;
-    for (i, file) in plan.iter_mut().enumerate() {
+    for (i, file) in plan.iter().enumerate() {
         let r = match results[i].take() {
             Some(r) => r,
             None if file.sealed.is_none() => {
                 if let Some(e) = expected_base.filter(|e| *e < file.base) {
-                    let msg = format!(
-                        "events {e}..{} are missing: no segment holds them",
-                        file.base
-                    );
-                    report
-                        .problems
-                        .push(Problem::at(&file.path, None, Some(e), msg));
+                    report.problems.push(missing(&file.path, e, file.base));
                     chain = None;
-                } else if let Some(start) = file.start.take() {
-                    chain = Some(start);
                 }
                 let r = verify_wal(&file.path, file.base, chain.take(), &wanted);
                 progress(file.bytes);
@@ -297,17 +290,14 @@ fn plan(fs: &dyn Vfs, dir: &Path, report: &mut VerifyReport) -> Result<Vec<Plann
     // could not be read: its end is unknown, so the next file starts a new chain).
     let mut next_base = 0u64;
     let mut tree: Option<Frontier> = Some(Frontier::new());
+    // Gaps after the first unsealed file are found when it has been read.
+    let mut unsealed_before = false;
     for (base, is_sealed, path) in segment_files(dir)? {
         if base < next_base {
             continue;
         }
-        // Gaps after the first unsealed file are found when it has been read.
-        let unsealed_before = plan.iter().any(|p| p.sealed.is_none());
         if base > next_base && !unsealed_before && tree.is_some() {
-            let msg = format!("events {next_base}..{base} are missing: no segment holds them");
-            report
-                .problems
-                .push(Problem::at(&path, None, Some(next_base), msg));
+            report.problems.push(missing(&path, next_base, base));
             tree = None;
         }
         let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
@@ -325,7 +315,10 @@ fn plan(fs: &dyn Vfs, dir: &Path, report: &mut VerifyReport) -> Result<Vec<Plann
                 report.sealed_files += 1;
                 next_base = base + 1;
             }
-            None => next_base = base + 1,
+            None => {
+                unsealed_before = true;
+                next_base = base + 1;
+            }
         }
         plan.push(Planned {
             path,
@@ -336,6 +329,12 @@ fn plan(fs: &dyn Vfs, dir: &Path, report: &mut VerifyReport) -> Result<Vec<Plann
         });
     }
     Ok(plan)
+}
+
+/// The problem of seqs `from..to` held by no segment, reported at the file after them.
+fn missing(path: &Path, from: u64, to: u64) -> Problem {
+    let msg = format!("events {from}..{to} are missing: no segment holds them");
+    Problem::at(path, None, Some(from), msg)
 }
 
 fn open_sealed(
