@@ -14,7 +14,7 @@ use annal_query::{Dir, Engine, Filter, Query, Start, LIMIT_MAX};
 use annal_storage::{Options, Store};
 use anyhow::Context;
 
-use crate::query::time;
+use crate::query::TimeRange;
 
 /// Arguments of `annal export`.
 #[derive(clap::Args)]
@@ -22,12 +22,8 @@ pub struct ExportArgs {
     /// Data directory.
     #[arg(long, default_value = crate::DEFAULT_DATA_DIR)]
     data: PathBuf,
-    /// Events at or after this time (date or RFC 3339).
-    #[arg(long)]
-    from: Option<String>,
-    /// Events before this time.
-    #[arg(long)]
-    to: Option<String>,
+    #[command(flatten)]
+    range: TimeRange,
     /// Write a proof bundle to this new directory (events, their inclusion proofs and a
     /// checkpoint signed now) instead of NDJSON to standard output.
     #[arg(long, value_name = "OUT")]
@@ -68,9 +64,10 @@ fn each_event(
 }
 
 pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
+    let (from, to) = args.range.bounds()?;
     let filter = Filter {
-        from: time("from", &args.from)?,
-        to: time("to", &args.to)?,
+        from,
+        to,
         ..Filter::default()
     };
     let store = Store::open(&args.data, Options::default())
@@ -117,7 +114,7 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
                 }
                 Ok(())
             })?;
-            let n = bundle.finish(args.from.clone(), args.to.clone())?;
+            let n = bundle.finish(args.range.from.clone(), args.range.to.clone())?;
             eprintln!(
                 "annal export: {n} events with inclusion proofs to the checkpoint of {size} events in {}",
                 out.display()

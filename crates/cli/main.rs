@@ -57,6 +57,9 @@ enum Command {
     /// Append NDJSON events from a file or standard input.
     Ingest(ingest::IngestArgs),
     /// Check every checksum, record, Merkle root and checkpoint; exit 1 on any problem.
+    ///
+    /// With --from/--to, only the sealed segments holding events in that range are read; the
+    /// others are checked through the Merkle state their footers record.
     Verify(report::VerifyArgs),
     /// Fill an empty data directory with generated events, verify the trail, show its stats.
     Demo {

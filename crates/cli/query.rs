@@ -20,12 +20,8 @@ pub struct QueryArgs {
     /// Data directory.
     #[arg(long, default_value = crate::DEFAULT_DATA_DIR)]
     data: PathBuf,
-    /// Events created at or after this time (a date alone means its start, UTC).
-    #[arg(long)]
-    from: Option<String>,
-    /// Events created before this time (exclusive).
-    #[arg(long)]
-    to: Option<String>,
+    #[command(flatten)]
+    range: TimeRange,
     /// Event code, in any catalog (repeatable: any of them).
     #[arg(long = "code")]
     codes: Vec<i64>,
@@ -149,19 +145,37 @@ fn field(name: &str) -> anyhow::Result<Field> {
     Ok(f)
 }
 
-/// The time a `--from`/`--to` flag gives (a date is its day's start, UTC), naming the flag
-/// when it is not a time.
-pub fn time(flag: &str, v: &Option<String>) -> anyhow::Result<Option<Timestamp>> {
-    v.as_deref()
-        .map(|s| Timestamp::parse_date_or_time(s).map_err(|e| anyhow!("--{flag} {s:?}: {e}")))
-        .transpose()
+/// `--from` and `--to`, as `annal query`, `verify` and `export` take them.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct TimeRange {
+    /// Events created at or after this time (a date alone means its start, UTC).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Events created before this time (exclusive).
+    #[arg(long)]
+    pub to: Option<String>,
+}
+
+impl TimeRange {
+    /// The bounds the flags give, naming the flag that is not a time.
+    pub fn bounds(&self) -> anyhow::Result<(Option<Timestamp>, Option<Timestamp>)> {
+        let time = |flag: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|s| {
+                    Timestamp::parse_date_or_time(s).map_err(|e| anyhow!("--{flag} {s:?}: {e}"))
+                })
+                .transpose()
+        };
+        Ok((time("from", &self.from)?, time("to", &self.to)?))
+    }
 }
 
 /// The filter the flags describe.
 fn filter(args: &QueryArgs, catalogs: &Catalogs) -> anyhow::Result<Filter> {
+    let (from, to) = args.range.bounds()?;
     let mut f = Filter {
-        from: time("from", &args.from)?,
-        to: time("to", &args.to)?,
+        from,
+        to,
         q: args.q.clone(),
         ..Filter::default()
     };

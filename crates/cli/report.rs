@@ -8,6 +8,8 @@ use std::time::Instant;
 use annal_integrity::{audit, AuditOptions, AuditReport, NoteVerifier, Tally};
 use annal_model::Timestamp;
 use annal_storage::{inspect_dir, OsFs, SegmentKind};
+
+use crate::query::TimeRange;
 use anyhow::Context;
 
 fn hex(h: &[u8]) -> String {
@@ -20,12 +22,10 @@ pub struct VerifyArgs {
     /// Data directory.
     #[arg(long, default_value = crate::DEFAULT_DATA_DIR)]
     data: PathBuf,
-    /// Read only sealed segments with events at or after this time (date or RFC 3339).
-    #[arg(long)]
-    from: Option<String>,
-    /// Read only sealed segments with events before this time.
-    #[arg(long)]
-    to: Option<String>,
+    // Only the sealed segments holding events in this range are read; the others are
+    // checked through their footers (said in the command's help).
+    #[command(flatten)]
+    range: TimeRange,
     /// A checkpoint saved earlier (repeatable): the store must still give its root.
     #[arg(long = "checkpoint", value_name = "FILE")]
     checkpoints: Vec<PathBuf>,
@@ -43,8 +43,7 @@ impl VerifyArgs {
     pub fn of(data: &Path) -> VerifyArgs {
         VerifyArgs {
             data: data.to_path_buf(),
-            from: None,
-            to: None,
+            range: TimeRange::default(),
             checkpoints: Vec::new(),
             public_key: None,
             json: false,
@@ -59,8 +58,8 @@ fn read_text(path: &Path, what: &str) -> anyhow::Result<String> {
 pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let data = &args.data;
     anyhow::ensure!(data.is_dir(), "{} is not a data directory", data.display());
-    let from = crate::query::time("from", &args.from)?.map(|t| t.0);
-    let to = crate::query::time("to", &args.to)?.map(|t| t.0);
+    let (from, to) = args.range.bounds()?;
+    let (from, to) = (from.map(|t| t.0), to.map(|t| t.0));
     let time_range = (from.is_some() || to.is_some())
         .then(|| (from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)));
     let mut opts = AuditOptions {
@@ -123,7 +122,7 @@ fn report_json(args: &VerifyArgs, report: &AuditReport, secs: f64) -> serde_json
     serde_json::json!({
         "data_dir": args.data.display().to_string(),
         "ok": report.ok(),
-        "range_requested": {"from": args.from, "to": args.to},
+        "range_requested": {"from": args.range.from, "to": args.range.to},
         "files": d.files,
         "sealed_files": d.sealed_files,
         "files_outside_range": d.skipped_files,
@@ -145,7 +144,7 @@ fn report_json(args: &VerifyArgs, report: &AuditReport, secs: f64) -> serde_json
 fn print_report(args: &VerifyArgs, report: &AuditReport, secs: f64) {
     let d = &report.data;
     println!("Verifying trail in {}", args.data.display());
-    match (&args.from, &args.to) {
+    match (&args.range.from, &args.range.to) {
         (None, None) => println!("Range requested: the whole trail"),
         (f, t) => println!(
             "Range requested: {} to {} (sealed segments outside it checked only structurally: {})",
