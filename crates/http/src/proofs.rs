@@ -66,6 +66,14 @@ fn latest(notary: &Notary) -> Result<Signed, Problem> {
     })
 }
 
+/// A tree size asked for, or the newest checkpoint's when none was.
+fn size_or_latest(notary: &Notary, size: Option<u64>) -> Result<u64, Problem> {
+    match size {
+        Some(s) => Ok(s),
+        None => Ok(latest(notary)?.checkpoint.size),
+    }
+}
+
 /// `GET /v1/checkpoint`.
 #[utoipa::path(get, path = "/v1/checkpoint", tag = "integrity",
     responses(
@@ -102,10 +110,7 @@ pub async fn inclusion(State(state): State<AppState>, uri: Uri) -> Result<Respon
     let [seq, size] = sizes(&uri, ["seq", "tree_size"])?;
     let seq = seq.ok_or_else(|| Problem::bad_param("seq", "required"))?;
     let notary = notary(&state)?;
-    let size = match size {
-        Some(s) => s,
-        None => latest(&notary)?.checkpoint.size,
-    };
+    let size = size_or_latest(&notary, size)?;
     let engine = state.engine.clone();
     let proof = blocking(move || {
         let snap = engine.store().snapshot();
@@ -134,10 +139,7 @@ pub async fn consistency(State(state): State<AppState>, uri: Uri) -> Result<Resp
     let [first, second] = sizes(&uri, ["first", "second"])?;
     let first = first.ok_or_else(|| Problem::bad_param("first", "required"))?;
     let notary = notary(&state)?;
-    let second = match second {
-        Some(s) => s,
-        None => latest(&notary)?.checkpoint.size,
-    };
+    let second = size_or_latest(&notary, second)?;
     let engine = state.engine.clone();
     let proof = blocking(move || {
         let snap = engine.store().snapshot();
