@@ -508,36 +508,24 @@ fn api_keys_and_roles() {
     );
     let url = |p: &str| format!("{}{p}", s.base);
     let body = Some(("application/json", &br#"{"event_type":"x"}"#[..]));
-    assert_eq!(call("POST", &url("/v1/events"), None, body).status, 401);
-    assert_eq!(
-        call("POST", &url("/v1/events"), Some("wrong"), body).status,
-        401
-    );
-    assert_eq!(
-        call("POST", &url("/v1/events"), Some("rk"), body).status,
-        403
-    );
-    assert_eq!(
-        call("POST", &url("/v1/events"), Some("pk"), body).status,
-        200
-    );
-    assert_eq!(
-        call("POST", &url("/v1/events"), Some("ak"), body).status,
-        200
-    );
-    assert_eq!(call("GET", &url("/v1/events"), None, None).status, 401);
-    assert_eq!(
-        call("GET", &url("/v1/events"), Some("pk"), None).status,
-        403
-    );
-    assert_eq!(
-        call("GET", &url("/v1/events"), Some("rk"), None).status,
-        200
-    );
-    assert_eq!(
-        call("GET", &url("/v1/audit/events"), Some("pk"), None).status,
-        403
-    );
+    for (method, path, key, status) in [
+        ("POST", "/v1/events", None, 401),
+        ("POST", "/v1/events", Some("wrong"), 401),
+        ("POST", "/v1/events", Some("rk"), 403),
+        ("POST", "/v1/events", Some("pk"), 200),
+        ("POST", "/v1/events", Some("ak"), 200),
+        ("GET", "/v1/events", None, 401),
+        ("GET", "/v1/events", Some("pk"), 403),
+        ("GET", "/v1/events", Some("rk"), 200),
+        ("GET", "/v1/audit/events", Some("pk"), 403),
+    ] {
+        let sent = (method == "POST").then_some(body).flatten();
+        assert_eq!(
+            call(method, &url(path), key, sent).status,
+            status,
+            "{method} {path} with {key:?}"
+        );
+    }
     let bearer = ureq::get(&url("/v1/events/count"))
         .set("Authorization", "Bearer rk")
         .call()
