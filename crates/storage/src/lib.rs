@@ -49,4 +49,4 @@ pub use store::{
     SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN,
 };
 pub use verify::{inspect_dir, verify_dir, verify_dir_with, Problem, VerifyOptions, VerifyReport};
-pub use vfs::{FaultOp, FaultyFs, OsFs, VFile, Vfs, XorShift64};
+pub use vfs::{FaultOp, FaultyFs, OsFs, Step, StepFault, VFile, Vfs, XorShift64, STEPS_TRACED_MAX};

@@ -135,7 +135,33 @@ pub enum FaultOp {
     SyncDir,
     /// `create_new`.
     Create,
+    /// `set_len` (truncation).
+    SetLen,
+    /// `remove`.
+    Remove,
 }
+
+/// How the chosen step of [`FaultyFs::fail_step`] goes wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepFault {
+    /// The operation fails with an I/O error and changes nothing.
+    Fail,
+    /// A write is cut short: the first half of its bytes reach the file, then it fails (a
+    /// step that is not a write simply fails).
+    Short,
+}
+
+/// One change the file system made, as recorded by [`FaultyFs::steps`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// The operation.
+    pub op: FaultOp,
+    /// The file (or directory) it changed.
+    pub path: PathBuf,
+}
+
+/// Steps a trace keeps at most: a trace is for short, scripted workloads.
+pub const STEPS_TRACED_MAX: usize = 1 << 16;
 
 #[derive(Debug, Default)]
 struct FaultPlan {
@@ -156,6 +182,12 @@ struct FaultPlan {
     files: HashMap<PathBuf, Durable>,
     /// Renames not yet made durable by a sync of their directory, oldest first.
     renames: Vec<(PathBuf, PathBuf)>,
+    /// Changes attempted so far (successful or not): the step number of the last one.
+    steps: u64,
+    /// The step that goes wrong ([`FaultyFs::fail_step`]), and how.
+    fail_step: Option<(u64, StepFault)>,
+    /// Successful changes, in order, when tracing (bounded by [`STEPS_TRACED_MAX`]).
+    trace: Option<Vec<Step>>,
 }
 
 /// What of one file would survive a power loss now.
@@ -212,13 +244,42 @@ impl FaultyFs {
         self.plan.lock().changes_left = Some(changes.max(1));
     }
 
+    /// Makes change number `step` (counted from this file system's creation, as
+    /// [`FaultyFs::steps_taken`] counts them) go wrong as `fault`: so a test can fail every
+    /// step of an append, roll or seal in turn.
+    pub fn fail_step(&self, step: u64, fault: StepFault) {
+        self.plan.lock().fail_step = Some((step, fault));
+    }
+
+    /// Changes attempted so far: writes, syncs, truncations, creations, renames, removals and
+    /// directory syncs.
+    pub fn steps_taken(&self) -> u64 {
+        self.plan.lock().steps
+    }
+
+    /// Starts recording every successful change (see [`FaultyFs::steps`]).
+    pub fn trace_steps(&self) {
+        self.plan.lock().trace = Some(Vec::new());
+    }
+
+    /// The changes recorded since [`FaultyFs::trace_steps`], oldest first.
+    pub fn steps(&self) -> Vec<Step> {
+        self.plan.lock().trace.clone().unwrap_or_default()
+    }
+
     /// True once the machine is off.
     pub fn is_frozen(&self) -> bool {
         self.plan.lock().frozen
     }
 
-    fn changed(&self) {
+    fn changed(&self, op: FaultOp, path: &Path) {
         let mut plan = self.plan.lock();
+        if let Some(trace) = plan.trace.as_mut().filter(|t| t.len() < STEPS_TRACED_MAX) {
+            trace.push(Step {
+                op,
+                path: path.to_path_buf(),
+            });
+        }
         if let Some(n) = plan.changes_left {
             plan.changes_left = (n > 1).then(|| n - 1);
             plan.frozen |= n <= 1;
@@ -310,15 +371,31 @@ impl FaultyFs {
         self.plan.lock().fired
     }
 
-    fn check(&self, op: FaultOp) -> io::Result<()> {
+    /// Counts a change about to be made and says whether it may go ahead: `Ok(None)` when
+    /// it may, `Ok(Some(StepFault::Short))` when a write is to be cut short, an error when it
+    /// fails.
+    fn check(&self, op: FaultOp) -> io::Result<Option<StepFault>> {
         self.check_on()?;
         let mut plan = self.plan.lock();
+        plan.steps += 1;
+        let step = plan.steps;
         if let Some(i) = plan.fail_next.iter().position(|o| *o == op) {
             plan.fail_next.remove(i);
             plan.fired += 1;
             return Err(io::Error::other(format!("injected {op:?} failure")));
         }
-        Ok(())
+        match plan.fail_step {
+            Some((at, fault)) if at == step => {
+                plan.fired += 1;
+                if fault == StepFault::Short && op == FaultOp::Write {
+                    return Ok(Some(StepFault::Short));
+                }
+                Err(io::Error::other(format!(
+                    "injected {op:?} failure at step {step}"
+                )))
+            }
+            _ => Ok(None),
+        }
     }
 }
 
@@ -330,7 +407,15 @@ struct FaultyFile {
 
 impl VFile for FaultyFile {
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        self.fs.check(FaultOp::Write)?;
+        if self.fs.check(FaultOp::Write)? == Some(StepFault::Short) {
+            let half = buf.len() / 2;
+            self.inner.write_all_at(&buf[..half], offset)?;
+            self.fs.changed(FaultOp::Write, &self.path);
+            return Err(io::Error::other(format!(
+                "injected short write: {half} of {} bytes",
+                buf.len()
+            )));
+        }
         let allowed = {
             let mut plan = self.fs.plan.lock();
             match plan.write_budget {
@@ -346,7 +431,7 @@ impl VFile for FaultyFile {
             }
         };
         self.inner.write_all_at(&buf[..allowed], offset)?;
-        self.fs.changed();
+        self.fs.changed(FaultOp::Write, &self.path);
         if allowed < buf.len() {
             return Err(io::Error::from_raw_os_error(28)); // ENOSPC
         }
@@ -361,13 +446,13 @@ impl VFile for FaultyFile {
         std::thread::sleep(delay);
         self.inner.sync_data()?;
         self.fs.track_sync(&self.path, self.inner.len()?);
-        self.fs.changed();
+        self.fs.changed(FaultOp::Sync, &self.path);
         Ok(())
     }
     fn set_len(&self, len: u64) -> io::Result<()> {
-        self.fs.check_on()?;
+        self.fs.check(FaultOp::SetLen)?;
         self.inner.set_len(len)?;
-        self.fs.changed();
+        self.fs.changed(FaultOp::SetLen, &self.path);
         Ok(())
     }
     fn len(&self) -> io::Result<u64> {
@@ -399,7 +484,7 @@ impl Vfs for FaultyFs {
                 entry: false,
             },
         );
-        self.changed();
+        self.changed(FaultOp::Create, path);
         Ok(self.wrap(f, path))
     }
     fn open_rw(&self, path: &Path) -> io::Result<Arc<dyn VFile>> {
@@ -422,14 +507,14 @@ impl Vfs for FaultyFs {
         }
         plan.renames.push((from.to_path_buf(), to.to_path_buf()));
         drop(plan);
-        self.changed();
+        self.changed(FaultOp::Rename, to);
         Ok(())
     }
     fn remove(&self, path: &Path) -> io::Result<()> {
-        self.check_on()?;
+        self.check(FaultOp::Remove)?;
         OsFs.remove(path)?;
         self.plan.lock().files.remove(path);
-        self.changed();
+        self.changed(FaultOp::Remove, path);
         Ok(())
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
@@ -443,7 +528,7 @@ impl Vfs for FaultyFs {
         }
         plan.renames.retain(|(_, to)| to.parent() != Some(dir));
         drop(plan);
-        self.changed();
+        self.changed(FaultOp::SyncDir, dir);
         Ok(())
     }
 }
