@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod server;
+
 use annal_model::Event;
 use annal_storage::{Store, XorShift64};
 
