@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use annal_gen::GenConfig;
-use annal_model::{decode_record, encode_record, Catalogs, Event, IngestContext, Timestamp};
+use annal_model::{decode_record, encode_record, Catalogs, Event, IngestContext};
 use annal_storage::{decode_block, encode_block, Options, Store};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
@@ -42,10 +42,7 @@ fn json_validation(c: &mut Criterion) {
     })
     .write_next(&mut line);
     let catalogs = Catalogs::builtin();
-    let ctx = IngestContext {
-        catalogs: &catalogs,
-        received_at: Timestamp::now(),
-    };
+    let ctx = IngestContext::live(&catalogs);
     let mut g = c.benchmark_group("event");
     g.throughput(Throughput::Bytes(line.len() as u64));
     g.bench_function("from_json", |b| {

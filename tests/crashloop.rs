@@ -46,10 +46,9 @@ struct Seen {
 }
 
 fn batch(round: u64, producer: u64, n: u64, len: u64) -> Vec<u8> {
-    // Round r's events fall on day r after 2026-01-01: every round rolls a segment.
-    let day = format!("2026-01-{:02}", 1 + round % 28);
-    let month = 1 + round / 28 % 12;
-    let day = day.replacen("-01-", &format!("-{month:02}-"), 1);
+    // Each round's events fall on a day of their own (in 2025: live ingest refuses events
+    // dated ahead of the clock), so every round rolls a segment.
+    let day = format!("2025-{:02}-{:02}", 1 + round / 28 % 12, 1 + round % 28);
     let events: Vec<Value> = (n..n + len)
         .map(|k| {
             json!({

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use annal_model::{Catalogs, Event, IngestContext, InvalidEvent, Timestamp, NANOS_PER_DAY};
+use annal_model::{Catalogs, Event, IngestContext, InvalidEvent, NANOS_PER_DAY};
 use annal_storage::{Durability, Options, PendingAppend, Store};
 use anyhow::Context;
 use crossbeam_channel::bounded;
@@ -358,10 +358,7 @@ fn read_chunks(
 }
 
 fn parse_chunk(chunk: &Chunk, catalogs: &Catalogs) -> Result<Vec<Event>, BadLine> {
-    let ctx = IngestContext {
-        catalogs,
-        received_at: Timestamp::now(),
-    };
+    let ctx = IngestContext::live(catalogs);
     let mut events = Vec::with_capacity(chunk.lines.len());
     for (i, line) in chunk.lines.iter().enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {

@@ -24,7 +24,7 @@
 //!     ndjson.push(b'\n');
 //! }
 //! let catalogs = Catalogs::builtin();
-//! let ctx = IngestContext { catalogs: &catalogs, received_at: Timestamp::now() };
+//! let ctx = IngestContext::live(&catalogs);
 //! for line in ndjson.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
 //!     assert!(Event::from_json(line, &ctx).is_ok());
 //! }
@@ -649,6 +649,7 @@ impl Iterator for EventStream {
         let ctx = IngestContext {
             catalogs: &self.catalogs,
             received_at: self.received_at,
+            created_at_max: None,
         };
         loop {
             self.line.clear();

@@ -44,6 +44,7 @@ fn every_event_validates_and_has_the_promised_fields() {
     let ctx = IngestContext {
         catalogs: &catalogs,
         received_at: Timestamp(0),
+        created_at_max: None,
     };
     let mut sources = HashSet::new();
     for line in lines(config(20_000, 1)) {

@@ -10,6 +10,8 @@
 
 mod auth;
 mod config;
+mod fuzzing;
+mod listen;
 mod native;
 mod openapi;
 mod params;
@@ -35,6 +37,8 @@ pub use config::{
     Config, ConfigError, KeyEntry, BODY_BYTES_DEFAULT, CHECKPOINT_SECONDS_DEFAULT, QUERY_BYTES_MAX,
     QUERY_PARAMS_MAX, REQUEST_SECONDS_DEFAULT, STREAMS_MAX_DEFAULT,
 };
+pub use fuzzing::{parse_route_query, QUERY_ROUTES};
+pub use listen::{CONNECTIONS_MAX, HEADER_READ_SECONDS};
 pub use openapi::ApiDoc;
 pub use problem::{Problem, ProblemItem};
 
@@ -178,20 +182,11 @@ pub async fn serve(
     }
     let listener = tokio::net::TcpListener::bind(listen).await?;
     on_bound(listener.local_addr()?);
-    // Small writes (SSE events, short pages) go out at once, not after Nagle's delay.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!("cannot set TCP_NODELAY: {e}");
-        }
-    });
     if let Some(notary) = state.notary.clone() {
         let every = Duration::from_secs(config.checkpoint_interval_secs);
         tokio::spawn(sign_checkpoints(state.engine.clone(), notary, every));
     }
-    let app = router(state, config);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    listen::serve_router(listener, router(state, config), shutdown).await;
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! The native API: `/v1/events` (append, list, one event, count, histogram) and `/v1/catalog`.
 
-use annal_model::{Event, Field, IngestContext, Timestamp};
+use annal_model::{Event, Field, IngestContext};
 use annal_query::{Interval, Page, Query};
 use std::sync::Arc;
 
@@ -96,10 +96,7 @@ fn parse_events(
     ndjson: bool,
     catalogs: &annal_model::Catalogs,
 ) -> Result<Vec<Event>, Problem> {
-    let ctx = IngestContext {
-        catalogs,
-        received_at: Timestamp::now(),
-    };
+    let ctx = IngestContext::live(catalogs);
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     let docs: Vec<(serde_json::Value, &[u8])> = if ndjson {
         body.split(|&b| b == b'\n')
@@ -230,7 +227,7 @@ pub(crate) fn with_cursor(uri: &Uri, cursor: &str) -> String {
         (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
-    let p = filter_only(&uri, state.engine.catalogs())?;
+    let p = filter_only(uri.query(), state.engine.catalogs())?;
     let query = Query {
         filter: p.filter,
         order: p.order,
@@ -249,12 +246,12 @@ pub async fn list(State(state): State<AppState>, uri: Uri) -> Result<Response, P
     Ok(page_response(&state, &page, &uri))
 }
 
-/// The filter and paging of a route that takes nothing else.
+/// The filter and paging of a route that takes nothing else, from its query string.
 pub(crate) fn filter_only(
-    uri: &Uri,
+    query: Option<&str>,
     catalogs: &annal_model::Catalogs,
 ) -> Result<ListParams, Problem> {
-    let p = list_params(&pairs(uri.query())?, catalogs)?;
+    let p = list_params(&pairs(query)?, catalogs)?;
     match p.extra.first() {
         Some((name, _)) => Err(Problem::bad_param(name, "not a parameter of this route")),
         None => Ok(p),
@@ -302,7 +299,7 @@ pub async fn get_one(
         (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn count(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
-    let filter = filter_only(&uri, state.engine.catalogs())?.filter;
+    let filter = filter_only(uri.query(), state.engine.catalogs())?.filter;
     let engine = state.engine.clone();
     let n = blocking(move || Ok(engine.count(&filter)?)).await?;
     Ok(json_response(
@@ -324,21 +321,7 @@ pub async fn histogram(State(state): State<AppState>, uri: Uri) -> Result<Respon
     let pairs = pairs(uri.query())?;
     let engine = state.engine.clone();
     let (interval, buckets) = blocking(move || {
-        let p = list_params(&pairs, engine.catalogs())?;
-        let mut interval = Interval::Hour;
-        let mut by = None;
-        for (name, v) in &p.extra {
-            match name.as_str() {
-                "interval" => interval = Interval::parse(v)?,
-                "by" => {
-                    let f = Field::from_name(v)
-                        .ok_or_else(|| Problem::bad_param("by", format!("no field named {v:?}")))?;
-                    annal_query::check_field(f)?;
-                    by = Some(f);
-                }
-                other => return Err(Problem::bad_param(other, "not a parameter of this route")),
-            }
-        }
+        let (p, interval, by) = histogram_params(&pairs, engine.catalogs())?;
         Ok((interval, engine.histogram(&p.filter, interval, by)?))
     })
     .await?;
@@ -361,6 +344,29 @@ pub async fn histogram(State(state): State<AppState>, uri: Uri) -> Result<Respon
         StatusCode::OK,
         serde_json::to_vec(&json!({"interval": name, "buckets": buckets})).unwrap_or_default(),
     ))
+}
+
+/// The filter, `interval` (default hour) and `by` of a histogram request.
+pub(crate) fn histogram_params(
+    pairs: &[(String, String)],
+    catalogs: &annal_model::Catalogs,
+) -> Result<(ListParams, Interval, Option<Field>), Problem> {
+    let p = list_params(pairs, catalogs)?;
+    let mut interval = Interval::Hour;
+    let mut by = None;
+    for (name, v) in &p.extra {
+        match name.as_str() {
+            "interval" => interval = Interval::parse(v)?,
+            "by" => {
+                let f = Field::from_name(v)
+                    .ok_or_else(|| Problem::bad_param("by", format!("no field named {v:?}")))?;
+                annal_query::check_field(f)?;
+                by = Some(f);
+            }
+            other => return Err(Problem::bad_param(other, "not a parameter of this route")),
+        }
+    }
+    Ok((p, interval, by))
 }
 
 /// `GET /v1/catalog`: every catalog's codes, names and categories.

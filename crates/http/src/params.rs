@@ -20,19 +20,32 @@ pub fn pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, Problem> {
             format!("longer than {QUERY_BYTES_MAX} bytes"),
         ));
     }
-    let pairs: Vec<(String, String)> = serde_urlencoded_pairs(raw)?;
-    if pairs.len() > QUERY_PARAMS_MAX {
+    let pieces = || raw.split('&').filter(|p| !p.is_empty());
+    if pieces().count() > QUERY_PARAMS_MAX {
         return Err(Problem::bad_param(
             "query",
             format!("more than {QUERY_PARAMS_MAX} parameters"),
         ));
     }
-    Ok(pairs)
+    pieces()
+        .map(|piece| {
+            let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
+            let name = form_decode(name, "query")?;
+            let value = form_decode(value, &name)?;
+            Ok((name, value))
+        })
+        .collect()
 }
 
-fn serde_urlencoded_pairs(raw: &str) -> Result<Vec<(String, String)>, Problem> {
-    serde_urlencoded::from_str(raw)
-        .map_err(|_| Problem::bad_param("query", "not a valid query string"))
+/// One name or value of an `application/x-www-form-urlencoded` query: `+` is a space, then
+/// percent-decoding. Bytes that are not UTF-8 are refused, not replaced: a filter on a
+/// mangled value would silently match nothing.
+fn form_decode(text: &str, loc: &str) -> Result<String, Problem> {
+    let spaced = text.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| Problem::bad_param(loc, "not valid UTF-8 once percent-decoded"))
 }
 
 /// A time parameter: a date (its start, UTC) or an RFC 3339 time.

@@ -37,11 +37,14 @@ fn proof_problem(e: NotaryError) -> Problem {
     }
 }
 
-/// Reads the route's u64 parameters `names` (each at most once, none other allowed); a
-/// missing one is None.
-fn sizes<const N: usize>(uri: &Uri, names: [&str; N]) -> Result<[Option<u64>; N], Problem> {
+/// Reads the route's u64 parameters `names` (each at most once, none other allowed) from
+/// its query string; a missing one is None.
+pub(crate) fn sizes<const N: usize>(
+    query: Option<&str>,
+    names: [&str; N],
+) -> Result<[Option<u64>; N], Problem> {
     let mut out = [None; N];
-    for (name, value) in pairs(uri.query())? {
+    for (name, value) in pairs(query)? {
         let Some(i) = names.iter().position(|n| *n == name) else {
             return Err(Problem::bad_param(&name, "not a parameter of this route"));
         };
@@ -54,6 +57,20 @@ fn sizes<const N: usize>(uri: &Uri, names: [&str; N]) -> Result<[Option<u64>; N]
         out[i] = Some(v);
     }
     Ok(out)
+}
+
+/// `seq` (required) and `tree_size` of an inclusion proof request's query string.
+pub(crate) fn inclusion_params(query: Option<&str>) -> Result<(u64, Option<u64>), Problem> {
+    let [seq, size] = sizes(query, ["seq", "tree_size"])?;
+    let seq = seq.ok_or_else(|| Problem::bad_param("seq", "required"))?;
+    Ok((seq, size))
+}
+
+/// `first` (required) and `second` of a consistency proof request's query string.
+pub(crate) fn consistency_params(query: Option<&str>) -> Result<(u64, Option<u64>), Problem> {
+    let [first, second] = sizes(query, ["first", "second"])?;
+    let first = first.ok_or_else(|| Problem::bad_param("first", "required"))?;
+    Ok((first, second))
 }
 
 /// The newest signed checkpoint (whose size is what a size left out means).
@@ -83,7 +100,7 @@ fn size_or_latest(notary: &Notary, size: Option<u64>) -> Result<u64, Problem> {
         (status = 503, description = "No signing key", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn checkpoint(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
-    sizes(&uri, [])?;
+    sizes(uri.query(), [])?;
     let notary = notary(&state)?;
     let signed = latest(&notary)?;
     let mut r = (StatusCode::OK, signed.note.to_string()).into_response();
@@ -107,8 +124,7 @@ pub async fn checkpoint(State(state): State<AppState>, uri: Uri) -> Result<Respo
         (status = 503, description = "No signing key", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn inclusion(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
-    let [seq, size] = sizes(&uri, ["seq", "tree_size"])?;
-    let seq = seq.ok_or_else(|| Problem::bad_param("seq", "required"))?;
+    let (seq, size) = inclusion_params(uri.query())?;
     let notary = notary(&state)?;
     let size = size_or_latest(&notary, size)?;
     let engine = state.engine.clone();
@@ -136,8 +152,7 @@ pub async fn inclusion(State(state): State<AppState>, uri: Uri) -> Result<Respon
         (status = 503, description = "No signing key", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn consistency(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
-    let [first, second] = sizes(&uri, ["first", "second"])?;
-    let first = first.ok_or_else(|| Problem::bad_param("first", "required"))?;
+    let (first, second) = consistency_params(uri.query())?;
     let notary = notary(&state)?;
     let second = size_or_latest(&notary, second)?;
     let engine = state.engine.clone();

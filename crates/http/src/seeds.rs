@@ -2,7 +2,7 @@
 //! (`/api/Audit`), audit logs v2 (`/api/v2/audit_logs`) and audit events v1
 //! (`/v1/audit/events`), each with its own parameters, pagination and error shapes.
 
-use annal_model::{Event, Field, IntField, TextField, Timestamp, NANOS_PER_DAY};
+use annal_model::{Catalogs, Event, Field, IntField, TextField, Timestamp, NANOS_PER_DAY};
 use annal_query::{codes_in_category, codes_named, Clause, Dir, Filter, Query, Start};
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
@@ -45,6 +45,50 @@ fn end_inclusive(name: &str, v: &str) -> Result<Timestamp, Problem> {
 // ---------------------------------------------------------------------------------------------
 // 1. File-transfer audit API
 
+/// The filter, page number (from 1) and page size of an `/api/Audit` request.
+pub(crate) fn audit_params(
+    pairs: &[(String, String)],
+    catalogs: &Catalogs,
+) -> Result<(Filter, u64, u64), Problem> {
+    let mut filter = Filter::default();
+    let (mut page_number, mut page_size) = (1u64, 100u64);
+    for (name, v) in pairs {
+        // ASP.NET binds query parameters case-insensitively.
+        match name.to_ascii_lowercase().as_str() {
+            "category" => filter.clauses.push(Clause::Codes {
+                codes: codes_in_category(catalogs, v)?,
+                negate: false,
+            }),
+            "eventtype" => {
+                let codes = match v.trim().parse::<i64>() {
+                    Ok(code) => catalogs
+                        .iter()
+                        .filter(|c| c.name() == FILE_TRANSFER && c.get(code).is_some())
+                        .map(|c| (c.name().to_string(), code))
+                        .collect(),
+                    Err(_) => codes_named(catalogs, v)?,
+                };
+                if codes.is_empty() {
+                    return Err(Problem::bad_param(
+                        "eventType",
+                        format!("no event type {v:?}"),
+                    ));
+                }
+                filter.clauses.push(Clause::Codes {
+                    codes,
+                    negate: false,
+                });
+            }
+            "startdate" => filter.from = Some(time("startDate", v)?),
+            "enddate" => filter.to = Some(end_inclusive("endDate", v)?),
+            "pagenumber" => page_number = number("pageNumber", v, 1, u64::from(u32::MAX))?,
+            "pagesize" => page_size = number("pageSize", v, 1, AUDIT_PAGE_MAX)?,
+            _ => return Err(Problem::bad_param(name, "unknown parameter")),
+        }
+    }
+    Ok((filter, page_number, page_size))
+}
+
 /// `GET /api/Audit`: `category`, `eventType`, `startDate`, `endDate`, `pageNumber`,
 /// `pageSize`; newest first.
 #[utoipa::path(get, path = "/api/Audit", tag = "file-transfer audit API",
@@ -64,43 +108,7 @@ pub async fn audit(State(state): State<AppState>, uri: Uri) -> Result<Response, 
     let pairs = pairs(uri.query())?;
     let engine = state.engine.clone();
     let body = blocking(move || {
-        let catalogs = engine.catalogs();
-        let mut filter = Filter::default();
-        let (mut page_number, mut page_size) = (1u64, 100u64);
-        for (name, v) in &pairs {
-            // ASP.NET binds query parameters case-insensitively.
-            match name.to_ascii_lowercase().as_str() {
-                "category" => filter.clauses.push(Clause::Codes {
-                    codes: codes_in_category(catalogs, v)?,
-                    negate: false,
-                }),
-                "eventtype" => {
-                    let codes = match v.trim().parse::<i64>() {
-                        Ok(code) => catalogs
-                            .iter()
-                            .filter(|c| c.name() == FILE_TRANSFER && c.get(code).is_some())
-                            .map(|c| (c.name().to_string(), code))
-                            .collect(),
-                        Err(_) => codes_named(catalogs, v)?,
-                    };
-                    if codes.is_empty() {
-                        return Err(Problem::bad_param(
-                            "eventType",
-                            format!("no event type {v:?}"),
-                        ));
-                    }
-                    filter.clauses.push(Clause::Codes {
-                        codes,
-                        negate: false,
-                    });
-                }
-                "startdate" => filter.from = Some(time("startDate", v)?),
-                "enddate" => filter.to = Some(end_inclusive("endDate", v)?),
-                "pagenumber" => page_number = number("pageNumber", v, 1, u64::from(u32::MAX))?,
-                "pagesize" => page_size = number("pageSize", v, 1, AUDIT_PAGE_MAX)?,
-                _ => return Err(Problem::bad_param(name, "unknown parameter")),
-            }
-        }
+        let (filter, page_number, page_size) = audit_params(&pairs, engine.catalogs())?;
         let total = engine.count(&filter)?;
         let page = engine.query(&Query {
             filter,
@@ -157,6 +165,127 @@ fn audit_log(seq: u64, e: &Event) -> Value {
     })
 }
 
+/// What an `/api/v2/audit_logs` request asks for.
+pub(crate) struct LogsParams {
+    /// The filter.
+    pub(crate) filter: Filter,
+    /// Sort order.
+    pub(crate) order: Dir,
+    /// Page size.
+    pub(crate) size: u64,
+    /// Where to start.
+    pub(crate) start: Start,
+    /// The parameters links to other pages keep (all but the cursor and page number).
+    pub(crate) kept: Vec<(String, String)>,
+}
+
+/// Parses an `/api/v2/audit_logs` request's parameters.
+pub(crate) fn logs_params(pairs: &[(String, String)]) -> Result<LogsParams, Problem> {
+    let mut filter = Filter::default();
+    let (mut actions, mut created) = (Vec::new(), Vec::new());
+    let (mut source_type, mut source_id) = (None, None);
+    let mut size = LOGS_PAGE_MAX;
+    let mut order = Dir::Desc;
+    let mut start = Start::First;
+    let mut offset_page: Option<u64> = None;
+    let mut kept: Vec<(String, String)> = Vec::new();
+    for (name, v) in pairs {
+        let keep =
+            !name.starts_with("page[after") && !name.starts_with("page[before") && name != "page";
+        if keep {
+            kept.push((name.clone(), v.clone()));
+        }
+        match name.as_str() {
+            "filter[action]" | "filter[action][]" => actions.push(v.clone()),
+            "filter[actor_id]" => filter
+                .clauses
+                .push(values(Field::Text(TextField::ActorId), vec![v.clone()])),
+            "filter[ip_address]" => filter
+                .clauses
+                .push(values(Field::Text(TextField::IpAddress), vec![v.clone()])),
+            "filter[source_type]" => source_type = Some(v.clone()),
+            "filter[source_id]" => source_id = Some(v.clone()),
+            "filter[created_at]" | "filter[created_at][]" => created.push(v.clone()),
+            "page[size]" | "per_page" => size = number(name, v, 1, LOGS_PAGE_MAX)?,
+            "page[after]" | "page[before]" => start = Start::Cursor(v.clone()),
+            "page" => offset_page = Some(number(name, v, 1, u64::from(u32::MAX))?),
+            "sort" => {
+                order = match v.as_str() {
+                    "created_at" => Dir::Asc,
+                    "-created_at" => Dir::Desc,
+                    _ => {
+                        return Err(Problem::bad_param(
+                            name,
+                            "expected created_at or -created_at",
+                        ))
+                    }
+                }
+            }
+            "sort_by" => {
+                if v != "created_at" {
+                    return Err(Problem::bad_param(name, "only created_at"));
+                }
+            }
+            "sort_order" => {
+                order = match v.as_str() {
+                    "asc" => Dir::Asc,
+                    "desc" => Dir::Desc,
+                    _ => return Err(Problem::bad_param(name, "expected asc or desc")),
+                }
+            }
+            _ => return Err(Problem::bad_param(name, "unknown parameter")),
+        }
+    }
+    if !actions.is_empty() {
+        filter
+            .clauses
+            .push(values(Field::Text(TextField::Action), actions));
+    }
+    match (&source_type, &source_id) {
+        (None, Some(_)) => {
+            return Err(Problem::bad_param(
+                "filter[source_id]",
+                "requires filter[source_type]",
+            ))
+        }
+        (Some(t), id) => {
+            filter.clauses.push(values(
+                Field::Text(TextField::ResourceType),
+                vec![t.clone()],
+            ));
+            if let Some(id) = id {
+                filter
+                    .clauses
+                    .push(values(Field::Text(TextField::ResourceId), vec![id.clone()]));
+            }
+        }
+        (None, None) => {}
+    }
+    match created.as_slice() {
+        [] => {}
+        [from, to] => {
+            filter.from = Some(time("filter[created_at]", from)?);
+            filter.to = Some(end_inclusive("filter[created_at]", to)?);
+        }
+        _ => {
+            return Err(Problem::bad_param(
+                "filter[created_at]",
+                "give it exactly twice: the start, then the end",
+            ))
+        }
+    }
+    if let Some(p) = offset_page {
+        start = Start::Offset((p - 1).saturating_mul(size));
+    }
+    Ok(LogsParams {
+        filter,
+        order,
+        size,
+        start,
+        kept,
+    })
+}
+
 /// `GET /api/v2/audit_logs`: `filter[...]`, cursor (`page[size]`, `page[after]`,
 /// `page[before]`, `sort`) or offset (`page`, `per_page`, `sort_by`, `sort_order`) pagination.
 #[utoipa::path(get, path = "/api/v2/audit_logs", tag = "audit logs v2",
@@ -186,82 +315,13 @@ pub async fn audit_logs(State(state): State<AppState>, uri: Uri) -> Result<Respo
     let engine = state.engine.clone();
     let path = uri.path().to_string();
     let body = blocking(move || {
-        let mut filter = Filter::default();
-        let (mut actions, mut created) = (Vec::new(), Vec::new());
-        let (mut source_type, mut source_id) = (None, None);
-        let mut size = LOGS_PAGE_MAX;
-        let mut order = Dir::Desc;
-        let mut start = Start::First;
-        let mut offset_page: Option<u64> = None;
-        let mut kept: Vec<(String, String)> = Vec::new();
-        for (name, v) in &pairs {
-            let keep = !name.starts_with("page[after") && !name.starts_with("page[before") && name != "page";
-            if keep {
-                kept.push((name.clone(), v.clone()));
-            }
-            match name.as_str() {
-                "filter[action]" | "filter[action][]" => actions.push(v.clone()),
-                "filter[actor_id]" => filter.clauses.push(values(Field::Text(TextField::ActorId), vec![v.clone()])),
-                "filter[ip_address]" => filter.clauses.push(values(Field::Text(TextField::IpAddress), vec![v.clone()])),
-                "filter[source_type]" => source_type = Some(v.clone()),
-                "filter[source_id]" => source_id = Some(v.clone()),
-                "filter[created_at]" | "filter[created_at][]" => created.push(v.clone()),
-                "page[size]" | "per_page" => size = number(name, v, 1, LOGS_PAGE_MAX)?,
-                "page[after]" | "page[before]" => start = Start::Cursor(v.clone()),
-                "page" => offset_page = Some(number(name, v, 1, u64::from(u32::MAX))?),
-                "sort" => {
-                    order = match v.as_str() {
-                        "created_at" => Dir::Asc,
-                        "-created_at" => Dir::Desc,
-                        _ => return Err(Problem::bad_param(name, "expected created_at or -created_at")),
-                    }
-                }
-                "sort_by" => {
-                    if v != "created_at" {
-                        return Err(Problem::bad_param(name, "only created_at"));
-                    }
-                }
-                "sort_order" => {
-                    order = match v.as_str() {
-                        "asc" => Dir::Asc,
-                        "desc" => Dir::Desc,
-                        _ => return Err(Problem::bad_param(name, "expected asc or desc")),
-                    }
-                }
-                _ => return Err(Problem::bad_param(name, "unknown parameter")),
-            }
-        }
-        if !actions.is_empty() {
-            filter.clauses.push(values(Field::Text(TextField::Action), actions));
-        }
-        match (&source_type, &source_id) {
-            (None, Some(_)) => {
-                return Err(Problem::bad_param("filter[source_id]", "requires filter[source_type]"))
-            }
-            (Some(t), id) => {
-                filter.clauses.push(values(Field::Text(TextField::ResourceType), vec![t.clone()]));
-                if let Some(id) = id {
-                    filter.clauses.push(values(Field::Text(TextField::ResourceId), vec![id.clone()]));
-                }
-            }
-            (None, None) => {}
-        }
-        match created.as_slice() {
-            [] => {}
-            [from, to] => {
-                filter.from = Some(time("filter[created_at]", from)?);
-                filter.to = Some(end_inclusive("filter[created_at]", to)?);
-            }
-            _ => {
-                return Err(Problem::bad_param(
-                    "filter[created_at]",
-                    "give it exactly twice: the start, then the end",
-                ))
-            }
-        }
-        if let Some(p) = offset_page {
-            start = Start::Offset((p - 1).saturating_mul(size));
-        }
+        let LogsParams {
+            filter,
+            order,
+            size,
+            start,
+            kept,
+        } = logs_params(&pairs)?;
         let page = engine.query(&Query {
             filter,
             order,
@@ -381,28 +441,13 @@ fn item(name: &str, msg: &str, kind: &str) -> ProblemItem {
     }
 }
 
-/// `GET /v1/audit/events`: `event_group`, `event_type`, `status`, `user_id`, `vm_id`,
-/// `session_id`, `cursor`, `limit` (1–200, default 50); newest first.
-#[utoipa::path(get, path = "/v1/audit/events", tag = "audit events v1",
-    params(
-        ("event_group" = Option<String>, Query, nullable),
-        ("event_type" = Option<String>, Query, nullable),
-        ("status" = Option<String>, Query, nullable),
-        ("user_id" = Option<i64>, Query, nullable),
-        ("vm_id" = Option<String>, Query, nullable),
-        ("session_id" = Option<String>, Query, nullable),
-        ("cursor" = Option<String>, Query, nullable),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200),
-    ),
-    responses(
-        (status = 200, description = "Successful Response", body = crate::openapi::AuditEventListResponse),
-        (status = 422, description = "Validation Error", body = crate::openapi::HTTPValidationError),
-    ))]
-pub async fn audit_events(State(state): State<AppState>, uri: Uri) -> Response {
-    let pairs = match pairs(uri.query()) {
-        Ok(p) => p,
-        Err(_) => return validation(vec![item("query", "Invalid query string", "value_error")]),
-    };
+/// The filter, limit and start of an `/v1/audit/events` query string, or every problem
+/// with it, located as FastAPI does.
+pub(crate) fn events_params(
+    query: Option<&str>,
+) -> Result<(Filter, usize, Start), Vec<ProblemItem>> {
+    let pairs =
+        pairs(query).map_err(|_| vec![item("query", "Invalid query string", "value_error")])?;
     let mut filter = Filter::default();
     let mut limit = 50usize;
     let mut start = Start::First;
@@ -456,8 +501,33 @@ pub async fn audit_events(State(state): State<AppState>, uri: Uri) -> Response {
         filter.clauses.push(values(field, vec![v.clone()]));
     }
     if !bad.is_empty() {
-        return validation(bad);
+        return Err(bad);
     }
+    Ok((filter, limit, start))
+}
+
+/// `GET /v1/audit/events`: `event_group`, `event_type`, `status`, `user_id`, `vm_id`,
+/// `session_id`, `cursor`, `limit` (1–200, default 50); newest first.
+#[utoipa::path(get, path = "/v1/audit/events", tag = "audit events v1",
+    params(
+        ("event_group" = Option<String>, Query, nullable),
+        ("event_type" = Option<String>, Query, nullable),
+        ("status" = Option<String>, Query, nullable),
+        ("user_id" = Option<i64>, Query, nullable),
+        ("vm_id" = Option<String>, Query, nullable),
+        ("session_id" = Option<String>, Query, nullable),
+        ("cursor" = Option<String>, Query, nullable),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200),
+    ),
+    responses(
+        (status = 200, description = "Successful Response", body = crate::openapi::AuditEventListResponse),
+        (status = 422, description = "Validation Error", body = crate::openapi::HTTPValidationError),
+    ))]
+pub async fn audit_events(State(state): State<AppState>, uri: Uri) -> Response {
+    let (filter, limit, start) = match events_params(uri.query()) {
+        Ok(p) => p,
+        Err(bad) => return validation(bad),
+    };
     let engine = state.engine.clone();
     let page = blocking(move || {
         Ok(engine.query(&Query {

@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use annal_model::Event;
+use annal_model::{Catalogs, Event};
 use annal_query::{Dir, Engine, Query, Start};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::native::{blocking, filter_only};
-use crate::params::{list_params, pairs};
+use crate::params::{list_params, pairs, ListParams};
 use crate::problem::Problem;
 use crate::AppState;
 
@@ -47,7 +47,7 @@ pub async fn stream(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, Problem> {
-    let p = filter_only(&uri, state.engine.catalogs())?;
+    let p = filter_only(uri.query(), state.engine.catalogs())?;
     let permit = state.streams.clone().try_acquire_owned().map_err(|_| {
         let mut p = Problem::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -116,22 +116,13 @@ pub async fn stream(
         .into_response())
 }
 
-/// `GET /v1/export?format=ndjson|csv&…filters`: every match, oldest first unless `order=desc`,
-/// streamed.
-#[utoipa::path(get, path = "/v1/export", tag = "events",
-    params(crate::openapi::FilterParams,
-        ("format" = Option<String>, Query, description = "ndjson (default) or csv", pattern = "^(ndjson|csv)$"),
-        ("order" = Option<String>, Query, description = "asc (default) or desc", pattern = "^(asc|desc)$")),
-    responses(
-        (status = 200, description = "Every match, streamed", content(
-            (String = "application/x-ndjson"),
-            (String = "text/csv"),
-        )),
-        (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn export(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
-    let pairs = pairs(uri.query())?;
-    let p = list_params(&pairs, state.engine.catalogs())?;
+/// The filters, format (true for CSV) and order of an export request's query string.
+pub(crate) fn export_params(
+    query: Option<&str>,
+    catalogs: &Catalogs,
+) -> Result<(ListParams, bool, Dir), Problem> {
+    let pairs = pairs(query)?;
+    let p = list_params(&pairs, catalogs)?;
     let mut csv = false;
     for (name, v) in &p.extra {
         match (name.as_str(), v.as_str()) {
@@ -147,6 +138,24 @@ pub async fn export(State(state): State<AppState>, uri: Uri) -> Result<Response,
     } else {
         Dir::Asc
     };
+    Ok((p, csv, order))
+}
+
+/// `GET /v1/export?format=ndjson|csv&…filters`: every match, oldest first unless `order=desc`,
+/// streamed.
+#[utoipa::path(get, path = "/v1/export", tag = "events",
+    params(crate::openapi::FilterParams,
+        ("format" = Option<String>, Query, description = "ndjson (default) or csv", pattern = "^(ndjson|csv)$"),
+        ("order" = Option<String>, Query, description = "asc (default) or desc", pattern = "^(asc|desc)$")),
+    responses(
+        (status = 200, description = "Every match, streamed", content(
+            (String = "application/x-ndjson"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn export(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
+    let (p, csv, order) = export_params(uri.query(), state.engine.catalogs())?;
     // Check the filter before answering 200.
     let first = {
         let (e, f) = (state.engine.clone(), p.filter.clone());

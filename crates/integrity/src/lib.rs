@@ -40,6 +40,6 @@ pub use notary::{
     load_or_create_key, store_consistency, store_inclusion, write_private_key, InclusionProof,
     Notary, NotaryError, Signed, DATA_KEY_FILE, DATA_PUBLIC_KEY_FILE,
 };
-pub use tiles::{StoreTree, Tiles, TILES_FILE, TILE_LEAVES};
+pub use tiles::{encode_tiles, parse_tiles, StoreTree, Tiles, TILES_FILE, TILE_LEAVES};
 
 pub use annal_storage::merkle::{empty_root, leaf_hash, node_hash, Hash};

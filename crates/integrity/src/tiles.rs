@@ -221,6 +221,12 @@ fn entry_crc(index: u64, root: &Hash) -> u32 {
 fn read_tiles(path: &Path) -> Option<Vec<Hash>> {
     let mut bytes = Vec::new();
     File::open(path).ok()?.read_to_end(&mut bytes).ok()?;
+    parse_tiles(&bytes)
+}
+
+/// The roots of the valid prefix of a tile file's bytes (entries up to the first that is
+/// cut short or fails its CRC); None when the header is not this version's.
+pub fn parse_tiles(bytes: &[u8]) -> Option<Vec<Hash>> {
     if bytes.get(..TILES_HEADER_BYTES)? != header() {
         return None;
     }
@@ -240,6 +246,22 @@ fn read_tiles(path: &Path) -> Option<Vec<Hash>> {
     Some(roots)
 }
 
+/// The bytes of a tile file holding `roots` ([`parse_tiles`] reads them back).
+pub fn encode_tiles(roots: &[Hash]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(TILES_HEADER_BYTES + roots.len() * TILE_ENTRY_BYTES);
+    out.extend_from_slice(&header());
+    put_entries(&mut out, roots, 0, roots.len());
+    out
+}
+
+/// Appends the entries of roots `from..to`.
+fn put_entries(out: &mut Vec<u8>, roots: &[Hash], from: usize, to: usize) {
+    for (i, root) in roots.iter().enumerate().take(to).skip(from) {
+        out.extend_from_slice(root);
+        out.extend_from_slice(&entry_crc(i as u64, root).to_le_bytes());
+    }
+}
+
 /// Writes roots `from..to` after the first `from` entries (rewriting the file when `from` is
 /// 0, so a damaged or foreign file is replaced).
 fn write_tiles(path: &Path, roots: &[Hash], from: usize, to: usize) -> std::io::Result<()> {
@@ -256,10 +278,7 @@ fn write_tiles(path: &Path, roots: &[Hash], from: usize, to: usize) -> std::io::
     if from == 0 {
         out.extend_from_slice(&header());
     }
-    for (i, root) in roots.iter().enumerate().take(to).skip(from) {
-        out.extend_from_slice(root);
-        out.extend_from_slice(&entry_crc(i as u64, root).to_le_bytes());
-    }
+    put_entries(&mut out, roots, from, to);
     use std::io::Seek;
     let at = if from == 0 {
         0

@@ -8,7 +8,9 @@ use serde_json::Value;
 
 use crate::catalog::Catalogs;
 use crate::field::{Field, IntField, TextField, JSON_ORDER};
-use crate::time::Timestamp;
+use crate::time::{Timestamp, NANOS_PER_DAY};
+
+const NANOS_PER_HOUR: i64 = NANOS_PER_DAY / 24;
 
 /// Longest text field value, in bytes of UTF-8.
 pub const TEXT_BYTES_MAX: usize = 4096;
@@ -308,6 +310,11 @@ impl fmt::Display for InvalidEvent {
     }
 }
 
+/// How far past its receipt a live event may be dated. Producers' clocks run a little
+/// ahead, but an event dated next year is a bug or a forgery, and it would sort after every
+/// event to come in time ranges, histograms and retention.
+pub const CREATED_AHEAD_MAX_NANOS: i64 = NANOS_PER_DAY;
+
 /// What validation needs besides the event itself.
 #[derive(Clone, Copy, Debug)]
 pub struct IngestContext<'a> {
@@ -315,6 +322,22 @@ pub struct IngestContext<'a> {
     pub catalogs: &'a Catalogs,
     /// The time of receipt, used as `received_at` and as `created_at` when absent.
     pub received_at: Timestamp,
+    /// The latest `created_at` accepted; None accepts any (generators and replays, whose
+    /// `received_at` is not the wall clock).
+    pub created_at_max: Option<Timestamp>,
+}
+
+impl<'a> IngestContext<'a> {
+    /// Validation of events received now, from producers: `created_at` at most
+    /// [`CREATED_AHEAD_MAX_NANOS`] ahead of the clock.
+    pub fn live(catalogs: &'a Catalogs) -> IngestContext<'a> {
+        let now = Timestamp::now();
+        IngestContext {
+            catalogs,
+            received_at: now,
+            created_at_max: Some(Timestamp(now.0.saturating_add(CREATED_AHEAD_MAX_NANOS))),
+        }
+    }
 }
 
 impl Event {
@@ -330,7 +353,7 @@ impl Event {
                 format!("not a valid JSON object: {e}"),
             );
         }
-        builder.finish(ctx.catalogs)
+        builder.finish(ctx)
     }
 
     /// Validates an already-parsed JSON value (used by APIs that receive JSON arrays).
@@ -348,7 +371,7 @@ impl Event {
                 "an event must be a JSON object".into(),
             ),
         }
-        builder.finish(ctx.catalogs)
+        builder.finish(ctx)
     }
 }
 
@@ -501,9 +524,30 @@ impl Builder {
         );
     }
 
-    fn finish(mut self, catalogs: &Catalogs) -> Result<Event, InvalidEvent> {
+    fn finish(mut self, ctx: &IngestContext<'_>) -> Result<Event, InvalidEvent> {
+        let catalogs = ctx.catalogs;
         if !self.created_at_given {
             self.event.created_at = self.event.received_at;
+        }
+        if ctx
+            .created_at_max
+            .is_some_and(|max| self.event.created_at > max)
+        {
+            let hours = (self.event.created_at.0 - self.event.received_at.0) / NANOS_PER_HOUR;
+            let ahead = match hours {
+                0..48 => format!("{hours} hours"),
+                _ => format!("{} days", hours / 24),
+            };
+            self.problem(
+                "created_at",
+                ProblemKind::Invalid,
+                format!(
+                    "{} is {ahead} after the event was received ({}); events may be dated at most {} hours ahead",
+                    self.event.created_at,
+                    self.event.received_at,
+                    CREATED_AHEAD_MAX_NANOS / NANOS_PER_HOUR,
+                ),
+            );
         }
         let code = self.event.int(IntField::EventCode);
         let entry = code.and_then(|c| catalogs.resolve(c, self.event.text(TextField::Source)));
@@ -640,6 +684,7 @@ mod tests {
         IngestContext {
             catalogs: c,
             received_at: Timestamp(1_700_000_000_000_000_000),
+            created_at_max: None,
         }
     }
 
@@ -675,6 +720,31 @@ mod tests {
         again.remove("received_at");
         let e2 = Event::from_value(Value::Object(again), &ctx(&c)).unwrap();
         assert_eq!(e, e2);
+    }
+
+    #[test]
+    fn live_ingest_refuses_events_dated_more_than_a_day_ahead() {
+        let c = Catalogs::builtin();
+        let ctx = IngestContext::live(&c);
+        let at = |t: Timestamp| format!(r#"{{"event_type":"x","created_at":"{t}"}}"#);
+        let soon = Timestamp(ctx.received_at.0 + CREATED_AHEAD_MAX_NANOS / 2);
+        assert!(Event::from_json(at(soon).as_bytes(), &ctx).is_ok());
+        let far = Timestamp(ctx.received_at.0 + 400 * NANOS_PER_DAY);
+        let err = Event::from_json(at(far).as_bytes(), &ctx).unwrap_err();
+        assert_eq!(err.problems.len(), 1);
+        assert_eq!(err.problems[0].field, "created_at");
+        assert!(
+            err.problems[0]
+                .msg
+                .contains("400 days after the event was received"),
+            "{err}"
+        );
+        // Generators and replays set no bound.
+        let replay = IngestContext {
+            created_at_max: None,
+            ..ctx
+        };
+        assert!(Event::from_json(at(far).as_bytes(), &replay).is_ok());
     }
 
     #[test]
@@ -804,6 +874,7 @@ mod tests {
         let ctx = IngestContext {
             catalogs: &catalogs,
             received_at: Timestamp(0),
+            created_at_max: None,
         };
         let e = Event::from_json(
             br#"{"event_type":"a,b","path":"say \"hi\"","event_payload":{"k":[1,2]},"latency_ms":2.5}"#,

@@ -10,7 +10,7 @@
 //! ```
 //! use annal_model::{Catalogs, Event, IngestContext, TextField, Timestamp};
 //! let catalogs = Catalogs::builtin();
-//! let ctx = IngestContext { catalogs: &catalogs, received_at: Timestamp::now() };
+//! let ctx = IngestContext::live(&catalogs);
 //! let e = Event::from_json(br#"{"event_code":202,"actor_id":"alice"}"#, &ctx).unwrap();
 //! assert_eq!(e.text(TextField::EventType), Some("LoginFailed"));
 //! ```
@@ -27,8 +27,8 @@ pub use catalog::{
     Catalog, CatalogEntry, CatalogError, Catalogs, CATALOG_BYTES_MAX, DEFAULT_CATALOG,
 };
 pub use event::{
-    write_decimal, Event, FieldProblem, IngestContext, InvalidEvent, ProblemKind, ID_BYTES_MAX,
-    MADE_ID_PREFIX, PAYLOAD_BYTES_MAX, TEXT_BYTES_MAX,
+    write_decimal, Event, FieldProblem, IngestContext, InvalidEvent, ProblemKind,
+    CREATED_AHEAD_MAX_NANOS, ID_BYTES_MAX, MADE_ID_PREFIX, PAYLOAD_BYTES_MAX, TEXT_BYTES_MAX,
 };
 pub use field::{Field, IntField, TextField, JSON_ORDER};
 pub use record::{

@@ -1,0 +1,87 @@
+//! The checkpoint log (`checkpoints.log`, ANNALCKP v1 frames of length, CRC and note): any
+//! bytes give the notes of its whole frames and where a torn tail starts, or a typed
+//! `Corrupt` error at an offset inside the file, never a panic or an allocation beyond the
+//! file's size. What it accepts is consistent: frames follow each other from the header,
+//! each note is the exact bytes of its frame and states its checkpoint, and the notes and
+//! a torn tail account for every byte.
+//!
+//! Each input is tried as is and with every frame's CRC recomputed, so mutations reach the
+//! notes behind the CRCs.
+#![no_main]
+use std::path::Path;
+
+use annal_integrity::{parse_log, Checkpoint, LogError};
+use libfuzzer_sys::fuzz_target;
+
+const HEADER: usize = 16;
+const FRAME_HEADER: usize = 8;
+
+/// The bytes with the CRC of every frame that fits in the file recomputed.
+fn repaired(data: &[u8]) -> Option<Vec<u8>> {
+    let mut b = data.to_vec();
+    let mut at = HEADER;
+    while at + FRAME_HEADER <= b.len() {
+        let len = u32::from_le_bytes(b[at..at + 4].try_into().ok()?) as usize;
+        let body = at + FRAME_HEADER..at + FRAME_HEADER + len;
+        if body.end > b.len() {
+            break;
+        }
+        let crc = crc32fast::hash(&b[body.clone()]);
+        b[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
+        at = body.end;
+    }
+    (b != data).then_some(b)
+}
+
+fn check(bytes: &[u8]) {
+    match parse_log(Path::new("checkpoints.log"), bytes) {
+        Ok(log) => {
+            if bytes.len() < HEADER {
+                assert!(log.notes.is_empty());
+                assert_eq!(log.torn_at, (!bytes.is_empty()).then_some(0));
+                return;
+            }
+            let mut at = HEADER;
+            for n in &log.notes {
+                assert_eq!(n.offset, at as u64, "frames do not follow each other");
+                let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+                assert_eq!(len as usize, n.note.len());
+                let body = &bytes[at + FRAME_HEADER..at + FRAME_HEADER + n.note.len()];
+                assert_eq!(body, n.note.as_bytes(), "note is not its frame's bytes");
+                assert_eq!(
+                    Checkpoint::from_note_unverified(&n.note).as_ref(),
+                    Ok(&n.checkpoint)
+                );
+                at += FRAME_HEADER + n.note.len();
+            }
+            match log.torn_at {
+                Some(t) => {
+                    assert!(
+                        t == at as u64 && at < bytes.len(),
+                        "torn tail at {t}, frames end at {at}"
+                    );
+                    // Only a frame that runs to the end of the file is a torn tail; one that
+                    // ends inside it is damage (dropping it would drop the notes after it).
+                    let rest = &bytes[at..];
+                    if rest.len() >= FRAME_HEADER {
+                        let len = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes"));
+                        assert!(
+                            FRAME_HEADER as u64 + u64::from(len) >= rest.len() as u64,
+                            "a frame ending inside the file at {t} was taken for a torn tail"
+                        );
+                    }
+                }
+                None => assert_eq!(at, bytes.len(), "bytes left over without a torn tail"),
+            }
+        }
+        Err(LogError::Corrupt { offset, .. }) => assert!(offset < bytes.len() as u64),
+        Err(e @ LogError::Io(_)) => panic!("parsing bytes did I/O: {e}"),
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    check(data);
+    if let Some(fixed) = repaired(data) {
+        check(&fixed);
+    }
+});
