@@ -13,7 +13,8 @@
 //! - no request got a status other than 200, or 429 (documented backpressure).
 //!
 //! Rounds: 12 by default; `ANNAL_CRASHLOOP_ROUNDS=N` for more. `ANNAL_CRASHLOOP_SEED=S`
-//! replays the kill times (the seed is printed).
+//! replays the kill times (the seed is printed). `ANNAL_TEST_BIN=target/release/annal` runs
+//! a release server.
 
 mod support;
 
@@ -276,7 +277,7 @@ fn check_offline(dir: &std::path::Path, notes: &BTreeSet<String>, seed: u64) {
         std::fs::write(&path, note).unwrap();
         args.extend(["--checkpoint".into(), path.display().to_string()]);
     }
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_annal"))
+    let out = std::process::Command::new(support::server::annal_bin())
         .args(&args)
         .output()
         .unwrap();

@@ -7,6 +7,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// The `annal` binary under test: this build's, or `$ANNAL_TEST_BIN` (long soaks and crash
+/// loops run against a release build).
+pub fn annal_bin() -> String {
+    std::env::var("ANNAL_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_annal").to_string())
+}
+
 /// A running `annal serve`, killed when dropped.
 pub struct Server {
     pub child: Child,
@@ -19,7 +25,7 @@ pub struct Server {
 impl Server {
     /// Starts `annal serve --data data --listen 127.0.0.1:0 extra…` and waits until it listens.
     pub fn start(data: &Path, extra: &[&str]) -> Server {
-        let child = Command::new(env!("CARGO_BIN_EXE_annal"))
+        let child = Command::new(annal_bin())
             .args([
                 "serve",
                 "--data",
