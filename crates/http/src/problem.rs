@@ -138,6 +138,14 @@ impl From<QueryError> for Problem {
     }
 }
 
+/// Seconds a producer is told to wait after the disk was full.
+const DISK_FULL_RETRY_SECONDS: u64 = 10;
+
+/// ENOSPC or EDQUOT: the write failed for want of space, and may succeed once it is freed.
+fn is_disk_full(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(28 | 122)) || e.kind() == std::io::ErrorKind::StorageFull
+}
+
 /// A storage error, by reference (query errors wrap one).
 pub struct StorageErrorRef<'a>(pub &'a StorageError);
 
@@ -151,6 +159,20 @@ impl From<StorageErrorRef<'_>> for Problem {
             }
             StorageError::NotFound(seq) => {
                 Problem::new(StatusCode::NOT_FOUND, format!("no event at seq {seq}"))
+            }
+            StorageError::Io { source, .. } if is_disk_full(source) => {
+                tracing::error!("append refused, the disk is full: {e}");
+                let mut p = Problem::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    format!("the disk holding the data directory is full: nothing of this append was stored; retry once space is freed ({source})"),
+                );
+                p.retry_after = Some(DISK_FULL_RETRY_SECONDS);
+                p
+            }
+            StorageError::NotAttempted(_) => {
+                let mut p = Problem::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+                p.retry_after = Some(1);
+                p
             }
             StorageError::Closed | StorageError::Poisoned(_) => {
                 tracing::error!("store unavailable: {e}");

@@ -2,6 +2,7 @@
 //! `Retry-After` at once, stores nothing of the refused batch, and never queues without
 //! bound. A real server on an ephemeral port; the disk is made slow (each fdatasync takes
 //! 300 ms) and the writer's queue one request deep, so concurrent appends must overflow it.
+//! And when the disk fills, appends get 507 naming it, and succeed again once space returns.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,20 +13,16 @@ use annal_model::Catalogs;
 use annal_query::Engine;
 use annal_storage::{FaultyFs, Options, Store};
 
-#[test]
-fn a_full_append_queue_answers_429_with_retry_after() {
-    let dir = tempfile::tempdir().unwrap();
-    let fs = Arc::new(FaultyFs::new());
-    fs.set_sync_delay(Duration::from_millis(300));
-    let store = Store::open(
-        dir.path(),
-        Options {
-            queue_requests: 1,
-            fs,
-            ..Options::default()
-        },
-    )
-    .unwrap();
+/// A server of `store` on an ephemeral port: the engine, the address, the stop switch and
+/// the thread to join.
+fn serve(
+    store: Store,
+) -> (
+    Arc<Engine>,
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    std::thread::JoinHandle<Result<(), annal_http::ServeError>>,
+) {
     let engine =
         Arc::new(Engine::new(store, IndexOptions::default(), Catalogs::builtin()).unwrap());
     let config = Config::default();
@@ -45,6 +42,24 @@ fn a_full_append_queue_answers_429_with_retry_after() {
         ))
     });
     let addr = addr_rx.recv().unwrap();
+    (engine, addr, stop_tx, server)
+}
+
+#[test]
+fn a_full_append_queue_answers_429_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = Arc::new(FaultyFs::new());
+    fs.set_sync_delay(Duration::from_millis(300));
+    let store = Store::open(
+        dir.path(),
+        Options {
+            queue_requests: 1,
+            fs,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let (engine, addr, stop_tx, server) = serve(store);
     let url = format!("http://{addr}/v1/events");
     let clients: Vec<_> = (0..8)
         .map(|i| {
@@ -87,6 +102,59 @@ fn a_full_append_queue_answers_429_with_retry_after() {
         accepted as u64,
         "a refused batch stores nothing"
     );
+    stop_tx.send(()).unwrap();
+    server.join().unwrap().unwrap();
+}
+
+#[test]
+fn a_full_disk_answers_507_and_appends_resume_when_space_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultyFs::new();
+    let opts = Options {
+        fs: Arc::new(fs.clone()),
+        ..Options::default()
+    };
+    let (engine, addr, stop_tx, server) = serve(Store::open(dir.path(), opts).unwrap());
+    let url = format!("http://{addr}/v1/events");
+    let append = |id: &str| {
+        let body = format!(r#"[{{"event_type":"t","id":"{id}"}},{{"event_type":"t"}}]"#);
+        match ureq::post(&url)
+            .set("Content-Type", "application/json")
+            .send_string(&body)
+        {
+            Ok(r) => (r.status(), None, r.into_string().unwrap()),
+            Err(ureq::Error::Status(code, r)) => (
+                code,
+                r.header("retry-after").map(String::from),
+                r.into_string().unwrap(),
+            ),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(append("a").0, 200);
+    fs.set_write_budget(Some(10)); // the disk fills in the middle of the next batch
+    for id in ["b", "b", "c"] {
+        let (status, retry_after, body) = append(id);
+        assert_eq!(status, 507, "{body}");
+        assert_eq!(retry_after.as_deref(), Some("10"));
+        assert!(
+            body.contains("the disk holding the data directory is full"),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        engine.store().len(),
+        2,
+        "nothing of a refused append is stored"
+    );
+    fs.set_write_budget(None);
+    let (status, _, body) = append("b");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(r#""seq":2"#),
+        "no seq lost to the full disk: {body}"
+    );
+    assert_eq!(engine.store().len(), 4);
     stop_tx.send(()).unwrap();
     server.join().unwrap().unwrap();
 }

@@ -1175,8 +1175,13 @@ fn flush_run(
                 st.day = None;
             }
             let msg = e.to_string();
+            // Each request gets its own error of the same kind (a full disk stays one).
+            let kind = match &e {
+                StorageError::Io { source, .. } => source.kind(),
+                _ => std::io::ErrorKind::Other,
+            };
             for (req, _) in requests {
-                let source = std::io::Error::other(msg.clone());
+                let source = std::io::Error::new(kind, msg.clone());
                 let _ = req.reply.send(Err(StorageError::Io {
                     op: "append",
                     path: seg.path.clone(),
