@@ -13,16 +13,16 @@ use annal_model::Catalogs;
 use annal_query::Engine;
 use annal_storage::{FaultyFs, Options, Store};
 
-/// A server of `store` on an ephemeral port: the engine, the address, the stop switch and
-/// the thread to join.
-fn serve(
-    store: Store,
-) -> (
+/// A server on an ephemeral port: the engine, the address, the stop switch and the thread.
+type Running = (
     Arc<Engine>,
     std::net::SocketAddr,
     tokio::sync::oneshot::Sender<()>,
     std::thread::JoinHandle<Result<(), annal_http::ServeError>>,
-) {
+);
+
+/// Serves `store` on an ephemeral port.
+fn serve(store: Store) -> Running {
     let engine =
         Arc::new(Engine::new(store, IndexOptions::default(), Catalogs::builtin()).unwrap());
     let config = Config::default();
