@@ -49,6 +49,7 @@ pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
         (status = 413, description = "Body larger than the limit"),
         (status = 422, description = "Invalid events, every problem located; nothing stored", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 429, description = "The writer's queue is full; retry after Retry-After", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 507, description = "The disk holding the data directory is full; nothing of the append was stored; retry after Retry-After", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 503, description = "The store stopped accepting appends", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn append(
