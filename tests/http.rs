@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 mod support;
-use support::server::{call, try_call, Reply, Server};
+use support::server::{call, serve_command, try_call, Reply, Server};
 
 fn get(s: &Server, path: &str) -> Reply {
     call("GET", &format!("{}{path}", s.base), None, None)
@@ -715,15 +715,7 @@ fn checkpoints_and_proofs_over_http_check_with_the_rfc_alone() {
         .unwrap();
     let bytes = std::fs::read(&wal).unwrap();
     std::fs::write(&wal, &bytes[..32]).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_annal"))
-        .args([
-            "serve",
-            "--data",
-            data.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--config", cfg.to_str().unwrap()])
+    let out = serve_command(&data, &["--config", cfg.to_str().unwrap()])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

@@ -13,6 +13,20 @@ pub fn annal_bin() -> String {
     std::env::var("ANNAL_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_annal").to_string())
 }
 
+/// `annal serve --data data --listen 127.0.0.1:0 extra…`, not started.
+pub fn serve_command(data: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(annal_bin());
+    cmd.args([
+        "serve",
+        "--data",
+        data.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .args(extra);
+    cmd
+}
+
 /// A running `annal serve`, killed when dropped.
 pub struct Server {
     pub child: Child,
@@ -25,15 +39,7 @@ pub struct Server {
 impl Server {
     /// Starts `annal serve --data data --listen 127.0.0.1:0 extra…` and waits until it listens.
     pub fn start(data: &Path, extra: &[&str]) -> Server {
-        let child = Command::new(annal_bin())
-            .args([
-                "serve",
-                "--data",
-                data.to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .args(extra)
+        let child = serve_command(data, extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
