@@ -293,7 +293,7 @@ fn integrity_seeds(out: &Out) -> Res {
 /// `http_query`: the first byte picks the route (modulo the number of routes); a letter
 /// is chosen so the seeds read as text.
 fn http_query_seeds(out: &Out) -> Res {
-    let seeds: [(&str, &str, &str); 24] = [
+    let seeds: [(&str, &str, &str); 25] = [
         ("list", "/v1/events", "event_type=LoginFailed&limit=5"),
         (
             "list-full",
@@ -314,6 +314,12 @@ fn http_query_seeds(out: &Out) -> Res {
             "category=Configuration&startDate=2026-03-01&endDate=2026-03-31&pageNumber=2&pageSize=10",
         ),
         ("audit-type", "/api/Audit", "eventType=202&eventtype=LoginFailed&PAGESIZE=1000"),
+        // The last representable day (it ends at 2262-04-11T23:47:16.854775807Z).
+        (
+            "audit-last-days",
+            "/api/Audit",
+            "startDate=2262-04-01&endDate=2262-04-11",
+        ),
         (
             "logs",
             "/api/v2/audit_logs",

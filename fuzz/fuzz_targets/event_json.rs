@@ -7,7 +7,11 @@ static CATALOGS: std::sync::OnceLock<annal_model::Catalogs> = std::sync::OnceLoc
 
 fuzz_target!(|data: &[u8]| {
     let catalogs = CATALOGS.get_or_init(annal_model::Catalogs::builtin);
-    let ctx = annal_model::IngestContext { catalogs, received_at: annal_model::Timestamp(1) };
+    let ctx = annal_model::IngestContext {
+        catalogs,
+        received_at: annal_model::Timestamp(1),
+        created_at_max: None,
+    };
     match annal_model::Event::from_json(data, &ctx) {
         Ok(event) => {
             let mut bytes = Vec::new();

@@ -64,10 +64,13 @@ fn repaired(data: &[u8]) -> Option<Vec<u8>> {
 
 fn check(bytes: &[u8]) {
     // The segment the header says it indexes: what the indexer would expect of it.
-    let (Some(base), Some(count)) = (le64(bytes, 16), le64(bytes, 24)) else {
+    let (Some(base), Some(count), Some(root)) = (
+        le64(bytes, 16),
+        le64(bytes, 24),
+        bytes.get(32..64).and_then(|r| <[u8; 32]>::try_from(r).ok()),
+    ) else {
         return;
     };
-    let root: [u8; 32] = bytes[32..64].try_into().expect("32 bytes");
     let nfields = usize::from(u16::from_le_bytes([bytes[10], bytes[11]]));
     let fields = &fields()[..nfields.min(fields().len())];
     let expected = Expected {
@@ -88,16 +91,27 @@ fn check(bytes: &[u8]) {
     let inside = |b: &RoaringBitmap, limit: u64| b.max().is_none_or(|m| u64::from(m) < limit);
     for pos in 0..fields.len() + 1 {
         let mut keys: Vec<Vec<u8>> = vec![Vec::new(), b"failure".to_vec()];
-        let _ = index.for_each_value(pos, limit, |key, b| {
+        let mut counts = Vec::new();
+        let listed = index.for_each_value(pos, limit, |key, b| {
             assert!(
                 !b.is_empty() && inside(b, limit),
                 "postings outside the segment"
             );
+            counts.push((key.to_vec(), b.len()));
             if keys.len() < 8 {
                 keys.push(key.to_vec());
             }
         });
-        let _ = index.value_counts(pos);
+        // Counts known without postings (the summary's, when it lists the values) are the
+        // postings' counts.
+        if let (Ok(()), Ok(known), true) = (listed, index.value_counts(pos), limit == count) {
+            let known: Vec<(Vec<u8>, u64)> =
+                known.into_iter().map(|(k, n)| (k.to_vec(), n)).collect();
+            assert_eq!(known, counts, "value counts disagree with the postings");
+            for (key, n) in &counts {
+                assert_eq!(index.count_hint(pos, key).unwrap_or(*n), *n, "count hint");
+            }
+        }
         for key in &keys {
             let _ = index.count_hint(pos, key);
             for lim in [limit, limit / 2] {
@@ -112,15 +126,20 @@ fn check(bytes: &[u8]) {
     let (lo, hi) = bounds.unwrap_or((0, 0));
     let mid = lo / 2 + hi / 2;
     for (from, to) in [(i64::MIN, i64::MAX), (lo, hi), (mid, hi), (lo, mid)] {
-        for lim in [limit, limit / 3, TIME_CHUNK_RECORDS as u64 + 1] {
+        // Callers pass the records they see, never more than the segment's.
+        for lim in [limit, limit / 3, limit.min(TIME_CHUNK_RECORDS as u64 + 1)] {
             let Ok(set) = index.time_range(from, to, lim) else {
                 continue;
             };
-            assert!(inside(&set, lim.min(limit)), "time range beyond the limit");
+            assert!(inside(&set, lim), "time range beyond the limit");
             let mut prev = None;
             let _ = index.for_each_time(&set, |ord, t| {
                 assert!(set.contains(ord), "a time for an ordinal not asked for");
                 assert!(from <= t && t < to, "time {t} outside {from}..{to}");
+                assert!(
+                    lo <= t && t <= hi,
+                    "time {t} outside the segment's {lo}..={hi}"
+                );
                 assert!(prev < Some(ord), "ordinals out of order");
                 prev = Some(ord);
             });

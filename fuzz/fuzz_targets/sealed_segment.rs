@@ -60,9 +60,10 @@ fn repaired(data: &[u8]) -> Option<Vec<u8>> {
     let fat = b.len() - FOOTER;
     let (bt_off, nblocks) = (le64(&b, fat)?, u64::from(le32(&b, fat + 8)?));
     for i in 0..nblocks.min(1 << 16) {
-        let Some(e) = usize::try_from(bt_off + i * 48)
-            .ok()
-            .filter(|e| e + 48 <= fat)
+        let entry = bt_off.checked_add(i * 48);
+        let Some(e) = entry
+            .and_then(|e| usize::try_from(e).ok())
+            .filter(|e| *e <= fat.saturating_sub(48))
         else {
             break;
         };

@@ -31,14 +31,15 @@ fn values(field: Field, v: Vec<String>) -> Clause {
     }
 }
 
-/// An end date: a date alone includes its whole day; a time is included itself.
+/// An end date: a date alone includes its whole day; a time is included itself. An end
+/// past the last representable time is the last representable time.
 fn end_inclusive(name: &str, v: &str) -> Result<Timestamp, Problem> {
     let t = time(name, v)?;
     let date_only = v.trim().len() == 10;
     Ok(Timestamp(if date_only {
-        t.0 + NANOS_PER_DAY
+        t.0.saturating_add(NANOS_PER_DAY)
     } else {
-        t.0 + 1
+        t.0.saturating_add(1)
     }))
 }
 
@@ -560,5 +561,34 @@ pub async fn audit_events(State(state): State<AppState>, uri: Uri) -> Response {
                 .collect(),
         ),
         Err(p) => p.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found while writing the `http_query` fuzz target (which panics on it when built with
+    /// overflow checks, `cargo fuzz build -a`): an end date on the last representable day (or
+    /// its last nanosecond) overflowed adding the day (or the nanosecond) that makes it
+    /// inclusive; release builds wrapped it to a time before 1970.
+    #[test]
+    fn an_end_on_the_last_representable_day_is_the_end_of_time() {
+        for end in ["2262-04-11", "2262-04-11T23:47:16.854775807Z"] {
+            assert_eq!(
+                end_inclusive("endDate", end).unwrap(),
+                Timestamp(i64::MAX),
+                "{end}"
+            );
+        }
+        let next_day = time("endDate", "2026-03-02").unwrap();
+        assert_eq!(end_inclusive("endDate", "2026-03-01").unwrap(), next_day);
+        for route in ["/api/Audit", "/api/v2/audit_logs"] {
+            let query = match route {
+                "/api/Audit" => "startDate=2262-04-10&endDate=2262-04-11",
+                _ => "filter[created_at][]=2262-04-10&filter[created_at][]=2262-04-11",
+            };
+            assert!(crate::parse_route_query(route, query).is_ok(), "{route}");
+        }
     }
 }

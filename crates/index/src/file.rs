@@ -11,7 +11,7 @@ use memmap2::Mmap;
 use crate::error::IndexError;
 use crate::key::Key;
 use crate::mem::MemIndex;
-use crate::times::{encode_times, le_u32, EncodedTimes};
+use crate::times::{encode_times, le_u32, EncodedTimes, TimeSource};
 use crate::values::{encode_field, FieldSection};
 
 /// First bytes of an index file.
@@ -185,6 +185,7 @@ impl IndexFile {
             expected.fields.len(),
         )
         .map_err(corrupt)?;
+        check_summary(&bytes, &sections, &summary, expected.count).map_err(corrupt)?;
         drop(bytes);
         let file = std::fs::File::open(path).map_err(IndexError::io("open", path))?;
         // SAFETY: index files are written under a temporary name and renamed into place,
@@ -356,6 +357,46 @@ fn parse_summary(b: &[u8], nfields: usize) -> Result<Summary, String> {
     })
 }
 
+/// Checks that a summary says what the sections hold: the time range their chunk bounds
+/// span, and each field's number of values and, when it lists them, every value's count
+/// (queries answer from the summary without reading the sections).
+fn check_summary(
+    bytes: &[u8],
+    sections: &[Section],
+    summary: &Summary,
+    count: u64,
+) -> Result<(), String> {
+    let body = |s: &Section| &bytes[s.range.0..s.range.1];
+    let times = sections.get(1).ok_or("no time section")?;
+    let times = EncodedTimes::locate(body(times), count)?;
+    let span = (0..times.chunk_count()).map(|c| times.bounds(c)).fold(
+        None,
+        |span: Option<(i64, i64)>, b| {
+            Some(span.map_or((b.min, b.max), |(lo, hi)| (lo.min(b.min), hi.max(b.max))))
+        },
+    );
+    if count > 0 && span != Some((summary.min_time, summary.max_time)) {
+        return Err("the summary's time range is not its time chunks'".into());
+    }
+    for (i, (field, s)) in summary.fields.iter().zip(&sections[2..]).enumerate() {
+        let section = FieldSection::locate(body(s))?;
+        let agrees = field.distinct as usize == section.len()
+            && field.values.as_ref().is_none_or(|listed| {
+                section.values().is_ok_and(|values| {
+                    listed.len() == values.len()
+                        && listed
+                            .iter()
+                            .zip(&values)
+                            .all(|((k, n), v)| **k == v.key[..] && *n == v.count)
+                })
+            });
+        if !agrees {
+            return Err(format!("the summary of field {i} is not its section's"));
+        }
+    }
+    Ok(())
+}
+
 struct Cursor<'a> {
     b: &'a [u8],
     pos: usize,
@@ -379,5 +420,80 @@ impl<'a> Cursor<'a> {
         Ok(i64::from_le_bytes(
             self.take(8)?.try_into().unwrap_or([0; 8]),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::indexer::IndexOptions;
+
+    /// An index of 100 generated events and its file's bytes.
+    fn index_bytes() -> (MemIndex, Vec<u8>) {
+        let fields = IndexOptions::default().fields;
+        let mut mem = MemIndex::new(0, &fields);
+        let events = annal_gen::events(annal_gen::GenConfig {
+            count: 100,
+            ..Default::default()
+        });
+        events.iter().for_each(|e| mem.push(e));
+        let bytes = encode_index(&mem, &[7; 32]);
+        (mem, bytes)
+    }
+
+    /// Section `i`'s range in the directory, and the directory's end.
+    fn section(bytes: &[u8], i: usize) -> (usize, usize, usize) {
+        let e = INDEX_HEADER_BYTES + i * DIR_ENTRY_BYTES;
+        let at = |o: usize| u64::from_le_bytes(bytes[e + o..e + o + 8].try_into().unwrap());
+        let nsections = usize::from(u16::from_le_bytes([bytes[10], bytes[11]])) + 2;
+        let (off, len) = (at(32) as usize, at(40) as usize);
+        (
+            off,
+            off + len,
+            INDEX_HEADER_BYTES + nsections * DIR_ENTRY_BYTES,
+        )
+    }
+
+    /// Rewrites section `i`'s checksum, then the directory's.
+    fn reseal(bytes: &mut [u8], i: usize) {
+        let (start, end, dir_end) = section(bytes, i);
+        let crc = crc32fast::hash(&bytes[start..end]);
+        let e = INDEX_HEADER_BYTES + i * DIR_ENTRY_BYTES;
+        bytes[e + 28..e + 32].copy_from_slice(&crc.to_le_bytes());
+        let crc = crc32fast::hash(&bytes[..dir_end]);
+        bytes[dir_end..dir_end + 4].copy_from_slice(&crc.to_le_bytes());
+    }
+
+    /// Found by the `index_file` fuzz target: a summary whose checksums agree but which
+    /// disagrees with the sections (a value's count, the time range) was trusted, so counts
+    /// and time pruning answered from it differed from the postings and times.
+    #[test]
+    fn a_summary_that_disagrees_with_its_sections_is_refused() {
+        let (mem, good) = index_bytes();
+        let fields = IndexOptions::default().fields;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.idx");
+        let expected = Expected {
+            base: 0,
+            count: mem.len(),
+            root: &[7; 32],
+            fields: &fields,
+        };
+        std::fs::write(&path, &good).unwrap();
+        let file = IndexFile::open(&path, &expected).unwrap();
+        assert_eq!(file.summary().fields.len(), fields.len());
+        let (start, _, _) = section(&good, 0);
+        // The summary: smallest and largest time (8 bytes each), then per field its number
+        // of values (4), whether they are listed (1), and each value's key length (2), key
+        // (8 for event_code, the first field) and count (4).
+        assert_eq!(good[start + 20], 1, "event_code values listed");
+        for (at, what) in [(start + 31, "a value's count"), (start, "time range")] {
+            let mut bad = good.clone();
+            bad[at] ^= 1;
+            reseal(&mut bad, 0);
+            std::fs::write(&path, &bad).unwrap();
+            let err = IndexFile::open(&path, &expected).err().unwrap();
+            assert!(err.to_string().contains("summary"), "{what}: {err}");
+        }
     }
 }

@@ -246,6 +246,11 @@ impl<'a> FieldSection<'a> {
         Ok(out)
     }
 
+    /// Number of values.
+    pub(crate) fn len(&self) -> usize {
+        self.n
+    }
+
     /// The value `key`, if the field has it.
     pub(crate) fn lookup(&self, key: &[u8]) -> Result<Option<Value>, String> {
         // The last block whose first key is ≤ key.

@@ -123,25 +123,30 @@ pub fn parse_log(path: &Path, bytes: &[u8]) -> Result<LogContents, LogError> {
     let mut at = LOG_HEADER_BYTES;
     while at < bytes.len() {
         let rest = &bytes[at..];
-        let frame = (rest.len() >= FRAME_HEADER_BYTES)
-            .then(|| {
-                let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-                let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
-                (len, crc)
-            })
-            .filter(|(len, _)| *len <= NOTE_BYTES_MAX);
-        let body = frame.and_then(|(len, crc)| {
-            rest.get(FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + len)
-                .filter(|b| crc32fast::hash(b) == crc)
+        let frame = (rest.len() >= FRAME_HEADER_BYTES).then(|| {
+            let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+            let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
+            (len, crc)
         });
+        let body = frame
+            .filter(|(len, _)| *len <= NOTE_BYTES_MAX)
+            .and_then(|(len, crc)| {
+                rest.get(FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + len)
+                    .filter(|b| crc32fast::hash(b) == crc)
+            });
         let Some(body) = body else {
+            // Over-long or not: a frame that ends inside the file is damage, not a torn tail
+            // (dropping it would drop every note after it).
             let reaches_end =
                 frame.is_none_or(|(len, _)| at + FRAME_HEADER_BYTES + len >= bytes.len());
             if reaches_end {
                 out.torn_at = Some(at as u64);
                 return Ok(out);
             }
-            return Err(corrupt(at, "checkpoint frame fails its CRC".into()));
+            return Err(corrupt(
+                at,
+                "checkpoint frame fails its length or CRC".into(),
+            ));
         };
         let note = std::str::from_utf8(body)
             .map_err(|_| corrupt(at, "checkpoint note is not UTF-8".into()))?;
@@ -273,6 +278,32 @@ mod tests {
             std::fs::metadata(&path).unwrap().len(),
             whole.notes[2].offset
         );
+    }
+
+    /// Found by the `checkpoint_log` fuzz target: a frame length above `NOTE_BYTES_MAX` that
+    /// ends inside the file was taken for a torn tail, so opening the log would have cut off
+    /// every note after it.
+    #[test]
+    fn an_over_long_frame_inside_the_file_is_damage_not_a_torn_tail() {
+        let (dir, good) = log_with(200);
+        let path = dir.path().join(CHECKPOINT_LOG_FILE);
+        assert!(good.len() > LOG_HEADER_BYTES + NOTE_BYTES_MAX + 2 * FRAME_HEADER_BYTES);
+        let notes = parse_log(&path, &good).unwrap().notes;
+        let over_long = (NOTE_BYTES_MAX as u32 + 1).to_le_bytes();
+        let with_length_at = |offset: u64| {
+            let mut bytes = good.clone();
+            bytes[offset as usize..][..4].copy_from_slice(&over_long);
+            bytes
+        };
+        let err = parse_log(&path, &with_length_at(notes[1].offset)).unwrap_err();
+        assert!(
+            matches!(&err, LogError::Corrupt { offset, .. } if *offset == notes[1].offset),
+            "{err}"
+        );
+        // On the last frame the same length runs past the end: a torn tail.
+        let last = notes[199].offset;
+        let torn = parse_log(&path, &with_length_at(last)).unwrap();
+        assert_eq!((torn.notes.len(), torn.torn_at), (199, Some(last)));
     }
 
     #[test]

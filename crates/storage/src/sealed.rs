@@ -354,8 +354,8 @@ impl std::fmt::Debug for SealedSegment {
 
 impl SealedSegment {
     /// Opens a sealed segment and checks its structure: header, footer and section
-    /// checksums, and that the block table tiles the seq range. Block contents are checked
-    /// when read.
+    /// checksums, that the block table tiles the seq range, and that the id table is sorted
+    /// and points inside the segment. Block contents are checked when read.
     pub fn open(fs: &dyn Vfs, path: &Path) -> Result<SealedSegment> {
         let file = fs.open_read(path).map_err(StorageError::io("open", path))?;
         let len = file.len().map_err(StorageError::io("stat", path))?;
@@ -434,20 +434,28 @@ impl SealedSegment {
         )?;
         let mk = section(le_u64(f, 24), le_u32(f, 32) as usize, "Merkle section")?;
         let bt_bytes = read(bt.0, bt.1 - bt.0)?;
+        let id_bytes = read(ids.0, ids.1 - ids.0)?;
         let mk_bytes = read(mk.0, mk.1 - mk.0)?;
-        for ((s, e), crc_at, what) in [
-            (bt, 36, "block table"),
-            (ids, 40, "id table"),
-            (mk, 44, "Merkle section"),
+        for (start, bytes, crc_at, what) in [
+            (bt.0, &bt_bytes, 36, "block table"),
+            (ids.0, &id_bytes, 40, "id table"),
+            (mk.0, &mk_bytes, 44, "Merkle section"),
         ] {
-            let crc = match what {
-                "block table" => crc32fast::hash(&bt_bytes),
-                "Merkle section" => crc32fast::hash(&mk_bytes),
-                _ => crc32fast::hash(&read(s, e - s)?),
-            };
-            if crc != le_u32(f, crc_at) {
-                return Err(bad(s, &format!("{what} checksum mismatch")));
+            if crc32fast::hash(bytes) != le_u32(f, crc_at) {
+                return Err(bad(start, &format!("{what} checksum mismatch")));
             }
+        }
+        // Look-ups binary-search the keys and add the ordinals to the base.
+        let mut prev_key = 0;
+        for (i, e) in id_bytes.chunks_exact(ID_ENTRY_BYTES).enumerate() {
+            let (key, ordinal) = (le_u64(e, 0), le_u32(e, 8));
+            if key < prev_key || u64::from(ordinal) >= count {
+                return Err(bad(
+                    ids.0 + i * ID_ENTRY_BYTES,
+                    &format!("id table entry {i} is out of order or outside the segment"),
+                ));
+            }
+            prev_key = key;
         }
         let mut blocks = Vec::with_capacity(block_count);
         let mut next_seq = base;
@@ -664,3 +672,76 @@ fn read_at(file: &dyn VFile, at: usize, n: usize) -> std::io::Result<Vec<u8>> {
 
 /// Shared handle to a sealed segment.
 pub type SealedRef = Arc<SealedSegment>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Options, OsFs, Store};
+    use annal_model::Timestamp;
+
+    /// A store with one sealed segment of 6 events, 3 with ids; the segment's path.
+    fn sealed_segment(dir: &Path) -> PathBuf {
+        let store = Store::open(dir, Options::default()).unwrap();
+        let day = annal_model::NANOS_PER_DAY;
+        let events: Vec<Event> = (0..7i64)
+            .map(|i| {
+                let t = Timestamp(day * if i < 6 { 20_000 } else { 20_001 } + i);
+                let mut e = Event::new(t, t);
+                e.id = (i % 2 == 0).then(|| format!("evt-{i}").into());
+                e
+            })
+            .collect();
+        store.append(&events[..6]).unwrap();
+        store.append(&events[6..]).unwrap();
+        store.wait_sealed().unwrap();
+        let path = store.snapshot().sealed()[0].path().to_path_buf();
+        store.close().unwrap();
+        path
+    }
+
+    /// Rewrites id-table entry `i` with `edit`, then the id table's and footer's checksums.
+    fn edit_id_entry(bytes: &mut [u8], i: usize, edit: impl FnOnce(&mut [u8])) {
+        let fat = bytes.len() - SEG_FOOTER_BYTES;
+        let (n, off) = (
+            le_u32(bytes, fat + 12) as usize,
+            le_u64(bytes, fat + 16) as usize,
+        );
+        edit(&mut bytes[off + i * ID_ENTRY_BYTES..][..ID_ENTRY_BYTES]);
+        let crc = crc32fast::hash(&bytes[off..off + n * ID_ENTRY_BYTES]);
+        bytes[fat + 40..fat + 44].copy_from_slice(&crc.to_le_bytes());
+        let crc = crc32fast::hash(&bytes[fat..fat + 92]);
+        bytes[fat + 92..fat + 96].copy_from_slice(&crc.to_le_bytes());
+    }
+
+    /// Found by the `sealed_segment` fuzz target: an id table whose checksums agree but
+    /// whose ordinal points past the segment gave look-ups a seq outside it.
+    #[test]
+    fn an_id_table_pointing_outside_the_segment_or_unsorted_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = sealed_segment(dir.path());
+        let good = std::fs::read(&path).unwrap();
+        let seg = SealedSegment::open(&OsFs, &path).unwrap();
+        assert_eq!(seg.count(), 6);
+        assert_eq!(seg.id_candidates("evt-2").unwrap(), vec![2]);
+        drop(seg);
+        // Entry 0 points at record 6 of 6; entry 1's key drops below entry 0's.
+        let cases: [(usize, Box<dyn Fn(&mut [u8])>); 2] = [
+            (
+                0,
+                Box::new(|e| e[8..12].copy_from_slice(&6u32.to_le_bytes())),
+            ),
+            (1, Box::new(|e| e[..8].copy_from_slice(&0u64.to_le_bytes()))),
+        ];
+        for (i, edit) in cases {
+            let mut bytes = good.clone();
+            edit_id_entry(&mut bytes, i, edit);
+            std::fs::write(&path, &bytes).unwrap();
+            let err = SealedSegment::open(&OsFs, &path).unwrap_err();
+            assert!(
+                matches!(&err, StorageError::Corrupt { .. })
+                    && err.to_string().contains(&format!("id table entry {i} ")),
+                "entry {i}: {err}"
+            );
+        }
+    }
+}
