@@ -725,16 +725,13 @@ mod tests {
         assert_eq!(seg.id_candidates("evt-2").unwrap(), vec![2]);
         drop(seg);
         // Entry 0 points at record 6 of 6; entry 1's key drops below entry 0's.
-        let cases: [(usize, Box<dyn Fn(&mut [u8])>); 2] = [
-            (
-                0,
-                Box::new(|e| e[8..12].copy_from_slice(&6u32.to_le_bytes())),
-            ),
-            (1, Box::new(|e| e[..8].copy_from_slice(&0u64.to_le_bytes()))),
+        let cases: [(usize, std::ops::Range<usize>, Vec<u8>); 2] = [
+            (0, 8..12, 6u32.to_le_bytes().to_vec()),
+            (1, 0..8, 0u64.to_le_bytes().to_vec()),
         ];
-        for (i, edit) in cases {
+        for (i, at, value) in cases {
             let mut bytes = good.clone();
-            edit_id_entry(&mut bytes, i, edit);
+            edit_id_entry(&mut bytes, i, |e| e[at.clone()].copy_from_slice(&value));
             std::fs::write(&path, &bytes).unwrap();
             let err = SealedSegment::open(&OsFs, &path).unwrap_err();
             assert!(
