@@ -74,6 +74,12 @@ impl Problem {
         })
     }
 
+    /// The same problem, telling the client to retry after `secs` seconds.
+    pub fn retry_after(mut self, secs: u64) -> Problem {
+        self.retry_after = Some(secs);
+        self
+    }
+
     /// Adds a located problem.
     pub fn with(mut self, item: ProblemItem) -> Problem {
         self.errors.push(item);
@@ -141,9 +147,11 @@ impl From<QueryError> for Problem {
 /// Seconds a producer is told to wait after the disk was full.
 const DISK_FULL_RETRY_SECONDS: u64 = 10;
 
-/// ENOSPC or EDQUOT: the write failed for want of space, and may succeed once it is freed.
+/// ENOSPC or EDQUOT (by kind: the store keeps an error's kind when it answers each append of a
+/// failed group): the write failed for want of space, and may succeed once it is freed.
 fn is_disk_full(e: &std::io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(28 | 122)) || e.kind() == std::io::ErrorKind::StorageFull
+    use std::io::ErrorKind::{QuotaExceeded, StorageFull};
+    matches!(e.kind(), StorageFull | QuotaExceeded)
 }
 
 /// A storage error, by reference (query errors wrap one).
@@ -153,26 +161,21 @@ impl From<StorageErrorRef<'_>> for Problem {
     fn from(StorageErrorRef(e): StorageErrorRef<'_>) -> Problem {
         match e {
             StorageError::Limit(msg) => {
-                let mut p = Problem::new(StatusCode::TOO_MANY_REQUESTS, msg.clone());
-                p.retry_after = Some(1);
-                p
+                Problem::new(StatusCode::TOO_MANY_REQUESTS, msg.clone()).retry_after(1)
             }
             StorageError::NotFound(seq) => {
                 Problem::new(StatusCode::NOT_FOUND, format!("no event at seq {seq}"))
             }
             StorageError::Io { source, .. } if is_disk_full(source) => {
                 tracing::error!("append refused, the disk is full: {e}");
-                let mut p = Problem::new(
+                Problem::new(
                     StatusCode::INSUFFICIENT_STORAGE,
                     format!("the disk holding the data directory is full: nothing of this append was stored; retry once space is freed ({source})"),
-                );
-                p.retry_after = Some(DISK_FULL_RETRY_SECONDS);
-                p
+                )
+                .retry_after(DISK_FULL_RETRY_SECONDS)
             }
             StorageError::NotAttempted(_) => {
-                let mut p = Problem::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
-                p.retry_after = Some(1);
-                p
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).retry_after(1)
             }
             StorageError::Closed | StorageError::Poisoned(_) => {
                 tracing::error!("store unavailable: {e}");

@@ -59,18 +59,25 @@ pub(crate) fn sizes<const N: usize>(
     Ok(out)
 }
 
+/// The parameters of a proof route: `required`, and `tree` (a tree size, None for the
+/// newest checkpoint's).
+fn required_and_tree(
+    query: Option<&str>,
+    [required, tree]: [&str; 2],
+) -> Result<(u64, Option<u64>), Problem> {
+    let [value, size] = sizes(query, [required, tree])?;
+    let value = value.ok_or_else(|| Problem::bad_param(required, "required"))?;
+    Ok((value, size))
+}
+
 /// `seq` (required) and `tree_size` of an inclusion proof request's query string.
 pub(crate) fn inclusion_params(query: Option<&str>) -> Result<(u64, Option<u64>), Problem> {
-    let [seq, size] = sizes(query, ["seq", "tree_size"])?;
-    let seq = seq.ok_or_else(|| Problem::bad_param("seq", "required"))?;
-    Ok((seq, size))
+    required_and_tree(query, ["seq", "tree_size"])
 }
 
 /// `first` (required) and `second` of a consistency proof request's query string.
 pub(crate) fn consistency_params(query: Option<&str>) -> Result<(u64, Option<u64>), Problem> {
-    let [first, second] = sizes(query, ["first", "second"])?;
-    let first = first.ok_or_else(|| Problem::bad_param("first", "required"))?;
-    Ok((first, second))
+    required_and_tree(query, ["first", "second"])
 }
 
 /// The newest signed checkpoint (whose size is what a size left out means).

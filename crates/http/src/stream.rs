@@ -49,12 +49,11 @@ pub async fn stream(
 ) -> Result<Response, Problem> {
     let p = filter_only(uri.query(), state.engine.catalogs())?;
     let permit = state.streams.clone().try_acquire_owned().map_err(|_| {
-        let mut p = Problem::new(
+        Problem::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too many live streams; retry later",
-        );
-        p.retry_after = Some(5);
-        p
+        )
+        .retry_after(5)
     })?;
     let start = match headers.get("last-event-id") {
         Some(v) => v
