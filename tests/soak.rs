@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::server::{try_call, Server};
+use support::server::{try_call, Reply, Server};
 
 /// Events in one producer request.
 const BATCH: u64 = 100;
@@ -65,9 +65,16 @@ impl Load {
         !self.stop.load(Ordering::Relaxed)
     }
 
+    /// A request that must be answered (the server is never killed in a soak).
+    fn call(&self, what: &str, method: &str, path: &str, body: Option<&[u8]>) -> Reply {
+        let url = format!("{}{path}", self.base);
+        try_call(method, &url, None, body.map(|b| ("application/json", b)))
+            .unwrap_or_else(|e| panic!("{what}: the server stopped answering: {e}"))
+    }
+
+    /// A GET, counted: its body when it was a 200.
     fn get(&self, what: &str, path: &str) -> Option<String> {
-        let r = try_call("GET", &format!("{}{path}", self.base), None, None)
-            .unwrap_or_else(|e| panic!("{what}: the server stopped answering: {e}"));
+        let r = self.call(what, "GET", path, None);
         self.tally.answer(what, r.status, &r.body).then_some(r.body)
     }
 
@@ -96,13 +103,7 @@ fn produce(load: &Load, producer: u64) {
             })
             .collect();
         let body = serde_json::to_vec(&events).unwrap();
-        let r = try_call(
-            "POST",
-            &format!("{}/v1/events", load.base),
-            None,
-            Some(("application/json", &body)),
-        )
-        .unwrap_or_else(|e| panic!("append: the server stopped answering: {e}"));
+        let r = load.call("append", "POST", "/v1/events", Some(&body));
         if load.tally.answer("append", r.status, &r.body) {
             load.tally.acked.fetch_add(BATCH, Ordering::Relaxed);
             n += BATCH;
@@ -197,8 +198,7 @@ fn export(load: &Load) {
 fn audit(load: &Load) {
     let mut signed = false;
     while load.running() {
-        let r = try_call("GET", &format!("{}/v1/checkpoint", load.base), None, None)
-            .unwrap_or_else(|e| panic!("checkpoint: the server stopped answering: {e}"));
+        let r = load.call("checkpoint", "GET", "/v1/checkpoint", None);
         // 404 until the signer's first turn after the first events, never after.
         if signed || r.status != 404 {
             signed |= load.tally.answer("checkpoint", r.status, &r.body);
