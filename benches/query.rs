@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the query engine on 200,000 generated events (90 days).
 //! `cargo bench --bench query`. The full workload with SQLite in the same run is
 //! `annal bench query`; see docs/benchmarks.md.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)] // criterion's macros make undocumented fns
 
 use annal_gen::GenConfig;
 use annal_index::IndexOptions;

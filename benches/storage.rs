@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the storage hot paths. `cargo bench --bench storage`.
 //! Whole-system figures (producers × batch sizes, ingest, SQLite ratio) come from
 //! `annal bench ingest` and `annal bench seal`; see docs/benchmarks.md.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)] // criterion's macros make undocumented fns
 
 use std::time::Duration;
 

@@ -1,4 +1,5 @@
 //! The `annal` binary end to end: gen → ingest → stats → verify, bad input, corruption.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;

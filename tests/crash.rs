@@ -5,6 +5,7 @@
 //!
 //! Cycles: 30 by default; `ANNAL_CRASH_CYCLES=N` for more. `ANNAL_CRASH_SEED=S` replays a run
 //! (the seed is printed).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::io::{BufReader, Read, Write};
 use std::process::{Command, Stdio};

@@ -15,6 +15,7 @@
 //! Rounds: 12 by default; `ANNAL_CRASHLOOP_ROUNDS=N` for more. `ANNAL_CRASHLOOP_SEED=S`
 //! replays the kill times (the seed is printed). `ANNAL_TEST_BIN=target/release/annal` runs
 //! a release server.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! Hostile input at the HTTP edge: oversized fields, invalid UTF-8, deep nesting, huge
 //! numbers, far timestamps, thousands of repeated parameters and slowloris clients. Each
 //! gets a 4xx that names what is wrong, and nothing is stored.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 mod support;
 

@@ -12,6 +12,7 @@
 //! doubled), the reopened store accepts appends again, and `verify` finds nothing wrong.
 //! A producer retries a failed batch, as a real one does (the ids make retries idempotent),
 //! and stops at a poisoned store until it is reopened.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! `annal serve` end to end: a real server on an ephemeral port, a real HTTP client. Every
 //! native route, the seed systems' example requests, every documented error, API keys and
 //! roles, and acknowledged appends surviving SIGKILL.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::io::{BufRead, BufReader, Read};
 

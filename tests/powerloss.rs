@@ -5,6 +5,7 @@
 //!
 //! Cycles: 20 by default; `ANNAL_POWERLOSS_CYCLES=N` for more. `ANNAL_POWERLOSS_SEED=S`
 //! replays a run (the seed is printed).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 mod support;
 

@@ -3,6 +3,7 @@
 //! by cursor, by offset and backwards must give exactly the scan's matches; counts, counts by
 //! field and histograms must equal the scan's; also after reopening, with other index field
 //! sets, and with appends between pages.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 mod support;
 

@@ -6,6 +6,7 @@
 //!
 //! Seconds: 20 by default; `ANNAL_SOAK_SECS=N` for a longer soak, and
 //! `ANNAL_TEST_BIN=target/release/annal` to soak a release server. The figures are printed.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 mod support;
 

@@ -1,5 +1,6 @@
 //! Storage engine behaviour through the public API: recovery, corruption, faults, rolls,
 //! idempotency. The oracle is a plain Vec of the events appended.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -6,6 +6,7 @@
 //! the store signed as it grew, and one the auditor saved at the end), alters the copy, and
 //! audits it with the auditor's public key. `ANNAL_TAMPER_ROUNDS` sets the rounds (default 6);
 //! `ANNAL_TAMPER_SEED` replays one run.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 mod support;
 

@@ -30,8 +30,6 @@
 //! }
 //! assert_eq!(annal_gen::events(GenConfig { count: 3, ..GenConfig::default() }).len(), 3);
 //! ```
-#![deny(missing_docs, clippy::unwrap_used, clippy::expect_used)]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod clock;
 mod json;

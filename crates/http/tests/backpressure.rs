@@ -3,6 +3,7 @@
 //! bound. A real server on an ephemeral port; the disk is made slow (each fdatasync takes
 //! 300 ms) and the writer's queue one request deep, so concurrent appends must overflow it.
 //! And when the disk fills, appends get 507 naming it, and succeed again once space returns.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -188,8 +188,15 @@ impl IndexFile {
         check_summary(&bytes, &sections, &summary, expected.count).map_err(corrupt)?;
         drop(bytes);
         let file = std::fs::File::open(path).map_err(IndexError::io("open", path))?;
-        // SAFETY: index files are written under a temporary name and renamed into place,
-        // never modified after, and only by the process holding the store's lock.
+        // SAFETY: the one `unsafe` in annal (the workspace denies `unsafe_code` elsewhere).
+        // A mapping is undefined behaviour only if the file changes while mapped. annal never
+        // changes an index file in place: it is written under a temporary name, synced and
+        // renamed into place, and a rebuild replaces the name with a new inode, so this map
+        // keeps the bytes it was opened with. Only the process holding the store's LOCK writes
+        // index files. An outside process truncating the file breaks that contract; the map
+        // then faults (SIGBUS) rather than yielding other bytes. The sections' CRCs were checked
+        // on the bytes read just above, and the map's length is checked against them below.
+        #[allow(unsafe_code)]
         let map = unsafe { Mmap::map(&file) }.map_err(IndexError::io("mmap", path))?;
         if map.len() != sections.last().map_or(0, |s| s.range.1) {
             return Err(corrupt("changed while being opened".into()));

@@ -6,9 +6,6 @@
 //! from the segment when missing, damaged or made for another field list; unsealed segments
 //! have theirs in memory, caught up on every [`Indexer::view`]. Format: docs/format.md.
 
-#![deny(missing_docs, clippy::unwrap_used, clippy::expect_used)]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
-
 mod error;
 mod file;
 mod indexer;

@@ -1,6 +1,7 @@
 //! Index files against the segments they are built from: what a file answers equals what an
 //! index built in memory from the segment answers; damaged, truncated, foreign or stale files
 //! are rebuilt, never trusted.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::path::Path;
 use std::sync::Arc;

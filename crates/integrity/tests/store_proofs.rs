@@ -1,6 +1,7 @@
 //! Proofs over a real store: the tree read from segments (sealed and active) gives the same
 //! roots the storage engine wrote into its sealed footers, and the same proofs as a tree
 //! built from every leaf hash; the proofs verify.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use annal_gen::GenConfig;
 use annal_integrity::{

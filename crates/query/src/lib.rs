@@ -6,9 +6,6 @@
 //! bitmap rank and select; counts and histograms come from bitmap cardinalities whenever no
 //! clause needs the events themselves.
 
-#![deny(missing_docs, clippy::unwrap_used, clippy::expect_used)]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
-
 mod aggregate;
 mod cache;
 mod cursor;

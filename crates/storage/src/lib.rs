@@ -28,8 +28,6 @@
 //! assert_eq!(acks[0].seq, 0);
 //! assert_eq!(store.snapshot().get(0).unwrap(), e);
 //! ```
-#![deny(missing_docs, clippy::unwrap_used, clippy::expect_used)]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod columns;
 mod error;
