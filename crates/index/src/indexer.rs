@@ -299,6 +299,18 @@ fn catch_up(snapshot: &Snapshot, mem: &RwLock<MemIndex>, end: u64) -> Result<()>
         let to = end.min(at + CATCH_UP_EVENTS);
         let events = snapshot.read_unsealed(at, to)?;
         let mut m = mem.write();
+        // The indexer's lock serialises catch-ups; another writer here would index records
+        // twice or out of place, and every ordinal after it would point at the wrong record.
+        assert_eq!(
+            m.base() + m.len(),
+            at,
+            "in-memory index moved during catch-up"
+        );
+        assert_eq!(
+            events.len() as u64,
+            to - at,
+            "unsealed read returned a short range"
+        );
         events.iter().for_each(|e| m.push(e));
         at = to;
     }

@@ -85,7 +85,14 @@ impl MemIndex {
 
     /// Indexes the next record (ordinal [`len`](Self::len)).
     pub fn push(&mut self, event: &Event) {
-        let ord = self.len() as u32;
+        // Sealed segments keep ordinals within u32 (SEGMENT_BYTES_MAX); a wrapped ordinal
+        // would file this record's values under another record.
+        let ord = u32::try_from(self.len()).unwrap_or_else(|_| {
+            panic!(
+                "segment {}: record ordinal past u32 in the index",
+                self.base
+            )
+        });
         for (postings, &field) in self.postings.iter_mut().zip(&self.fields) {
             let int;
             let key: &[u8] = match field {
@@ -105,8 +112,14 @@ impl MemIndex {
             // Most values repeat: look up by borrowed bytes, allocate only for new ones.
             match postings.get_mut(key) {
                 Some(b) => {
-                    // Ordinals only grow, so this appends.
-                    let _ = b.try_push(ord);
+                    // Ordinals only grow, so this appends; a refused push would leave the
+                    // record out of this value's bitmap and queries would miss it.
+                    let appended = b.try_push(ord).is_ok();
+                    assert!(
+                        appended,
+                        "segment {}: ordinal {ord} pushed out of order",
+                        self.base
+                    );
                 }
                 None => {
                     postings.insert(key.into(), RoaringBitmap::from_iter([ord]));
