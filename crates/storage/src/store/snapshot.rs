@@ -183,3 +183,45 @@ impl Snapshot {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{Options, StorageError, Store};
+    use annal_model::{Event, Timestamp, NANOS_PER_DAY};
+
+    #[test]
+    fn a_snapshot_keeps_its_view_while_the_trail_grows_and_seals() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Options::default()).unwrap();
+        let at = |t: i64| Event::new(Timestamp(t), Timestamp(t));
+        let day0: Vec<Event> = (0..3).map(at).collect();
+        store.append(&day0).unwrap();
+        let snap = store.snapshot();
+        // A new day rolls the log; sealing it removes the file the snapshot reads.
+        store.append(&[at(NANOS_PER_DAY)]).unwrap();
+        store.wait_sealed().unwrap();
+        assert_eq!((snap.end(), snap.unsealed()), (3, vec![(0, 3)]));
+        assert!(snap.sealed().is_empty());
+        let mut seen = Vec::new();
+        snap.scan(0, u64::MAX, |seq, e| {
+            seen.push((seq, e));
+            true
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            day0.into_iter()
+                .enumerate()
+                .map(|(i, e)| (i as u64, e))
+                .collect::<Vec<_>>()
+        );
+        assert!(matches!(snap.get(3), Err(StorageError::NotFound(3))));
+        let now = store.snapshot();
+        assert_eq!(
+            (now.end(), now.sealed().len(), now.unsealed()),
+            (4, 1, vec![(3, 1)])
+        );
+        assert_eq!(now.get(3).unwrap(), at(NANOS_PER_DAY));
+        assert_eq!(now.read_unsealed(3, 4).unwrap(), [at(NANOS_PER_DAY)]);
+    }
+}
