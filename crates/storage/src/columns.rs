@@ -728,7 +728,7 @@ mod tests {
         for cut in 0..block.len() {
             assert!(decode_block(&block[..cut]).is_err(), "cut {cut}");
         }
-        let mut rng = crate::vfs::XorShift64::new(0x2545_f491_4f6c_dd1d);
+        let mut rng = crate::rng::XorShift64::new(0x2545_f491_4f6c_dd1d);
         for _ in 0..2000 {
             let mut b = block.clone();
             let x = rng.next_u64();

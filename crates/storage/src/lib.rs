@@ -14,6 +14,9 @@
 //!   data) and refuses, naming file and offset, any other damage.
 //! - **Merkle leaves** are RFC 6962: SHA-256(0x00 ‖ canonical record bytes).
 //!
+//! The fault-injecting file system (`FaultyFs`) that the crash, power-loss and fault tests
+//! use is compiled only with the `fault-injection` feature.
+//!
 //! Limits are named constants ([`APPEND_EVENTS_MAX`], [`GROUP_BYTES_MAX`], [`SEAL_QUEUE_MAX`],
 //! …). On-disk formats are specified byte by byte in `docs/format.md`.
 //!
@@ -32,6 +35,7 @@
 mod columns;
 mod error;
 pub mod merkle;
+mod rng;
 mod sealed;
 mod store;
 mod verify;
@@ -40,6 +44,7 @@ pub mod wal;
 
 pub use columns::{decode_block, encode_block, BlockView, ColumnError, BLOCK_EVENTS_MAX};
 pub use error::{Result, StorageError};
+pub use rng::XorShift64;
 pub use sealed::{id_hash, BlockMeta, SealOptions, SealedRef, SealedSegment};
 pub use store::{
     Appended, Counters, Durability, Options, PendingAppend, SegmentInfo, SegmentKind, Snapshot,
@@ -47,4 +52,6 @@ pub use store::{
     SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN,
 };
 pub use verify::{inspect_dir, verify_dir, verify_dir_with, Problem, VerifyOptions, VerifyReport};
-pub use vfs::{FaultOp, FaultyFs, OsFs, Step, StepFault, VFile, Vfs, XorShift64, STEPS_TRACED_MAX};
+#[cfg(feature = "fault-injection")]
+pub use vfs::{FaultOp, FaultyFs, Step, StepFault, STEPS_TRACED_MAX};
+pub use vfs::{OsFs, VFile, Vfs};

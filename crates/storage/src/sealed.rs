@@ -116,6 +116,13 @@ pub fn seal(
     let mut raw = Vec::new();
     for (start, chunk) in block_chunks(wal_bytes, &scan.record_offsets, block_events) {
         let first_seq = base + start as u64;
+        // A block entry holds its first seq and a count, a reader adds the row: blocks must
+        // follow each other without a gap or an overlap.
+        assert_eq!(
+            first_seq,
+            frontier.size(),
+            "a block must start at the seq after the previous block's last"
+        );
         let mut records = Vec::with_capacity(chunk.len());
         let mut events = Vec::with_capacity(chunk.len());
         for (i, off) in chunk.iter().enumerate() {
@@ -146,12 +153,27 @@ pub fn seal(
             min_time: events.iter().map(|e| e.created_at.0).min().unwrap_or(0),
             max_time: events.iter().map(|e| e.created_at.0).max().unwrap_or(0),
         };
+        // The index skips whole blocks by these bounds, so every event must lie within them.
+        // Inside a block events are in seq order, not time order (late events are allowed).
+        assert!(
+            events
+                .iter()
+                .all(|e| (meta.min_time..=meta.max_time).contains(&e.created_at.0)),
+            "block at seq {first_seq}: an event lies outside the block's time range"
+        );
         min_time = min_time.min(meta.min_time);
         max_time = max_time.max(meta.max_time);
         file.extend_from_slice(&compressed);
         blocks.push(meta);
     }
     let count = scan.record_offsets.len() as u64;
+    // The footer's tree size and root stand for the trail up to this segment's end: one leaf
+    // per seq, or proofs built on this segment would name other events.
+    assert_eq!(
+        frontier.size(),
+        base + count,
+        "the Merkle frontier must hold one leaf per seq of the trail"
+    );
     let block_table_offset = file.len() as u64;
     for b in &blocks {
         put_block_entry(&mut file, b);
