@@ -6,14 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use annal_index::IndexOptions;
-use annal_integrity::{
-    load_or_create_key, verify_bundle, BundleWriter, Notary, NoteVerifier, StoreTree,
-};
+use annal_integrity::{signing_key, verify_bundle, BundleWriter, Notary, StoreTree};
 use annal_model::Catalogs;
 use annal_query::{Dir, Engine, Filter, Query, Start, LIMIT_MAX};
 use annal_storage::{Options, Store};
 use anyhow::Context;
 
+use crate::integrity::read_public_key;
 use crate::query::TimeRange;
 
 /// Arguments of `annal export`.
@@ -74,10 +73,9 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("opening {}", args.data.display()))?;
     let signing = match &args.with_proofs {
         Some(out) => {
-            let name = crate::integrity::origin_key_name(&args.origin);
-            let (signer, _) = load_or_create_key(&args.data, args.key.as_deref(), name)?;
+            let key = signing_key(&args.data, args.key.as_deref(), &args.origin)?;
             let snap = store.snapshot();
-            let notary = Notary::open(&args.data, signer, &args.origin, &snap)?;
+            let notary = Notary::open(&args.data, key.signer, &args.origin, &snap)?;
             let signed = notary
                 .sign(&snap)?
                 .context("the trail is empty: nothing to export")?;
@@ -131,42 +129,12 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
 
 /// `annal verify-bundle`: checks a proof bundle offline against a public key.
 pub fn verify(dir: &Path, public_key: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(public_key)
-        .with_context(|| format!("read public key {}", public_key.display()))?;
-    let key = NoteVerifier::from_text(&text)
-        .with_context(|| format!("public key {}", public_key.display()))?;
+    let key = read_public_key(public_key)?;
     let report = verify_bundle(dir, &key)?;
     if json {
-        let doc = serde_json::json!({
-            "bundle": dir.display().to_string(),
-            "ok": report.ok(),
-            "tree_size": report.checkpoint.as_ref().map(|c| c.size),
-            "origin": report.checkpoint.as_ref().map(|c| c.origin.clone()),
-            "range": {"from": report.manifest.from, "to": report.manifest.to},
-            "events_valid": report.valid,
-            "events_invalid": report.invalid,
-            "problems": report.problems,
-        });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        println!("{}", serde_json::to_string_pretty(&report.to_json(dir))?);
     } else {
-        println!("Checking proof bundle {}", dir.display());
-        match &report.checkpoint {
-            Some(c) => println!(
-                "Checkpoint: {} events, origin {}, signature by {} valid",
-                c.size,
-                c.origin,
-                key.name()
-            ),
-            None => println!("Checkpoint: signature NOT valid"),
-        }
-        println!(
-            "Events: {} valid, {} invalid (manifest says {})",
-            report.valid, report.invalid, report.manifest.events
-        );
-        for p in &report.problems {
-            println!("PROBLEM {p}");
-        }
-        println!("{}", if report.ok() { "OK" } else { "FAILED" });
+        print!("{}", report.text(dir, key.name()));
     }
     Ok(if report.ok() {
         ExitCode::SUCCESS

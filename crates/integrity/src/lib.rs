@@ -20,6 +20,7 @@ pub mod json;
 mod log;
 mod notary;
 mod proof;
+mod report;
 mod tiles;
 
 pub use proof::{
@@ -37,9 +38,11 @@ pub use log::{
     CHECKPOINT_LOG_FILE,
 };
 pub use notary::{
-    load_or_create_key, store_consistency, store_inclusion, write_private_key, InclusionProof,
-    Notary, NotaryError, Signed, DATA_KEY_FILE, DATA_PUBLIC_KEY_FILE,
+    key_name, load_or_create_key, newest_checkpoint, signing_key, store_consistency,
+    store_inclusion, write_private_key, InclusionProof, MadeKey, Notary, NotaryError, Signed,
+    SigningKey, DATA_KEY_FILE, DATA_PUBLIC_KEY_FILE,
 };
+pub use report::AuditRun;
 pub use tiles::{encode_tiles, parse_tiles, StoreTree, Tiles, TILES_FILE, TILE_LEAVES};
 
 pub use annal_storage::merkle::{empty_root, leaf_hash, node_hash, Hash};
