@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use annal_index::IndexOptions;
 use annal_integrity::{signing_key, verify_bundle, BundleWriter, Notary, StoreTree};
 use annal_model::Catalogs;
-use annal_query::{Dir, Engine, Filter, Query, Start, LIMIT_MAX};
+use annal_query::{Engine, Filter};
 use annal_storage::{Options, Store};
 use anyhow::Context;
 
@@ -33,33 +33,6 @@ pub struct ExportArgs {
     /// The checkpoint's origin.
     #[arg(long, default_value = "annal")]
     origin: String,
-}
-
-/// Calls `f` with every event of `filter` in seq order, a page at a time.
-fn each_event(
-    engine: &Engine,
-    filter: &Filter,
-    mut f: impl FnMut(u64, &annal_model::Event) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let mut start = Start::First;
-    loop {
-        let page = engine.query(&Query {
-            filter: filter.clone(),
-            order: Dir::Asc,
-            limit: LIMIT_MAX,
-            start,
-        })?;
-        if page.items.is_empty() {
-            return Ok(());
-        }
-        for (seq, e) in &page.items {
-            f(*seq, e)?;
-        }
-        match page.next_cursor {
-            Some(c) => start = Start::Cursor(c),
-            None => return Ok(()),
-        }
-    }
 }
 
 pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
@@ -91,7 +64,7 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
             let mut out = std::io::BufWriter::new(stdout.lock());
             let mut line = Vec::with_capacity(2048);
             let mut n = 0u64;
-            each_event(&engine, &filter, |seq, e| {
+            engine.for_each(&filter, |seq, e| -> anyhow::Result<()> {
                 line.clear();
                 e.write_json(seq, &mut line);
                 line.push(b'\n');
@@ -106,7 +79,7 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
             let size = signed.checkpoint.size;
             let mut bundle = BundleWriter::create(&out, &signed)?;
             let mut tree = StoreTree::new(&snap, &tiles);
-            each_event(&engine, &filter, |seq, e| {
+            engine.for_each(&filter, |seq, e| -> anyhow::Result<()> {
                 if seq < size {
                     bundle.add(e, &tree.inclusion(seq, e, size)?)?;
                 }
