@@ -9,6 +9,12 @@
 //! subtree over leaves `start..start + len` (a power-of-two-aligned range, or the last,
 //! ragged one). Where those hashes come from (stored per block and per segment, or computed
 //! from leaves) is the source's business, so the proof logic is written once.
+//!
+//! Around them: the notary that signs checkpoints of a store and keeps them in the checkpoint
+//! log, the key policy of a data directory ([`signing_key`]: the configured key file, else
+//! `checkpoint.key`, made at first use), the auditor's check ([`audit`]) with the shapes its
+//! report is printed in ([`AuditReport::to_json`], [`AuditReport::text`]), and proof bundles
+//! checked offline ([`verify_bundle`]).
 
 #![deny(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
