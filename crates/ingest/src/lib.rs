@@ -103,3 +103,6 @@ pub fn ingest_ndjson(store: &Store, ndjson: Vec<u8>) -> Result<Ingested> {
         &|_| {},
     )
 }
+
+#[cfg(test)]
+mod tests;
