@@ -6,14 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use annal_index::IndexOptions;
-use annal_integrity::{
-    load_or_create_key, verify_bundle, BundleWriter, Notary, NoteVerifier, StoreTree,
-};
+use annal_integrity::{signing_key, verify_bundle, BundleWriter, Notary, StoreTree};
 use annal_model::Catalogs;
-use annal_query::{Dir, Engine, Filter, Query, Start, LIMIT_MAX};
+use annal_query::{Engine, Filter};
 use annal_storage::{Options, Store};
 use anyhow::Context;
 
+use crate::integrity::read_public_key;
 use crate::query::TimeRange;
 
 /// Arguments of `annal export`.
@@ -36,33 +35,6 @@ pub struct ExportArgs {
     origin: String,
 }
 
-/// Calls `f` with every event of `filter` in seq order, a page at a time.
-fn each_event(
-    engine: &Engine,
-    filter: &Filter,
-    mut f: impl FnMut(u64, &annal_model::Event) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let mut start = Start::First;
-    loop {
-        let page = engine.query(&Query {
-            filter: filter.clone(),
-            order: Dir::Asc,
-            limit: LIMIT_MAX,
-            start,
-        })?;
-        if page.items.is_empty() {
-            return Ok(());
-        }
-        for (seq, e) in &page.items {
-            f(*seq, e)?;
-        }
-        match page.next_cursor {
-            Some(c) => start = Start::Cursor(c),
-            None => return Ok(()),
-        }
-    }
-}
-
 pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let (from, to) = args.range.bounds()?;
     let filter = Filter {
@@ -74,10 +46,9 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("opening {}", args.data.display()))?;
     let signing = match &args.with_proofs {
         Some(out) => {
-            let name = crate::integrity::origin_key_name(&args.origin);
-            let (signer, _) = load_or_create_key(&args.data, args.key.as_deref(), name)?;
+            let key = signing_key(&args.data, args.key.as_deref(), &args.origin)?;
             let snap = store.snapshot();
-            let notary = Notary::open(&args.data, signer, &args.origin, &snap)?;
+            let notary = Notary::open(&args.data, key.signer, &args.origin, &snap)?;
             let signed = notary
                 .sign(&snap)?
                 .context("the trail is empty: nothing to export")?;
@@ -93,7 +64,7 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
             let mut out = std::io::BufWriter::new(stdout.lock());
             let mut line = Vec::with_capacity(2048);
             let mut n = 0u64;
-            each_event(&engine, &filter, |seq, e| {
+            engine.for_each(&filter, |seq, e| -> anyhow::Result<()> {
                 line.clear();
                 e.write_json(seq, &mut line);
                 line.push(b'\n');
@@ -108,7 +79,7 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
             let size = signed.checkpoint.size;
             let mut bundle = BundleWriter::create(&out, &signed)?;
             let mut tree = StoreTree::new(&snap, &tiles);
-            each_event(&engine, &filter, |seq, e| {
+            engine.for_each(&filter, |seq, e| -> anyhow::Result<()> {
                 if seq < size {
                     bundle.add(e, &tree.inclusion(seq, e, size)?)?;
                 }
@@ -131,42 +102,12 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
 
 /// `annal verify-bundle`: checks a proof bundle offline against a public key.
 pub fn verify(dir: &Path, public_key: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(public_key)
-        .with_context(|| format!("read public key {}", public_key.display()))?;
-    let key = NoteVerifier::from_text(&text)
-        .with_context(|| format!("public key {}", public_key.display()))?;
+    let key = read_public_key(public_key)?;
     let report = verify_bundle(dir, &key)?;
     if json {
-        let doc = serde_json::json!({
-            "bundle": dir.display().to_string(),
-            "ok": report.ok(),
-            "tree_size": report.checkpoint.as_ref().map(|c| c.size),
-            "origin": report.checkpoint.as_ref().map(|c| c.origin.clone()),
-            "range": {"from": report.manifest.from, "to": report.manifest.to},
-            "events_valid": report.valid,
-            "events_invalid": report.invalid,
-            "problems": report.problems,
-        });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        println!("{}", serde_json::to_string_pretty(&report.to_json(dir))?);
     } else {
-        println!("Checking proof bundle {}", dir.display());
-        match &report.checkpoint {
-            Some(c) => println!(
-                "Checkpoint: {} events, origin {}, signature by {} valid",
-                c.size,
-                c.origin,
-                key.name()
-            ),
-            None => println!("Checkpoint: signature NOT valid"),
-        }
-        println!(
-            "Events: {} valid, {} invalid (manifest says {})",
-            report.valid, report.invalid, report.manifest.events
-        );
-        for p in &report.problems {
-            println!("PROBLEM {p}");
-        }
-        println!("{}", if report.ok() { "OK" } else { "FAILED" });
+        print!("{}", report.text(dir, key.name()));
     }
     Ok(if report.ok() {
         ExitCode::SUCCESS

@@ -6,10 +6,10 @@ use std::process::ExitCode;
 
 use annal_integrity::json::{ConsistencyJson, InclusionJson};
 use annal_integrity::{
-    load_or_create_key, read_log, store_consistency, store_inclusion, write_private_key, Hash,
-    Notary, NoteSigner, Tiles, CHECKPOINT_LOG_FILE, DATA_KEY_FILE, DATA_PUBLIC_KEY_FILE,
+    newest_checkpoint, store_consistency, store_inclusion, write_private_key, Hash, NoteSigner,
+    NoteVerifier, Tiles,
 };
-use annal_storage::{Options, StorageError, Store};
+use annal_storage::{Options, Store};
 use anyhow::{bail, Context};
 
 /// Proof commands.
@@ -73,38 +73,14 @@ pub fn checkpoint(
     origin: &str,
     out: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
-    let note = match Store::open(data, Options::default()) {
-        Ok(store) => {
-            let (signer, made) = load_or_create_key(data, key, origin_key_name(origin))?;
-            if made {
-                eprintln!(
-                    "annal: made signing key {}; its public key ({}): {}",
-                    data.join(DATA_KEY_FILE).display(),
-                    data.join(DATA_PUBLIC_KEY_FILE).display(),
-                    signer.verifier().to_text()
-                );
-            }
-            let snap = store.snapshot();
-            let notary = Notary::open(data, signer, origin, &snap)?;
-            let signed = notary.sign(&snap)?;
-            drop(snap);
-            store.close()?;
-            signed
-                .context("the trail is empty: nothing to checkpoint")?
-                .note
-        }
-        Err(StorageError::Locked(_)) => {
-            let log = read_log(&data.join(CHECKPOINT_LOG_FILE))?;
-            let newest = log.notes.into_iter().last().with_context(|| {
-                format!(
-                    "{} is in use and has signed no checkpoint yet",
-                    data.display()
-                )
-            })?;
-            newest.note.into()
-        }
-        Err(e) => return Err(e).with_context(|| format!("opening {}", data.display())),
-    };
+    let note = newest_checkpoint(data, key, origin, &|made| {
+        eprintln!(
+            "annal: made signing key {}; its public key ({}): {}",
+            made.private_file.display(),
+            made.public_file.display(),
+            made.public_key
+        )
+    })?;
     match out {
         Some(p) => {
             std::fs::write(p, note.as_bytes()).with_context(|| format!("write {}", p.display()))?
@@ -114,13 +90,15 @@ pub fn checkpoint(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Key names may not hold spaces or '+': the origin's first such-free run names the key.
-pub fn origin_key_name(origin: &str) -> &str {
-    origin
-        .split(['/', ' ', '+'])
-        .next()
-        .filter(|s| !s.is_empty())
-        .unwrap_or("annal")
+/// The text of file `path`, which holds a `what` named by a flag.
+pub fn read_text(path: &Path, what: &str) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("read {what} {}", path.display()))
+}
+
+/// The public key in file `path` (a flag's value).
+pub fn read_public_key(path: &Path) -> anyhow::Result<NoteVerifier> {
+    let text = read_text(path, "public key")?;
+    NoteVerifier::from_text(&text).with_context(|| format!("public key {}", path.display()))
 }
 
 /// The open store, its snapshot, its tile roots, and the tree size `size` asks for (at most

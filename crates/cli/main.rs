@@ -1,9 +1,6 @@
 //! `annal`: the command-line front of the annal audit-event store. Parses arguments, calls the
 //! library crates, prints results; every mode is one function.
 
-mod bench;
-mod bench_integrity;
-mod bench_query;
 mod export;
 mod ingest;
 mod integrity;
@@ -129,9 +126,13 @@ enum Command {
     /// Inclusion and consistency proofs (RFC 6962 JSON).
     #[command(subcommand)]
     Proof(integrity::ProofCommand),
-    /// Measure annal (and SQLite, for a ratio) on this machine.
-    #[command(subcommand)]
-    Bench(bench::BenchCommand),
+    /// Moved: the benchmarks are the `annal-bench` binary, so that this one links no SQLite.
+    #[command(hide = true)]
+    Bench {
+        /// Whatever was given, to repeat it in the hint.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -179,7 +180,7 @@ fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
         } => export::verify(&bundle, &public_key, json),
         Command::Serve(args) => serve::run(&args),
         Command::Apikey { role, name } => serve::apikey(&role, &name),
-        Command::Bench(cmd) => bench::run(cmd),
+        Command::Bench { args } => bench_moved(&args),
     }
 }
 
@@ -193,9 +194,9 @@ fn demo(data: &std::path::Path, events: u64) -> anyhow::Result<ExitCode> {
         let ndjson = ingest::generated_ndjson(annal_gen::GenConfig {
             count: events,
             ..Default::default()
-        });
+        })?;
         let start = std::time::Instant::now();
-        let stored = ingest::ingest_ndjson(&store, ndjson)?;
+        let stored = annal_ingest::ingest_ndjson(&store, ndjson)?.stored;
         println!(
             "Ingested {stored} events in {:.2}s; sealing …",
             start.elapsed().as_secs_f64()
@@ -236,34 +237,26 @@ fn demo(data: &std::path::Path, events: u64) -> anyhow::Result<ExitCode> {
     Ok(verified)
 }
 
+/// `annal bench …` is gone from this binary; says where it went.
+fn bench_moved(args: &[String]) -> anyhow::Result<ExitCode> {
+    let args = match args {
+        [] => "ingest|query|integrity|seal".to_string(),
+        _ => args.join(" "),
+    };
+    anyhow::bail!("`annal bench` moved to its own binary, so that `annal` links no SQLite: run `cargo run --release -p annal-bench -- {args}` (docs/benchmarks.md)")
+}
+
 fn gen(n: u64, seed: u64, days: u32, start: &str) -> anyhow::Result<ExitCode> {
-    use std::io::Write;
     let start = annal_model::Timestamp::parse_date_or_time(start)
         .map_err(|e| anyhow::anyhow!("--start {start:?}: {e}"))?;
-    let mut g = annal_gen::Generator::new(annal_gen::GenConfig {
+    let config = annal_gen::GenConfig {
         seed,
         days,
         start,
         count: n,
-    });
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-    let mut line = Vec::with_capacity(1024);
-    loop {
-        line.clear();
-        if !g.write_next(&mut line) {
-            break;
-        }
-        line.push(b'\n');
-        if let Err(e) = out.write_all(&line) {
-            // A closed pipe (`annal gen … | head`) is a normal way to stop.
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                return Ok(ExitCode::SUCCESS);
-            }
-            return Err(e.into());
-        }
-    }
-    match out.flush() {
+    };
+    match annal_gen::write_ndjson(config, &mut std::io::stdout().lock()) {
+        // A closed pipe (`annal gen … | head`) is a normal way to stop.
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(ExitCode::SUCCESS),
     }

@@ -5,16 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use annal_integrity::{audit, AuditOptions, AuditReport, NoteVerifier, Tally};
+use annal_integrity::{audit, AuditOptions, AuditRun};
 use annal_model::Timestamp;
-use annal_storage::{inspect_dir, OsFs, SegmentKind};
+use annal_storage::{inspect_dir, OsFs, SegmentInfo, SegmentKind};
 
+use crate::integrity::{read_public_key, read_text};
 use crate::query::TimeRange;
 use anyhow::Context;
-
-fn hex(h: &[u8]) -> String {
-    h.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// Arguments of `annal verify`.
 #[derive(clap::Args)]
@@ -51,10 +48,6 @@ impl VerifyArgs {
     }
 }
 
-fn read_text(path: &Path, what: &str) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("read {what} {}", path.display()))
-}
-
 pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let data = &args.data;
     anyhow::ensure!(data.is_dir(), "{} is not a data directory", data.display());
@@ -70,13 +63,11 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         opts.checkpoints
             .push((path.clone(), read_text(path, "checkpoint")?));
     }
-    if let Some(path) = &args.public_key {
-        let text = read_text(path, "public key")?;
-        opts.public_key = Some(
-            NoteVerifier::from_text(&text)
-                .with_context(|| format!("public key {}", path.display()))?,
-        );
-    }
+    opts.public_key = args
+        .public_key
+        .as_deref()
+        .map(read_public_key)
+        .transpose()?;
     let total: u64 = std::fs::read_dir(data)?
         .filter_map(|e| e.ok()?.metadata().ok())
         .map(|m| m.len())
@@ -90,14 +81,16 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let report = audit(&OsFs, data, &opts, &|n| bar.inc(n))
         .with_context(|| format!("verify {}", data.display()))?;
     bar.finish_and_clear();
-    let secs = start.elapsed().as_secs_f64();
+    let run = AuditRun {
+        data_dir: data,
+        from: args.range.from.as_deref(),
+        to: args.range.to.as_deref(),
+        seconds: start.elapsed().as_secs_f64(),
+    };
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report_json(args, &report, secs))?
-        );
+        println!("{}", serde_json::to_string_pretty(&report.to_json(&run))?);
     } else {
-        print_report(args, &report, secs);
+        print!("{}", report.text(&run));
     }
     Ok(if report.ok() {
         ExitCode::SUCCESS
@@ -106,137 +99,21 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn all_problems(report: &AuditReport) -> impl Iterator<Item = &annal_storage::Problem> {
-    report.data.problems.iter().chain(&report.problems)
-}
-
-fn tally_json(t: &Tally) -> serde_json::Value {
-    serde_json::json!({"valid": t.valid, "invalid": t.invalid, "unchecked": t.unchecked})
-}
-
-fn report_json(args: &VerifyArgs, report: &AuditReport, secs: f64) -> serde_json::Value {
-    let d = &report.data;
-    let problems: Vec<_> = all_problems(report)
-        .map(|p| serde_json::json!({"file": p.file.display().to_string(), "offset": p.offset, "seq": p.seq, "problem": p.msg}))
-        .collect();
-    serde_json::json!({
-        "data_dir": args.data.display().to_string(),
-        "ok": report.ok(),
-        "range_requested": {"from": args.range.from, "to": args.range.to},
-        "files": d.files,
-        "sealed_files": d.sealed_files,
-        "files_outside_range": d.skipped_files,
-        "events": d.events,
-        "bytes": d.bytes,
-        "roots_checked": d.roots_checked,
-        "tree_size": d.tree_size,
-        "root": hex(&d.root),
-        "checkpoints_stored": tally_json(&report.stored),
-        "checkpoints_given": tally_json(&report.given),
-        "public_key": report.key.as_ref().map(|(k, _)| k),
-        "public_key_given": report.key.as_ref().is_some_and(|(_, given)| *given),
-        "newest_valid_checkpoint": report.newest.as_ref().map(|c| serde_json::json!({"origin": c.origin, "size": c.size, "root": hex(&c.root)})),
-        "seconds": secs,
-        "problems": problems,
-    })
-}
-
-fn print_report(args: &VerifyArgs, report: &AuditReport, secs: f64) {
-    let d = &report.data;
-    println!("Verifying trail in {}", args.data.display());
-    match (&args.range.from, &args.range.to) {
-        (None, None) => println!("Range requested: the whole trail"),
-        (f, t) => println!(
-            "Range requested: {} to {} (sealed segments outside it checked only structurally: {})",
-            f.as_deref().unwrap_or("the start"),
-            t.as_deref().unwrap_or("the end"),
-            d.skipped_files
-        ),
-    }
-    println!(
-        "Range found: seqs 0..{} in {} segment files ({} sealed), {} bytes",
-        d.tree_size, d.files, d.sealed_files, d.bytes
-    );
-    let data_problems = d.problems.len() as u64;
-    println!(
-        "Events: {} read, every record checksum, canonical form and leaf hash checked; {} problems",
-        d.events, data_problems
-    );
-    println!("Segment roots: {} recomputed and matched", d.roots_checked);
-    let line = |what: &str, t: &Tally| {
-        println!(
-            "{what}: {} valid, {} invalid, {} unchecked",
-            t.valid, t.invalid, t.unchecked
-        )
-    };
-    line("Checkpoints in the store's log", &report.stored);
-    line("Checkpoints you gave", &report.given);
-    match &report.key {
-        Some((k, true)) => println!("Signatures checked with {k}"),
-        Some((k, false)) => println!("Signatures checked with the store's own key {k} (give --public-key to check against a key you trust)"),
-        None => println!("Signatures not checked: no public key"),
-    }
-    println!("Tree size {} root {}", d.tree_size, hex(&d.root));
-    if let Some(c) = &report.newest {
-        println!(
-            "Newest valid checkpoint: {} events, origin {}",
-            c.size, c.origin
-        );
-    }
-    for p in all_problems(report) {
-        println!("PROBLEM {p}");
-    }
-    let n = all_problems(report).count();
-    println!(
-        "{} in {secs:.2}s ({:.0} MB/s): {}",
-        if report.ok() { "OK" } else { "FAILED" },
-        d.bytes as f64 / 1e6 / secs.max(1e-9),
-        if n == 0 {
-            "no problems".to_string()
-        } else {
-            format!("{n} problems")
-        }
-    );
-}
-
 pub fn stats(data: &Path) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(data.is_dir(), "{} is not a data directory", data.display());
     // Read-only: works beside a running writer and changes nothing, not even a torn tail.
     let segments = inspect_dir(&OsFs, data).with_context(|| format!("read {}", data.display()))?;
-    let events: u64 = segments.iter().map(|s| s.count).sum();
-    let bytes: u64 = segments.iter().map(|s| s.file_bytes).sum();
-    let sealed_events: u64 = segments
-        .iter()
-        .filter(|s| s.kind == SegmentKind::Sealed)
-        .map(|s| s.count)
-        .sum();
-    let sealed_bytes: u64 = segments
-        .iter()
-        .filter(|s| s.kind == SegmentKind::Sealed)
-        .map(|s| s.file_bytes)
-        .sum();
-    let lo = segments
-        .iter()
-        .filter_map(|s| s.time_range)
-        .map(|r| r.0)
-        .min();
-    let hi = segments
-        .iter()
-        .filter_map(|s| s.time_range)
-        .map(|r| r.1)
-        .max();
+    let sealed = |s: &&SegmentInfo| s.kind == SegmentKind::Sealed;
+    let (events, bytes) = totals(segments.iter());
+    let (sealed_events, sealed_bytes) = totals(segments.iter().filter(sealed));
+    let sealed_segments = segments.iter().filter(sealed).count();
+    let ranges = || segments.iter().filter_map(|s| s.time_range);
+    let (lo, hi) = (ranges().map(|r| r.0).min(), ranges().map(|r| r.1).max());
     println!("data directory  {}", data.display());
     println!(
-        "segments        {} ({} sealed, {} active or rolled)",
+        "segments        {} ({sealed_segments} sealed, {} active or rolled)",
         segments.len(),
-        segments
-            .iter()
-            .filter(|s| s.kind == SegmentKind::Sealed)
-            .count(),
-        segments
-            .iter()
-            .filter(|s| s.kind != SegmentKind::Sealed)
-            .count()
+        segments.len() - sealed_segments
     );
     println!("events          {events}");
     println!("bytes on disk   {bytes}");
@@ -263,6 +140,11 @@ pub fn stats(data: &Path) -> anyhow::Result<ExitCode> {
         println!("time range      {} .. {}", Timestamp(lo), Timestamp(hi));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Events and file bytes of `segments`.
+fn totals<'a>(segments: impl Iterator<Item = &'a SegmentInfo>) -> (u64, u64) {
+    segments.fold((0, 0), |(n, b), s| (n + s.count, b + s.file_bytes))
 }
 
 /// Bytes of the index files of a data directory (0 when there are none).

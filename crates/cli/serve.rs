@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use annal_http::{AppState, Config};
 use annal_index::IndexOptions;
-use annal_integrity::{load_or_create_key, Notary, DATA_KEY_FILE, DATA_PUBLIC_KEY_FILE};
+use annal_integrity::{signing_key, Notary};
 use annal_model::Catalogs;
 use annal_query::Engine;
 use annal_storage::{Options, Store};
@@ -61,8 +61,8 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         let ndjson = crate::ingest::generated_ndjson(annal_gen::GenConfig {
             count: args.demo_events,
             ..Default::default()
-        });
-        crate::ingest::ingest_ndjson(&store, ndjson)?;
+        })?;
+        annal_ingest::ingest_ndjson(&store, ndjson)?;
         store.wait_sealed()?;
     }
     let notary = open_notary(&data, &config, &store.snapshot())?;
@@ -106,27 +106,28 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The notary of `data`: the configured signing key, or the data directory's (made and
-/// announced at the first start). Refuses a store that lost or changed signed events.
+/// The notary of `data` under the key policy, announcing a key made at first start. Refuses
+/// a store that lost or changed signed events.
 fn open_notary(
     data: &std::path::Path,
     config: &Config,
     snap: &annal_storage::Snapshot,
 ) -> anyhow::Result<Notary> {
-    let name = crate::integrity::origin_key_name(&config.origin);
-    let (signer, made) = load_or_create_key(data, config.signing_key.as_deref(), name)
+    let key = signing_key(data, config.signing_key.as_deref(), &config.origin)
         .context("loading the checkpoint signing key")?;
-    let public = signer.verifier().to_text();
-    if made {
-        eprintln!(
-            "annal serve: made a signing key {} (mode 0600); give auditors its public key ({}): {public}",
-            data.join(DATA_KEY_FILE).display(),
-            data.join(DATA_PUBLIC_KEY_FILE).display()
-        );
-    } else {
-        tracing::info!("signing checkpoints with {public}");
+    match &key.made {
+        Some(made) => eprintln!(
+            "annal serve: made a signing key {} (mode 0600); give auditors its public key ({}): {}",
+            made.private_file.display(),
+            made.public_file.display(),
+            made.public_key
+        ),
+        None => tracing::info!(
+            "signing checkpoints with {}",
+            key.signer.verifier().to_text()
+        ),
     }
-    Notary::open(data, signer, &config.origin, snap).with_context(|| {
+    Notary::open(data, key.signer, &config.origin, snap).with_context(|| {
         format!(
             "{} does not extend the checkpoints it signed; not serving it (run `annal verify --data {}`)",
             data.display(),

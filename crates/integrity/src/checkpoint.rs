@@ -297,7 +297,7 @@ fn check_key_id(name: &str, id: &str, public: &VerifyingKey) -> Result<(), Check
     Ok(())
 }
 
-fn hex(b: &[u8]) -> String {
+pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 

@@ -9,6 +9,12 @@
 //! subtree over leaves `start..start + len` (a power-of-two-aligned range, or the last,
 //! ragged one). Where those hashes come from (stored per block and per segment, or computed
 //! from leaves) is the source's business, so the proof logic is written once.
+//!
+//! Around them: the notary that signs checkpoints of a store and keeps them in the checkpoint
+//! log, the key policy of a data directory ([`signing_key`]: the configured key file, else
+//! `checkpoint.key`, made at first use), the auditor's check ([`audit`]) with the shapes its
+//! report is printed in ([`AuditReport::to_json`], [`AuditReport::text`]), and proof bundles
+//! checked offline ([`verify_bundle`]).
 
 mod audit;
 mod bundle;
@@ -17,6 +23,7 @@ pub mod json;
 mod log;
 mod notary;
 mod proof;
+mod report;
 mod tiles;
 
 pub use proof::{
@@ -34,9 +41,11 @@ pub use log::{
     CHECKPOINT_LOG_FILE,
 };
 pub use notary::{
-    load_or_create_key, store_consistency, store_inclusion, write_private_key, InclusionProof,
-    Notary, NotaryError, Signed, DATA_KEY_FILE, DATA_PUBLIC_KEY_FILE,
+    key_name, load_or_create_key, newest_checkpoint, signing_key, store_consistency,
+    store_inclusion, write_private_key, InclusionProof, MadeKey, Notary, NotaryError, Signed,
+    SigningKey, DATA_KEY_FILE, DATA_PUBLIC_KEY_FILE,
 };
+pub use report::AuditRun;
 pub use tiles::{encode_tiles, parse_tiles, StoreTree, Tiles, TILES_FILE, TILE_LEAVES};
 
 pub use annal_storage::merkle::{empty_root, leaf_hash, node_hash, Hash};

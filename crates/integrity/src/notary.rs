@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use annal_model::encode_record;
 use annal_storage::merkle::Hash;
-use annal_storage::Snapshot;
+use annal_storage::{Options, Snapshot, StorageError, Store};
 
 use crate::checkpoint::{Checkpoint, CheckpointError, NoteSigner, NoteVerifier};
-use crate::log::{CheckpointLog, LogError, CHECKPOINT_LOG_FILE};
+use crate::log::{read_log, CheckpointLog, LogError, CHECKPOINT_LOG_FILE};
 use crate::proof::{consistency_proof, inclusion_proof, verify_consistency, ProofError, Subtrees};
 use crate::tiles::{StoreTree, Tiles};
 
@@ -47,6 +47,30 @@ pub enum NotaryError {
     /// The store does not extend what was signed before: it was truncated or altered.
     #[error("the store disagrees with a checkpoint it signed: {0}")]
     Disagrees(String),
+    /// The data directory's store could not be opened.
+    #[error("opening {dir}")]
+    Open {
+        /// The data directory.
+        dir: PathBuf,
+        /// Why.
+        source: StorageError,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// There is nothing to sign: the trail holds no events.
+    #[error("the trail is empty: nothing to checkpoint")]
+    EmptyTrail,
+    /// The checkpoint log of a store that another process holds could not be read.
+    // Transparent, unlike `Log`: this error is the whole story, not the cause of another.
+    #[error(transparent)]
+    LogRead(LogError),
+    /// Another process holds the store and has signed nothing yet.
+    #[error("{dir} is in use and has signed no checkpoint yet")]
+    NothingSigned {
+        /// The data directory.
+        dir: PathBuf,
+    },
 }
 
 /// An inclusion proof with the leaf it proves (RFC 6962 `get-entry-and-proof`'s content).
@@ -273,6 +297,91 @@ fn check_size(snap: &Snapshot, size: u64) -> Result<(), ProofError> {
         });
     }
     Ok(())
+}
+
+/// A checkpoint signing key, as [`signing_key`] chose it.
+pub struct SigningKey {
+    /// The key.
+    pub signer: NoteSigner,
+    /// Set when no key existed and one was made now. Whoever made it should say so and show
+    /// the public key: auditors need it to check the checkpoints.
+    pub made: Option<MadeKey>,
+}
+
+/// A key made at first use.
+#[derive(Clone, Debug)]
+pub struct MadeKey {
+    /// The private key's file (mode 0600).
+    pub private_file: PathBuf,
+    /// The file of its public half, for auditors.
+    pub public_file: PathBuf,
+    /// The public key, as auditors give it.
+    pub public_key: String,
+}
+
+/// annal's key policy for the notary of data directory `dir`: the key file `key` when one is
+/// configured (it must exist), else the directory's [`DATA_KEY_FILE`], made at first use with
+/// [`DATA_PUBLIC_KEY_FILE`] beside it. A made key is named by [`key_name`] of `origin`.
+pub fn signing_key(
+    dir: &Path,
+    key: Option<&Path>,
+    origin: &str,
+) -> Result<SigningKey, NotaryError> {
+    let (signer, made) = load_or_create_key(dir, key, key_name(origin))?;
+    let made = made.then(|| MadeKey {
+        private_file: dir.join(DATA_KEY_FILE),
+        public_file: dir.join(DATA_PUBLIC_KEY_FILE),
+        public_key: signer.verifier().to_text(),
+    });
+    Ok(SigningKey { signer, made })
+}
+
+/// The newest checkpoint of data directory `dir`, as a signed note: a checkpoint of the whole
+/// trail is signed first if the trail grew since the last (with the key [`signing_key`]
+/// picks; `made` hears at once of a key made, so that it is announced even if signing then
+/// fails). While another process (a server) holds the store, the newest checkpoint in the
+/// log is returned instead.
+pub fn newest_checkpoint(
+    dir: &Path,
+    key: Option<&Path>,
+    origin: &str,
+    made: &dyn Fn(&MadeKey),
+) -> Result<Arc<str>, NotaryError> {
+    match Store::open(dir, Options::default()) {
+        Ok(store) => {
+            let key = signing_key(dir, key, origin)?;
+            if let Some(m) = &key.made {
+                made(m);
+            }
+            let snap = store.snapshot();
+            let signed = Notary::open(dir, key.signer, origin, &snap)?.sign(&snap)?;
+            drop(snap);
+            store.close()?;
+            Ok(signed.ok_or(NotaryError::EmptyTrail)?.note)
+        }
+        Err(StorageError::Locked(_)) => {
+            let log = read_log(&dir.join(CHECKPOINT_LOG_FILE)).map_err(NotaryError::LogRead)?;
+            let newest = log.notes.into_iter().last();
+            let newest = newest.ok_or_else(|| NotaryError::NothingSigned {
+                dir: dir.to_path_buf(),
+            })?;
+            Ok(newest.note.into())
+        }
+        Err(source) => Err(NotaryError::Open {
+            dir: dir.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// The key name for a log called `origin`: key names may hold neither spaces nor '+', so the
+/// origin's first run free of those (and of '/') names the key, else `annal`.
+pub fn key_name(origin: &str) -> &str {
+    origin
+        .split(['/', ' ', '+'])
+        .next()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("annal")
 }
 
 /// The signing key at `key`, or when none is given the data directory's, made on first use

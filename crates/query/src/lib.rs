@@ -166,6 +166,32 @@ impl Engine {
         self.query_in(q, &view, false).transpose()
     }
 
+    /// Calls `f` with every match of `filter` in seq order, one page of [`LIMIT_MAX`] at a
+    /// time, so memory holds one page whatever the number of matches (exports). Stops at
+    /// `f`'s first error.
+    pub fn for_each<E: From<QueryError>>(
+        &self,
+        filter: &Filter,
+        mut f: impl FnMut(u64, &Event) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let mut start = Start::First;
+        loop {
+            let page = self.query(&Query {
+                filter: filter.clone(),
+                order: Dir::Asc,
+                limit: LIMIT_MAX,
+                start,
+            })?;
+            for (seq, e) in &page.items {
+                f(*seq, e)?;
+            }
+            match page.next_cursor {
+                Some(c) if !page.items.is_empty() => start = Start::Cursor(c),
+                _ => return Ok(()),
+            }
+        }
+    }
+
     fn query_in(&self, q: &Query, view: &IndexView, io: bool) -> Result<Option<Page>> {
         if q.limit == 0 || q.limit > LIMIT_MAX {
             return Err(QueryError::BadLimit {

@@ -1,4 +1,4 @@
-//! `annal bench integrity`: what tamper evidence costs on this machine: the auditor's full
+//! `annal-bench integrity`: what tamper evidence costs on this machine: the auditor's full
 //! check (`annal verify`), building the tile roots, signing, proofs as the HTTP routes make
 //! them (a fresh tree per request), and proofs for a proof bundle (one tree for many events).
 
@@ -11,7 +11,7 @@ use annal_integrity::{
 };
 use annal_storage::{Options, OsFs, Store, XorShift64};
 
-use crate::bench::{machine, ms, percentile, Scratch};
+use crate::util::{generated_ndjson, machine, ms, percentile, Scratch};
 
 /// Proofs timed per kind.
 const PROOFS: usize = 1000;
@@ -21,11 +21,11 @@ pub fn run(dir: &Path, events: u64) -> anyhow::Result<ExitCode> {
     let scratch = Scratch::new(dir, "integrity")?;
     let data = scratch.0.join("data");
     let store = Store::open(&data, Options::default())?;
-    let ndjson = crate::ingest::generated_ndjson(annal_gen::GenConfig {
+    let ndjson = generated_ndjson(annal_gen::GenConfig {
         count: events,
         ..Default::default()
-    });
-    crate::ingest::ingest_ndjson(&store, ndjson)?;
+    })?;
+    annal_ingest::ingest_ndjson(&store, ndjson)?;
     store.wait_sealed()?;
     store.close()?;
     println!("\n{events} events from `annal gen {events}` (90 days).\n");

@@ -1,4 +1,4 @@
-//! `annal bench query`: the query workload on generated events, with SQLite (b-tree
+//! `annal-bench query`: the query workload on generated events, with SQLite (b-tree
 //! indexes on the filtered columns) answering the same questions in the same run.
 
 use std::path::Path;
@@ -13,7 +13,8 @@ use annal_storage::{Options, Store};
 use anyhow::Context;
 use rusqlite::types::Value;
 
-use crate::bench::{machine, ms, percentile, sqlite_create, sqlite_insert_batch, Scratch};
+use crate::sqlite::{sqlite_create, sqlite_insert_batch};
+use crate::util::{machine, ms, percentile, Scratch};
 
 /// Events generated and loaded per step (bounds the bench's memory at any volume).
 const LOAD_CHUNK: usize = 10_000;
@@ -89,7 +90,7 @@ pub fn run(dir: &Path, events: u64, sqlite: bool, rss_events: u64) -> anyhow::Re
     Ok(ExitCode::SUCCESS)
 }
 
-/// `annal bench open-rss`: opens a store with its indexes and prints the resident set.
+/// `annal-bench open-rss`: opens a store with its indexes and prints the resident set.
 pub fn open_rss_child(data: &Path) -> anyhow::Result<ExitCode> {
     let store = Store::open(data, Options::default())?;
     let engine = Engine::new(store, IndexOptions::default(), Catalogs::builtin())?;
@@ -115,7 +116,7 @@ pub fn open_rss_child(data: &Path) -> anyhow::Result<ExitCode> {
 
 fn open_rss(data: &Path) -> anyhow::Result<String> {
     let out = std::process::Command::new(std::env::current_exe()?)
-        .args(["bench", "open-rss", "--data"])
+        .args(["open-rss", "--data"])
         .arg(data)
         .output()?;
     anyhow::ensure!(

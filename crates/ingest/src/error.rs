@@ -1,0 +1,37 @@
+use annal_model::InvalidEvent;
+use annal_storage::StorageError;
+
+use crate::LINE_BYTES_MAX;
+
+/// Why an ingest stopped. Whatever the error, the appends already submitted were waited for
+/// first, so the store's length afterwards is exactly what was stored.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// A line is not a valid event. Nothing of its batch was stored; every batch before it was.
+    // Not a `#[source]`: the line and its problems are one message, printed once.
+    #[error("line {line}: {error}")]
+    BadLine {
+        /// The line's number, from 1.
+        line: u64,
+        /// Every problem found in it.
+        error: InvalidEvent,
+    },
+    /// A line is longer than [`LINE_BYTES_MAX`].
+    #[error("line {line}: longer than {LINE_BYTES_MAX} bytes")]
+    LineTooLong {
+        /// The line's number, from 1.
+        line: u64,
+    },
+    /// The input could not be read.
+    #[error("read input")]
+    Read(#[source] std::io::Error),
+    /// The store failed or refused an append.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The reader thread panicked.
+    #[error("the input reader panicked")]
+    ReaderPanicked,
+}
+
+/// The result of an ingest.
+pub type Result<T> = std::result::Result<T, IngestError>;
