@@ -6,7 +6,6 @@
 //! cargo run --release -p annal-bench -- ingest|query|integrity|seal [--events N] [--dir DIR]
 //! ```
 
-
 mod ingest;
 mod integrity;
 mod query;
