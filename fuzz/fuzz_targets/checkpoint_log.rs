@@ -10,7 +10,7 @@
 #![no_main]
 use std::path::Path;
 
-use annal_integrity::{parse_log, Checkpoint, LogError};
+use annal_integrity::{parse_log, Checkpoint, IntegrityError};
 use libfuzzer_sys::fuzz_target;
 
 const HEADER: usize = 16;
@@ -74,8 +74,9 @@ fn check(bytes: &[u8]) {
                 None => assert_eq!(at, bytes.len(), "bytes left over without a torn tail"),
             }
         }
-        Err(LogError::Corrupt { offset, .. }) => assert!(offset < bytes.len() as u64),
-        Err(e @ LogError::Io(_)) => panic!("parsing bytes did I/O: {e}"),
+        Err(IntegrityError::Corrupt { offset, .. }) => assert!(offset < bytes.len() as u64),
+        Err(e @ IntegrityError::File { .. }) => panic!("parsing bytes did I/O: {e}"),
+        Err(e) => panic!("parsing a log failed other than as corrupt: {e}"),
     }
 }
 

@@ -1,5 +1,5 @@
 //! Checkpoint notes and key texts (C2SP signed notes, Ed25519): any text gives a checkpoint
-//! or a typed `CheckpointError`, never a panic, whether read without its signature
+//! or a typed `IntegrityError`, never a panic, whether read without its signature
 //! (`Checkpoint::from_note_unverified`), verified against a fixed public key, or read as a
 //! public or private key. A note that verifies states the checkpoint read without
 //! verifying; a parsed checkpoint re-signs into a note that verifies to itself; a parsed key
@@ -7,7 +7,7 @@
 #![no_main]
 use std::sync::OnceLock;
 
-use annal_integrity::{Checkpoint, CheckpointError, NoteSigner, NoteVerifier, NOTE_BYTES_MAX};
+use annal_integrity::{Checkpoint, IntegrityError, NoteSigner, NoteVerifier, NOTE_BYTES_MAX};
 use libfuzzer_sys::fuzz_target;
 
 /// A key made for this target only (`annal keygen --name annal-fuzz`); the seed notes are
@@ -34,44 +34,44 @@ fuzz_target!(|data: &[u8]| {
             assert!(!cp.origin.is_empty() && !cp.origin.contains('\n'));
             let body = cp.body();
             assert_eq!(
-                Checkpoint::from_note_unverified(&format!("{body}\n")).as_ref(),
-                Ok(cp),
+                Checkpoint::from_note_unverified(&format!("{body}\n")).ok().as_ref(),
+                Some(cp),
                 "a checkpoint does not survive its own body"
             );
             let note = signer().sign(cp);
             if note.len() <= NOTE_BYTES_MAX {
                 assert_eq!(
-                    verifier().verify(&note).as_ref(),
-                    Ok(cp),
+                    verifier().verify(&note).ok().as_ref(),
+                    Some(cp),
                     "own signature refused"
                 );
             }
         }
-        Err(e) => assert!(matches!(e, CheckpointError::Malformed(_)), "{e:?}"),
+        Err(e) => assert!(matches!(e, IntegrityError::Malformed(_)), "{e:?}"),
     }
     match verifier().verify(&text) {
         Ok(cp) => assert_eq!(
-            Ok(cp),
-            unverified,
+            Some(&cp),
+            unverified.as_ref().ok(),
             "verified and unverified readings differ"
         ),
         Err(e) => assert!(
             matches!(
                 e,
-                CheckpointError::Malformed(_) | CheckpointError::NotSigned(_)
+                IntegrityError::Malformed(_) | IntegrityError::NotSigned(_)
             ),
             "{e:?}"
         ),
     }
     match NoteVerifier::from_text(&text) {
-        Ok(v) => assert_eq!(NoteVerifier::from_text(&v.to_text()), Ok(v)),
-        Err(e) => assert!(matches!(e, CheckpointError::BadKey(_)), "{e:?}"),
+        Ok(v) => assert_eq!(NoteVerifier::from_text(&v.to_text()).ok(), Some(v)),
+        Err(e) => assert!(matches!(e, IntegrityError::BadKey(_)), "{e:?}"),
     }
     match NoteSigner::from_private_text(&text) {
         Ok(s) => {
             let again = NoteSigner::from_private_text(&s.to_private_text()).expect("own text");
             assert_eq!(again.verifier(), s.verifier());
         }
-        Err(e) => assert!(matches!(e, CheckpointError::BadKey(_)), "{e:?}"),
+        Err(e) => assert!(matches!(e, IntegrityError::BadKey(_)), "{e:?}"),
     }
 });

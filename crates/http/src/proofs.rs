@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use annal_integrity::json::{ConsistencyJson, InclusionJson};
-use annal_integrity::{Notary, NotaryError, ProofError, Signed};
+use annal_integrity::{IntegrityError, Notary, Signed};
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -23,13 +23,13 @@ fn notary(state: &AppState) -> Result<Arc<Notary>, Problem> {
     })
 }
 
-fn proof_problem(e: NotaryError) -> Problem {
+fn proof_problem(e: IntegrityError) -> Problem {
     match e {
-        NotaryError::Proof(
-            p @ (ProofError::LeafOutOfRange { .. }
-            | ProofError::BadSizes { .. }
-            | ProofError::SizeOutOfRange { .. }),
-        ) => Problem::new(StatusCode::BAD_REQUEST, p.to_string()),
+        IntegrityError::LeafOutOfRange { .. }
+        | IntegrityError::BadSizes { .. }
+        | IntegrityError::SizeOutOfRange { .. } => {
+            Problem::new(StatusCode::BAD_REQUEST, e.to_string())
+        }
         other => {
             tracing::error!("proof failed: {other}");
             Problem::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())

@@ -18,8 +18,8 @@ use annal_model::{decode_record, Event};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{Checkpoint, NoteVerifier, NOTE_BYTES_MAX};
+use crate::error::{io, IntegrityError};
 use crate::json::InclusionJson;
-use crate::log::{io, FileError};
 use crate::notary::{InclusionProof, Signed};
 use crate::proof::verify_inclusion;
 use crate::Hash;
@@ -53,22 +53,6 @@ pub struct Manifest {
     pub events: u64,
 }
 
-/// Why a bundle cannot be written or read.
-#[derive(Debug, thiserror::Error)]
-pub enum BundleError {
-    /// An I/O call failed.
-    #[error(transparent)]
-    Io(#[from] FileError),
-    /// The bundle is not one (missing or unreadable parts).
-    #[error("{path}: {msg}")]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        msg: String,
-    },
-}
-
 /// Writes a bundle, event by event.
 pub struct BundleWriter {
     dir: PathBuf,
@@ -81,9 +65,9 @@ pub struct BundleWriter {
 
 impl BundleWriter {
     /// Starts a bundle in `dir` (created; it must not exist yet) for proofs to `signed`.
-    pub fn create(dir: &Path, signed: &Signed) -> Result<BundleWriter, BundleError> {
+    pub fn create(dir: &Path, signed: &Signed) -> Result<BundleWriter, IntegrityError> {
         std::fs::create_dir(dir).map_err(io("create bundle directory", dir))?;
-        let put = |name: &str| -> Result<BufWriter<File>, BundleError> {
+        let put = |name: &str| -> Result<BufWriter<File>, IntegrityError> {
             let path = dir.join(name);
             Ok(BufWriter::new(
                 File::create(&path).map_err(io("create", &path))?,
@@ -102,7 +86,7 @@ impl BundleWriter {
     }
 
     /// Adds one event with its inclusion proof (for the bundle's checkpoint).
-    pub fn add(&mut self, event: &Event, proof: &InclusionProof) -> Result<(), BundleError> {
+    pub fn add(&mut self, event: &Event, proof: &InclusionProof) -> Result<(), IntegrityError> {
         self.line.clear();
         event.write_json(proof.leaf_index, &mut self.line);
         self.line.push(b'\n');
@@ -118,7 +102,11 @@ impl BundleWriter {
     }
 
     /// Writes the manifest and flushes; returns the number of events.
-    pub fn finish(mut self, from: Option<String>, to: Option<String>) -> Result<u64, BundleError> {
+    pub fn finish(
+        mut self,
+        from: Option<String>,
+        to: Option<String>,
+    ) -> Result<u64, IntegrityError> {
         let events_path = self.dir.join("events.ndjson");
         self.events.flush().map_err(io("write", &events_path))?;
         let proofs_path = self.dir.join("proofs.ndjson");
@@ -175,7 +163,7 @@ fn next_line(
     r: &mut impl BufRead,
     buf: &mut Vec<u8>,
     path: &Path,
-) -> Result<Option<()>, BundleError> {
+) -> Result<Option<()>, IntegrityError> {
     buf.clear();
     let n = r
         .by_ref()
@@ -186,7 +174,7 @@ fn next_line(
         return Ok(None);
     }
     if buf.len() > BUNDLE_LINE_BYTES_MAX {
-        return Err(BundleError::Invalid {
+        return Err(IntegrityError::BundleInvalid {
             path: path.to_path_buf(),
             msg: format!("a line is longer than {BUNDLE_LINE_BYTES_MAX} bytes"),
         });
@@ -199,8 +187,8 @@ fn next_line(
 
 /// Checks a bundle against `key`: the checkpoint's signature, every event's proof against
 /// its root, every event line against the record its proof carries, and the seqs' order.
-pub fn verify_bundle(dir: &Path, key: &NoteVerifier) -> Result<BundleReport, BundleError> {
-    let invalid = |path: &Path, msg: String| BundleError::Invalid {
+pub fn verify_bundle(dir: &Path, key: &NoteVerifier) -> Result<BundleReport, IntegrityError> {
+    let invalid = |path: &Path, msg: String| IntegrityError::BundleInvalid {
         path: path.to_path_buf(),
         msg,
     };
@@ -261,7 +249,7 @@ fn check_lines(
     root: &Hash,
     size: u64,
     report: &mut BundleReport,
-) -> Result<(), BundleError> {
+) -> Result<(), IntegrityError> {
     let (epath, ppath) = (dir.join("events.ndjson"), dir.join("proofs.ndjson"));
     let mut events = BufReader::new(File::open(&epath).map_err(io("open", &epath))?);
     let mut proofs = BufReader::new(File::open(&ppath).map_err(io("open", &ppath))?);

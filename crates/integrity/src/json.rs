@@ -6,6 +6,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
+use crate::error::IntegrityError;
 use crate::notary::InclusionProof;
 use crate::Hash;
 
@@ -41,11 +42,6 @@ pub struct ConsistencyJson {
     pub consistency: Vec<String>,
 }
 
-/// Why a proof in JSON cannot be read.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("bad proof JSON: {0}")]
-pub struct ProofJsonError(pub String);
-
 impl From<&InclusionProof> for InclusionJson {
     fn from(p: &InclusionProof) -> Self {
         InclusionJson {
@@ -59,13 +55,13 @@ impl From<&InclusionProof> for InclusionJson {
 
 impl InclusionJson {
     /// The proof, with its hashes and leaf bytes decoded.
-    pub fn decode(&self) -> Result<InclusionProof, ProofJsonError> {
+    pub fn decode(&self) -> Result<InclusionProof, IntegrityError> {
         Ok(InclusionProof {
             leaf_index: self.leaf_index,
             tree_size: self.tree_size,
             leaf_input: STANDARD
                 .decode(&self.leaf_input)
-                .map_err(|e| ProofJsonError(format!("leaf_input is not base64: {e}")))?,
+                .map_err(|e| IntegrityError::ProofJson(format!("leaf_input is not base64: {e}")))?,
             audit_path: decode_hashes(&self.audit_path, "audit_path")?,
         })
     }
@@ -82,7 +78,7 @@ impl ConsistencyJson {
     }
 
     /// The proof's hashes, decoded.
-    pub fn hashes(&self) -> Result<Vec<Hash>, ProofJsonError> {
+    pub fn hashes(&self) -> Result<Vec<Hash>, IntegrityError> {
         decode_hashes(&self.consistency, "consistency")
     }
 }
@@ -91,9 +87,9 @@ fn encode_hashes(hashes: &[Hash]) -> Vec<String> {
     hashes.iter().map(|h| STANDARD.encode(h)).collect()
 }
 
-fn decode_hashes(texts: &[String], field: &str) -> Result<Vec<Hash>, ProofJsonError> {
+fn decode_hashes(texts: &[String], field: &str) -> Result<Vec<Hash>, IntegrityError> {
     if texts.len() > PROOF_HASHES_MAX {
-        return Err(ProofJsonError(format!(
+        return Err(IntegrityError::ProofJson(format!(
             "{field} holds {} hashes; no proof needs more than {PROOF_HASHES_MAX}",
             texts.len()
         )));
@@ -106,7 +102,9 @@ fn decode_hashes(texts: &[String], field: &str) -> Result<Vec<Hash>, ProofJsonEr
                 .decode(t)
                 .ok()
                 .and_then(|b| Hash::try_from(b.as_slice()).ok())
-                .ok_or_else(|| ProofJsonError(format!("{field}[{i}] is not a base64 SHA-256 hash")))
+                .ok_or_else(|| {
+                    IntegrityError::ProofJson(format!("{field}[{i}] is not a base64 SHA-256 hash"))
+                })
         })
         .collect()
 }

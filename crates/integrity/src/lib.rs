@@ -19,6 +19,7 @@
 mod audit;
 mod bundle;
 mod checkpoint;
+mod error;
 pub mod json;
 mod log;
 mod notary;
@@ -28,22 +29,21 @@ mod tiles;
 
 pub use proof::{
     consistency_proof, inclusion_proof, root_from_inclusion, verify_consistency, verify_inclusion,
-    LeafHashes, ProofError, Subtrees,
+    LeafHashes, Subtrees,
 };
+
+pub use error::{IntegrityError, Result};
 
 pub use audit::{audit, AuditOptions, AuditReport, Tally};
 pub use bundle::{
-    verify_bundle, BundleError, BundleReport, BundleWriter, Manifest, BUNDLE_FORMAT, BUNDLE_VERSION,
+    verify_bundle, BundleReport, BundleWriter, Manifest, BUNDLE_FORMAT, BUNDLE_VERSION,
 };
-pub use checkpoint::{Checkpoint, CheckpointError, NoteSigner, NoteVerifier, NOTE_BYTES_MAX};
-pub use log::{
-    parse_log, read_log, CheckpointLog, FileError, LogContents, LogError, StoredNote,
-    CHECKPOINT_LOG_FILE,
-};
+pub use checkpoint::{Checkpoint, NoteSigner, NoteVerifier, NOTE_BYTES_MAX};
+pub use log::{parse_log, read_log, CheckpointLog, LogContents, StoredNote, CHECKPOINT_LOG_FILE};
 pub use notary::{
     key_name, load_or_create_key, newest_checkpoint, signing_key, store_consistency,
-    store_inclusion, write_private_key, InclusionProof, MadeKey, Notary, NotaryError, Signed,
-    SigningKey, DATA_KEY_FILE, DATA_PUBLIC_KEY_FILE,
+    store_inclusion, write_private_key, InclusionProof, MadeKey, Notary, Signed, SigningKey,
+    DATA_KEY_FILE, DATA_PUBLIC_KEY_FILE,
 };
 pub use report::AuditRun;
 pub use tiles::{encode_tiles, parse_tiles, StoreTree, Tiles, TILES_FILE, TILE_LEAVES};

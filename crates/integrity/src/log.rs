@@ -8,6 +8,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::checkpoint::{Checkpoint, NOTE_BYTES_MAX};
+use crate::error::{io, IntegrityError};
 
 /// The checkpoint log's name in a data directory.
 pub const CHECKPOINT_LOG_FILE: &str = "checkpoints.log";
@@ -15,48 +16,6 @@ const LOG_MAGIC: &[u8; 8] = b"ANNALCKP";
 const LOG_VERSION: u16 = 1;
 const LOG_HEADER_BYTES: usize = 16;
 const FRAME_HEADER_BYTES: usize = 8;
-
-/// Why the checkpoint log cannot be read or written.
-#[derive(Debug, thiserror::Error)]
-pub enum LogError {
-    /// An I/O call failed.
-    #[error(transparent)]
-    Io(#[from] FileError),
-    /// The file is damaged before its last frame, or is not a checkpoint log.
-    #[error("{path} offset {offset}: {msg}")]
-    Corrupt {
-        /// The file.
-        path: PathBuf,
-        /// Where.
-        offset: u64,
-        /// What is wrong.
-        msg: String,
-    },
-}
-
-/// An I/O call on a file failed: what was done, to which file, and the OS error.
-#[derive(Debug, thiserror::Error)]
-#[error("{op} {path}: {source}")]
-pub struct FileError {
-    /// What was being done.
-    pub op: &'static str,
-    /// The file.
-    pub path: PathBuf,
-    /// The OS error.
-    pub source: std::io::Error,
-}
-
-/// The error of an I/O call `op` on `path` (`?` turns it into the caller's error type).
-pub(crate) fn io<'p>(
-    op: &'static str,
-    path: &'p Path,
-) -> impl FnOnce(std::io::Error) -> FileError + 'p {
-    move |source| FileError {
-        op,
-        path: path.to_path_buf(),
-        source,
-    }
-}
 
 /// One stored note and where it starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,19 +48,19 @@ fn log_header() -> [u8; LOG_HEADER_BYTES] {
 
 /// Reads a checkpoint log. A frame that runs to the end of the file and fails its length or
 /// CRC is the torn tail; any other bad frame is damage.
-pub fn read_log(path: &Path) -> Result<LogContents, LogError> {
+pub fn read_log(path: &Path) -> Result<LogContents, IntegrityError> {
     let mut bytes = Vec::new();
     match File::open(path) {
         Ok(mut f) => f.read_to_end(&mut bytes).map_err(io("read", path))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LogContents::default()),
-        Err(e) => return Err(io("open", path)(e).into()),
+        Err(e) => return Err(io("open", path)(e)),
     };
     parse_log(path, &bytes)
 }
 
 /// Reads the bytes of a checkpoint log (see [`read_log`]).
-pub fn parse_log(path: &Path, bytes: &[u8]) -> Result<LogContents, LogError> {
-    let corrupt = |offset: usize, msg: String| LogError::Corrupt {
+pub fn parse_log(path: &Path, bytes: &[u8]) -> Result<LogContents, IntegrityError> {
+    let corrupt = |offset: usize, msg: String| IntegrityError::Corrupt {
         path: path.to_path_buf(),
         offset: offset as u64,
         msg,
@@ -173,7 +132,7 @@ pub struct CheckpointLog {
 impl CheckpointLog {
     /// Opens (or creates) the log of data directory `dir`, dropping a torn final frame.
     /// Returns the log and its notes.
-    pub fn open(dir: &Path) -> Result<(CheckpointLog, Vec<StoredNote>), LogError> {
+    pub fn open(dir: &Path) -> Result<(CheckpointLog, Vec<StoredNote>), IntegrityError> {
         let path = dir.join(CHECKPOINT_LOG_FILE);
         let contents = read_log(&path)?;
         let file = OpenOptions::new()
@@ -205,7 +164,7 @@ impl CheckpointLog {
     }
 
     /// Appends one signed note and syncs it.
-    pub fn append(&mut self, note: &str) -> Result<(), LogError> {
+    pub fn append(&mut self, note: &str) -> Result<(), IntegrityError> {
         let mut frame = Vec::with_capacity(FRAME_HEADER_BYTES + note.len());
         frame.extend_from_slice(&(note.len() as u32).to_le_bytes());
         frame.extend_from_slice(&crc32fast::hash(note.as_bytes()).to_le_bytes());
@@ -213,7 +172,7 @@ impl CheckpointLog {
         self.write_synced(&frame)
     }
 
-    fn write_synced(&mut self, bytes: &[u8]) -> Result<(), LogError> {
+    fn write_synced(&mut self, bytes: &[u8]) -> Result<(), IntegrityError> {
         use std::os::unix::fs::FileExt;
         self.file
             .write_all_at(bytes, self.end)
@@ -297,7 +256,7 @@ mod tests {
         };
         let err = parse_log(&path, &with_length_at(notes[1].offset)).unwrap_err();
         assert!(
-            matches!(&err, LogError::Corrupt { offset, .. } if *offset == notes[1].offset),
+            matches!(&err, IntegrityError::Corrupt { offset, .. } if *offset == notes[1].offset),
             "{err}"
         );
         // On the last frame the same length runs past the end: a torn tail.
@@ -314,13 +273,13 @@ mod tests {
         bytes[second + 8 + 3] ^= 1;
         let err = parse_log(&path, &bytes).unwrap_err();
         assert!(
-            matches!(&err, LogError::Corrupt { offset, .. } if *offset == second as u64),
+            matches!(&err, IntegrityError::Corrupt { offset, .. } if *offset == second as u64),
             "{err}"
         );
         bytes[..8].copy_from_slice(b"NOTALOG!");
         assert!(matches!(
             parse_log(&path, &bytes),
-            Err(LogError::Corrupt { offset: 0, .. })
+            Err(IntegrityError::Corrupt { offset: 0, .. })
         ));
     }
 }

@@ -12,66 +12,16 @@ use annal_model::encode_record;
 use annal_storage::merkle::Hash;
 use annal_storage::{Options, Snapshot, StorageError, Store};
 
-use crate::checkpoint::{Checkpoint, CheckpointError, NoteSigner, NoteVerifier};
-use crate::log::{read_log, CheckpointLog, LogError, CHECKPOINT_LOG_FILE};
-use crate::proof::{consistency_proof, inclusion_proof, verify_consistency, ProofError, Subtrees};
+use crate::checkpoint::{Checkpoint, NoteSigner, NoteVerifier};
+use crate::error::IntegrityError;
+use crate::log::{read_log, CheckpointLog, CHECKPOINT_LOG_FILE};
+use crate::proof::{consistency_proof, inclusion_proof, verify_consistency, Subtrees};
 use crate::tiles::{StoreTree, Tiles};
 
 /// The signing key kept in a data directory when none is configured.
 pub const DATA_KEY_FILE: &str = "checkpoint.key";
 /// Its public half, written beside it for auditors.
 pub const DATA_PUBLIC_KEY_FILE: &str = "checkpoint.pub";
-
-/// Why the notary cannot sign or prove.
-#[derive(Debug, thiserror::Error)]
-pub enum NotaryError {
-    /// A key file could not be read or written.
-    #[error("{op} {path}: {source}")]
-    KeyFile {
-        /// What was being done.
-        op: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// A key or checkpoint is malformed.
-    #[error("{0}")]
-    Checkpoint(#[from] CheckpointError),
-    /// The checkpoint log failed.
-    #[error("{0}")]
-    Log(#[from] LogError),
-    /// A proof could not be made.
-    #[error("{0}")]
-    Proof(#[from] ProofError),
-    /// The store does not extend what was signed before: it was truncated or altered.
-    #[error("the store disagrees with a checkpoint it signed: {0}")]
-    Disagrees(String),
-    /// The data directory's store could not be opened.
-    #[error("opening {dir}")]
-    Open {
-        /// The data directory.
-        dir: PathBuf,
-        /// Why.
-        source: StorageError,
-    },
-    /// The store failed.
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-    /// There is nothing to sign: the trail holds no events.
-    #[error("the trail is empty: nothing to checkpoint")]
-    EmptyTrail,
-    /// The checkpoint log of a store that another process holds could not be read.
-    // Transparent, unlike `Log`: this error is the whole story, not the cause of another.
-    #[error(transparent)]
-    LogRead(LogError),
-    /// Another process holds the store and has signed nothing yet.
-    #[error("{dir} is in use and has signed no checkpoint yet")]
-    NothingSigned {
-        /// The data directory.
-        dir: PathBuf,
-    },
-}
 
 /// An inclusion proof with the leaf it proves (RFC 6962 `get-entry-and-proof`'s content).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,7 +67,7 @@ impl Notary {
         signer: NoteSigner,
         origin: &str,
         snap: &Snapshot,
-    ) -> Result<Notary, NotaryError> {
+    ) -> Result<Notary, IntegrityError> {
         let (log, notes) = CheckpointLog::open(dir)?;
         let mut tiles = Tiles::open(dir);
         tiles.catch_up(snap)?;
@@ -127,7 +77,7 @@ impl Notary {
                 let cp = &stored.checkpoint;
                 let place = format!("{CHECKPOINT_LOG_FILE} offset {}", stored.offset);
                 if cp.size > snap.end() {
-                    return Err(NotaryError::Disagrees(format!(
+                    return Err(IntegrityError::Disagrees(format!(
                         "{place} signed {} events, the store holds {}: events {}..{} are missing",
                         cp.size,
                         snap.end(),
@@ -137,7 +87,7 @@ impl Notary {
                 }
                 let root = StoreTree::new(snap, tiles.roots()).subtree(0, cp.size)?;
                 if root != cp.root {
-                    return Err(NotaryError::Disagrees(format!(
+                    return Err(IntegrityError::Disagrees(format!(
                         "{place} signed a root for the first {} events that the stored events do not give: they were altered (run `annal verify`)",
                         cp.size
                     )));
@@ -173,7 +123,7 @@ impl Notary {
 
     /// Signs a checkpoint of `snap` if the trail grew since the last one (which it must
     /// extend), appends it to the log (synced) and returns the newest checkpoint.
-    pub fn sign(&self, snap: &Snapshot) -> Result<Option<Signed>, NotaryError> {
+    pub fn sign(&self, snap: &Snapshot) -> Result<Option<Signed>, IntegrityError> {
         let mut st = self.state();
         let size = snap.end();
         if size == 0
@@ -191,7 +141,7 @@ impl Notary {
             let (first, old_root) = (last.checkpoint.size, last.checkpoint.root);
             let proof = consistency_proof(&mut tree, first, size)?;
             if !verify_consistency(first, size, &old_root, &root, &proof) {
-                return Err(NotaryError::Disagrees(format!(
+                return Err(IntegrityError::Disagrees(format!(
                     "the tree of {size} events does not extend the signed tree of {first}"
                 )));
             }
@@ -212,7 +162,7 @@ impl Notary {
     }
 
     /// Tile roots caught up with `snap`, copied out so proofs don't hold the lock.
-    pub fn tiles(&self, snap: &Snapshot) -> Result<Vec<Hash>, NotaryError> {
+    pub fn tiles(&self, snap: &Snapshot) -> Result<Vec<Hash>, IntegrityError> {
         let mut st = self.state();
         st.tiles.catch_up(snap)?;
         Ok(st.tiles.roots().to_vec())
@@ -224,8 +174,8 @@ impl Notary {
         snap: &Snapshot,
         seq: u64,
         size: u64,
-    ) -> Result<InclusionProof, NotaryError> {
-        Ok(store_inclusion(snap, &self.tiles(snap)?, seq, size)?)
+    ) -> Result<InclusionProof, IntegrityError> {
+        store_inclusion(snap, &self.tiles(snap)?, seq, size)
     }
 
     /// The consistency proof from the tree of `first` events to that of `second`.
@@ -234,8 +184,8 @@ impl Notary {
         snap: &Snapshot,
         first: u64,
         second: u64,
-    ) -> Result<Vec<Hash>, NotaryError> {
-        Ok(store_consistency(snap, &self.tiles(snap)?, first, second)?)
+    ) -> Result<Vec<Hash>, IntegrityError> {
+        store_consistency(snap, &self.tiles(snap)?, first, second)
     }
 }
 
@@ -246,14 +196,14 @@ pub fn store_inclusion(
     tiles: &[Hash],
     seq: u64,
     size: u64,
-) -> Result<InclusionProof, ProofError> {
+) -> Result<InclusionProof, IntegrityError> {
     check_size(snap, size)?;
     if seq >= size {
-        return Err(ProofError::LeafOutOfRange { index: seq, size });
+        return Err(IntegrityError::LeafOutOfRange { index: seq, size });
     }
     let event = snap
         .get(seq)
-        .map_err(|e| ProofError::Source(e.to_string()))?;
+        .map_err(|e| IntegrityError::Source(e.to_string()))?;
     StoreTree::new(snap, tiles).inclusion(seq, &event, size)
 }
 
@@ -265,7 +215,7 @@ impl StoreTree<'_> {
         seq: u64,
         event: &annal_model::Event,
         size: u64,
-    ) -> Result<InclusionProof, ProofError> {
+    ) -> Result<InclusionProof, IntegrityError> {
         let audit_path = inclusion_proof(self, seq, size)?;
         let mut leaf_input = Vec::new();
         encode_record(event, &mut leaf_input);
@@ -284,14 +234,14 @@ pub fn store_consistency(
     tiles: &[Hash],
     first: u64,
     second: u64,
-) -> Result<Vec<Hash>, ProofError> {
+) -> Result<Vec<Hash>, IntegrityError> {
     check_size(snap, second)?;
     consistency_proof(&mut StoreTree::new(snap, tiles), first, second)
 }
 
-fn check_size(snap: &Snapshot, size: u64) -> Result<(), ProofError> {
+fn check_size(snap: &Snapshot, size: u64) -> Result<(), IntegrityError> {
     if size > snap.end() || size == 0 {
-        return Err(ProofError::SizeOutOfRange {
+        return Err(IntegrityError::SizeOutOfRange {
             size,
             end: snap.end(),
         });
@@ -326,7 +276,7 @@ pub fn signing_key(
     dir: &Path,
     key: Option<&Path>,
     origin: &str,
-) -> Result<SigningKey, NotaryError> {
+) -> Result<SigningKey, IntegrityError> {
     let (signer, made) = load_or_create_key(dir, key, key_name(origin))?;
     let made = made.then(|| MadeKey {
         private_file: dir.join(DATA_KEY_FILE),
@@ -346,7 +296,7 @@ pub fn newest_checkpoint(
     key: Option<&Path>,
     origin: &str,
     made: &dyn Fn(&MadeKey),
-) -> Result<Arc<str>, NotaryError> {
+) -> Result<Arc<str>, IntegrityError> {
     match Store::open(dir, Options::default()) {
         Ok(store) => {
             let key = signing_key(dir, key, origin)?;
@@ -357,17 +307,17 @@ pub fn newest_checkpoint(
             let signed = Notary::open(dir, key.signer, origin, &snap)?.sign(&snap)?;
             drop(snap);
             store.close()?;
-            Ok(signed.ok_or(NotaryError::EmptyTrail)?.note)
+            Ok(signed.ok_or(IntegrityError::EmptyTrail)?.note)
         }
         Err(StorageError::Locked(_)) => {
-            let log = read_log(&dir.join(CHECKPOINT_LOG_FILE)).map_err(NotaryError::LogRead)?;
+            let log = read_log(&dir.join(CHECKPOINT_LOG_FILE))?;
             let newest = log.notes.into_iter().last();
-            let newest = newest.ok_or_else(|| NotaryError::NothingSigned {
+            let newest = newest.ok_or_else(|| IntegrityError::NothingSigned {
                 dir: dir.to_path_buf(),
             })?;
             Ok(newest.note.into())
         }
-        Err(source) => Err(NotaryError::Open {
+        Err(source) => Err(IntegrityError::Open {
             dir: dir.to_path_buf(),
             source,
         }),
@@ -390,11 +340,11 @@ pub fn load_or_create_key(
     dir: &Path,
     key: Option<&Path>,
     name: &str,
-) -> Result<(NoteSigner, bool), NotaryError> {
+) -> Result<(NoteSigner, bool), IntegrityError> {
     let path = key.map_or_else(|| dir.join(DATA_KEY_FILE), Path::to_path_buf);
     let err = |op| {
         let path = path.clone();
-        move |source| NotaryError::KeyFile { op, path, source }
+        move |source| IntegrityError::File { op, path, source }
     };
     match std::fs::read_to_string(&path) {
         Ok(text) => Ok((NoteSigner::from_private_text(&text)?, false)),

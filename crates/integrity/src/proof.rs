@@ -2,42 +2,12 @@
 
 use annal_storage::merkle::{empty_root, node_hash, Hash};
 
-/// Why a proof cannot be made.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum ProofError {
-    /// The leaf is not in a tree of that size.
-    #[error("leaf {index} is not in a tree of {size} leaves")]
-    LeafOutOfRange {
-        /// Leaf index asked for.
-        index: u64,
-        /// Tree size asked for.
-        size: u64,
-    },
-    /// A consistency proof needs 0 < first ≤ second.
-    #[error("no consistency proof from size {first} to size {second}: need 0 < first ≤ second")]
-    BadSizes {
-        /// The older size.
-        first: u64,
-        /// The newer size.
-        second: u64,
-    },
-    /// A tree size the trail cannot give.
-    #[error("tree size {size} is not in 1..={end}: the trail holds {end} events")]
-    SizeOutOfRange {
-        /// Size asked for.
-        size: u64,
-        /// Events in the trail.
-        end: u64,
-    },
-    /// The source of subtree hashes failed (a segment unreadable, say).
-    #[error("{0}")]
-    Source(String),
-}
+use crate::error::IntegrityError;
 
 /// Hashes of subtrees of the trail's tree.
 pub trait Subtrees {
     /// MTH(D[start .. start + len]): the root of the tree over those leaves, `len` ≥ 1.
-    fn subtree(&mut self, start: u64, len: u64) -> Result<Hash, ProofError>;
+    fn subtree(&mut self, start: u64, len: u64) -> Result<Hash, IntegrityError>;
 }
 
 /// The largest power of two smaller than `n` (n ≥ 2): RFC 9162's `k`.
@@ -53,7 +23,7 @@ fn path(
     start: u64,
     size: u64,
     out: &mut Vec<Hash>,
-) -> Result<(), ProofError> {
+) -> Result<(), IntegrityError> {
     if size <= 1 {
         return Ok(());
     }
@@ -73,9 +43,9 @@ pub fn inclusion_proof(
     src: &mut dyn Subtrees,
     index: u64,
     size: u64,
-) -> Result<Vec<Hash>, ProofError> {
+) -> Result<Vec<Hash>, IntegrityError> {
     if index >= size {
-        return Err(ProofError::LeafOutOfRange { index, size });
+        return Err(IntegrityError::LeafOutOfRange { index, size });
     }
     let mut out = Vec::with_capacity(64);
     path(src, index, 0, size, &mut out)?;
@@ -90,7 +60,7 @@ fn subproof(
     n: u64,
     complete: bool,
     out: &mut Vec<Hash>,
-) -> Result<(), ProofError> {
+) -> Result<(), IntegrityError> {
     if m == n {
         if !complete {
             out.push(src.subtree(start, n)?);
@@ -114,9 +84,9 @@ pub fn consistency_proof(
     src: &mut dyn Subtrees,
     first: u64,
     second: u64,
-) -> Result<Vec<Hash>, ProofError> {
+) -> Result<Vec<Hash>, IntegrityError> {
     if first == 0 || first > second {
-        return Err(ProofError::BadSizes { first, second });
+        return Err(IntegrityError::BadSizes { first, second });
     }
     let mut out = Vec::with_capacity(64);
     if first < second {
@@ -219,9 +189,9 @@ pub fn verify_consistency(
 pub struct LeafHashes<'a>(pub &'a [Hash]);
 
 impl Subtrees for LeafHashes<'_> {
-    fn subtree(&mut self, start: u64, len: u64) -> Result<Hash, ProofError> {
+    fn subtree(&mut self, start: u64, len: u64) -> Result<Hash, IntegrityError> {
         let (s, e) = (start as usize, (start + len) as usize);
-        let leaves = self.0.get(s..e).ok_or(ProofError::LeafOutOfRange {
+        let leaves = self.0.get(s..e).ok_or(IntegrityError::LeafOutOfRange {
             index: start + len - 1,
             size: self.0.len() as u64,
         })?;

@@ -17,7 +17,8 @@ use annal_model::encode_record;
 use annal_storage::merkle::{leaf_hash, node_hash, Hash};
 use annal_storage::Snapshot;
 
-use crate::proof::{mth, split, ProofError, Subtrees};
+use crate::error::IntegrityError;
+use crate::proof::{mth, split, Subtrees};
 
 /// Leaves per tile: 2^12, the size of a sealed block by default.
 pub const TILE_LEAVES: u64 = 1 << TILE_LEAVES_LOG2;
@@ -65,7 +66,7 @@ impl Tiles {
     /// Computes the roots of every complete tile of `snap` not known yet, checks the stored
     /// ones against the newest sealed segment's frontier (recomputing those that disagree),
     /// and writes the sealed part to the file.
-    pub fn catch_up(&mut self, snap: &Snapshot) -> Result<(), ProofError> {
+    pub fn catch_up(&mut self, snap: &Snapshot) -> Result<(), IntegrityError> {
         let complete = (snap.end() / TILE_LEAVES) as usize;
         if self.roots.len() > complete {
             // A view older than the roots (or a store that lost its unsynced tail).
@@ -82,7 +83,7 @@ impl Tiles {
 
     /// Folds the roots into each subtree of the newest sealed segment's frontier that covers
     /// whole tiles; recomputes the tiles of any that disagree.
-    fn check_against_frontier(&mut self, snap: &Snapshot) -> Result<(), ProofError> {
+    fn check_against_frontier(&mut self, snap: &Snapshot) -> Result<(), IntegrityError> {
         let Some(seg) = snap.sealed().last() else {
             return Ok(());
         };
@@ -107,7 +108,7 @@ impl Tiles {
             );
             let fresh = tile_roots(snap, lo, hi - lo)?;
             if mth(&fresh) != *expected {
-                return Err(ProofError::Source(format!(
+                return Err(IntegrityError::Source(format!(
                     "the Merkle frontier stored in {} does not match the records of seqs {}..{}: the store is damaged or was altered (run `annal verify`)",
                     seg.path().display(),
                     lo * TILE_LEAVES,
@@ -141,7 +142,7 @@ impl Tiles {
 }
 
 /// Roots of tiles `first..first + count`, hashing the records (split across the cores).
-fn tile_roots(snap: &Snapshot, first: u64, count: u64) -> Result<Vec<Hash>, ProofError> {
+fn tile_roots(snap: &Snapshot, first: u64, count: u64) -> Result<Vec<Hash>, IntegrityError> {
     if count == 0 {
         return Ok(Vec::new());
     }
@@ -156,7 +157,7 @@ fn tile_roots(snap: &Snapshot, first: u64, count: u64) -> Result<Vec<Hash>, Proo
                 let hi = (lo + per).min(first + count);
                 scope.spawn(move || {
                     let leaves = leaf_hashes(snap, lo * TILE_LEAVES, (hi - lo) * TILE_LEAVES)?;
-                    Ok::<_, ProofError>(
+                    Ok::<_, IntegrityError>(
                         leaves
                             .chunks(TILE_LEAVES as usize)
                             .map(mth)
@@ -168,8 +169,9 @@ fn tile_roots(snap: &Snapshot, first: u64, count: u64) -> Result<Vec<Hash>, Proo
         handles
             .into_iter()
             .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(ProofError::Source("a hashing thread failed".into())))
+                h.join().unwrap_or_else(|_| {
+                    Err(IntegrityError::Source("a hashing thread failed".into()))
+                })
             })
             .collect::<Vec<_>>()
     });
@@ -181,7 +183,11 @@ fn tile_roots(snap: &Snapshot, first: u64, count: u64) -> Result<Vec<Hash>, Proo
 }
 
 /// Leaf hashes of records `start..start + len`.
-pub(crate) fn leaf_hashes(snap: &Snapshot, start: u64, len: u64) -> Result<Vec<Hash>, ProofError> {
+pub(crate) fn leaf_hashes(
+    snap: &Snapshot,
+    start: u64,
+    len: u64,
+) -> Result<Vec<Hash>, IntegrityError> {
     let mut out = Vec::with_capacity(len as usize);
     let mut record = Vec::with_capacity(1024);
     snap.scan(start, start + len, |_, e| {
@@ -190,9 +196,9 @@ pub(crate) fn leaf_hashes(snap: &Snapshot, start: u64, len: u64) -> Result<Vec<H
         out.push(leaf_hash(&record));
         true
     })
-    .map_err(|e| ProofError::Source(e.to_string()))?;
+    .map_err(|e| IntegrityError::Source(e.to_string()))?;
     if out.len() as u64 != len {
-        return Err(ProofError::LeafOutOfRange {
+        return Err(IntegrityError::LeafOutOfRange {
             index: start + len - 1,
             size: snap.end(),
         });
@@ -358,7 +364,7 @@ impl<'a> StoreTree<'a> {
 }
 
 impl Subtrees for StoreTree<'_> {
-    fn subtree(&mut self, start: u64, len: u64) -> Result<Hash, ProofError> {
+    fn subtree(&mut self, start: u64, len: u64) -> Result<Hash, IntegrityError> {
         let (first, end) = (start / TILE_LEAVES, (start + len) / TILE_LEAVES);
         if start.is_multiple_of(TILE_LEAVES)
             && len.is_multiple_of(TILE_LEAVES)
@@ -390,7 +396,7 @@ impl Subtrees for StoreTree<'_> {
                 let n = TILE_LEAVES.min(self.snapshot.end().saturating_sub(tile_start));
                 let levels = Levels::new(leaf_hashes(self.snapshot, tile_start, n)?);
                 if (levels.leaves() as u64) < end {
-                    return Err(ProofError::LeafOutOfRange {
+                    return Err(IntegrityError::LeafOutOfRange {
                         index: start + len - 1,
                         size: self.snapshot.end(),
                     });

@@ -173,7 +173,7 @@ fn tile_file_is_persisted_reread_and_repaired_when_it_lies() {
 #[test]
 fn notary_signs_growth_only_and_refuses_a_store_that_lost_or_changed_events() {
     use annal_integrity::{
-        read_log, verify_inclusion, Checkpoint, Notary, NotaryError, NoteSigner,
+        read_log, verify_inclusion, Checkpoint, IntegrityError, Notary, NoteSigner,
         CHECKPOINT_LOG_FILE,
     };
     let dir = tempfile::tempdir().unwrap();
@@ -229,7 +229,7 @@ fn notary_signs_growth_only_and_refuses_a_store_that_lost_or_changed_events() {
         .err()
         .unwrap();
     assert!(
-        matches!(&err, NotaryError::Disagrees(m) if m.contains("events 20000..20500 are missing")),
+        matches!(&err, IntegrityError::Disagrees(m) if m.contains("events 20000..20500 are missing")),
         "{err}"
     );
 
@@ -247,7 +247,7 @@ fn notary_signs_growth_only_and_refuses_a_store_that_lost_or_changed_events() {
         .err()
         .unwrap();
     assert!(
-        matches!(&err, NotaryError::Disagrees(m) if m.contains("were altered")),
+        matches!(&err, IntegrityError::Disagrees(m) if m.contains("were altered")),
         "{err}"
     );
 }
