@@ -10,6 +10,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod aggregate;
+mod builder;
 mod cache;
 mod cursor;
 mod error;
@@ -25,6 +26,7 @@ use annal_storage::Store;
 use parking_lot::Mutex;
 
 pub use aggregate::{Bucket, Interval};
+pub use builder::{FilterBuilder, FilterError, FilterErrors, FilterProblem};
 pub use cursor::{Cursor, Dir, CURSOR_TEXT_MAX};
 pub use error::{QueryError, Result};
 pub use filter::{
