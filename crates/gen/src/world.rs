@@ -2,7 +2,7 @@
 //! per-code behaviour. Built once per generator from a fixed seed, so every stream (whatever
 //! its seed) describes the same people, hosts and flows — like days of one real deployment.
 
-use annal_model::Catalogs;
+use annal_model::{Catalogs, Field, IntField};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -960,7 +960,8 @@ fn classify(catalog: &'static str, code: i64, name: &str, category: &str) -> Spe
         Action::Upload => 320.0,
         Action::Execute => 75.0,
     };
-    let mut code_json = b",\"event_code\":".to_vec();
+    let mut code_json = Vec::new();
+    crate::json::field_key(&mut code_json, Field::Int(IntField::EventCode));
     uint(&mut code_json, code.unsigned_abs());
     Spec {
         code,
