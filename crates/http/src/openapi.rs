@@ -13,10 +13,10 @@ use utoipa::{Modify, OpenApi};
 use crate::problem::{Problem, ProblemItem};
 use crate::routes::{OPEN_ROUTES, UNTIMED_ROUTES};
 use crate::schemas::{
-    AppendResult, AppendedOut, AuditEventListResponse, AuditEventResponse, AuditLog,
+    field_schema, AppendResult, AppendedOut, AuditEventListResponse, AuditEventResponse, AuditLog,
     AuditLogsLinks, AuditLogsMeta, AuditLogsPage, AuditPage, BucketOut, CatalogEntryOut,
     CatalogOut, CatalogsOut, CountOut, EventOut, EventPage, HTTPValidationError, HistogramOut,
-    StreamMessage, ValidationError,
+    StreamMessage, ValidationError, AUDIT_EVENT_FILTERS,
 };
 
 #[derive(OpenApi)]
@@ -113,8 +113,12 @@ impl Modify for LayerResponses {
 }
 
 /// Adds every filterable field (and its `not.` form) as a repeatable query parameter of the
-/// native routes that take filters.
+/// native routes that take filters, and the filters of `/v1/audit/events` before its own
+/// parameters.
 struct FieldParams;
+
+/// The audit events v1 route, whose filters are field parameters.
+const AUDIT_EVENTS_PATH: &str = "/v1/audit/events";
 
 /// Native routes that take the field filters.
 const FILTERED_PATHS: [&str; 5] = [
@@ -146,6 +150,19 @@ fn field_param(name: String, integer: bool, what: String) -> Parameter {
 
 impl Modify for FieldParams {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let v1 = openapi.paths.paths.get_mut(AUDIT_EVENTS_PATH);
+        if let Some(op) = v1.and_then(|item| item.get.as_mut()) {
+            let params = op.parameters.get_or_insert_with(Vec::new);
+            let filters = AUDIT_EVENT_FILTERS.map(|f| {
+                ParameterBuilder::new()
+                    .name(f.name())
+                    .parameter_in(ParameterIn::Query)
+                    .required(Required::False)
+                    .schema(Some(field_schema(f, false, None)))
+                    .build()
+            });
+            params.splice(0..0, filters);
+        }
         for path in FILTERED_PATHS {
             let Some(item) = openapi.paths.paths.get_mut(path) else {
                 continue;

@@ -46,8 +46,19 @@ pub(crate) const AUDIT_EVENT_FIELDS: [(Field, bool); 26] = [
     (Field::Text(TextField::ErrorMessage), false),
 ];
 
+/// The fields `/v1/audit/events` filters on, each a query parameter of its name, in the
+/// order its document lists them.
+pub(crate) const AUDIT_EVENT_FILTERS: [Field; 6] = [
+    Field::Text(TextField::EventGroup),
+    Field::Text(TextField::EventType),
+    Field::Text(TextField::Status),
+    Field::Int(IntField::UserId),
+    Field::Text(TextField::VmId),
+    Field::Text(TextField::SessionId),
+];
+
 /// The schema of one field's value; `required` ones are never null.
-fn field_schema(field: Field, required: bool, about: Option<&str>) -> RefOr<Schema> {
+pub(crate) fn field_schema(field: Field, required: bool, about: Option<&str>) -> RefOr<Schema> {
     let typed = |t: Type| {
         let schema_type = if required {
             SchemaType::Type(t)

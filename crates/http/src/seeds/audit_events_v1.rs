@@ -1,7 +1,7 @@
 //! Audit events v1: `GET /v1/audit/events`, cursor pages newest first, FastAPI's
 //! validation errors (422).
 
-use annal_model::{Catalogs, Event, Field, IntField, TextField};
+use annal_model::{Catalogs, Event, Field};
 use annal_query::{Dir, Filter, FilterBuilder, FilterProblem, Query, Start};
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use crate::params::pairs;
 use crate::problem::ProblemItem;
 use crate::respond::{blocking, json_response};
-use crate::schemas::AUDIT_EVENT_FIELDS;
+use crate::schemas::{AUDIT_EVENT_FIELDS, AUDIT_EVENT_FILTERS};
 use crate::state::AppState;
 
 /// Largest page of `/v1/audit/events`.
@@ -85,13 +85,14 @@ pub(crate) fn events_params(
     let mut start = Start::First;
     let mut bad = Vec::new();
     for (at, (name, v)) in pairs.iter().enumerate() {
-        let field = match name.as_str() {
-            "event_group" => Field::Text(TextField::EventGroup),
-            "event_type" => Field::Text(TextField::EventType),
-            "status" => Field::Text(TextField::Status),
-            "vm_id" => Field::Text(TextField::VmId),
-            "session_id" => Field::Text(TextField::SessionId),
-            "user_id" => Field::Int(IntField::UserId),
+        if let Some(field) = AUDIT_EVENT_FILTERS.into_iter().find(|f| f.name() == name) {
+            // Each one more condition, as it always was here; every field here is filterable.
+            if let Err(e) = filter.values(name, field, false, &[v]) {
+                bad.push((at, item(name, &e.problem.to_string(), "value_error")));
+            }
+            continue;
+        }
+        match name.as_str() {
             "limit" => {
                 let refused = match v.trim().parse::<i64>() {
                     Err(_) => item(name, NOT_AN_INTEGER, "int_parsing"),
@@ -111,18 +112,10 @@ pub(crate) fn events_params(
                     }
                 };
                 bad.push((at, refused));
-                continue;
             }
-            "cursor" => {
-                start = Start::Cursor(v.clone());
-                continue;
-            }
+            "cursor" => start = Start::Cursor(v.clone()),
             // FastAPI ignores parameters it does not declare.
-            _ => continue,
-        };
-        // Each one more condition, as it always was here; every field here is filterable.
-        if let Err(e) = filter.values(name, field, false, &[v]) {
-            bad.push((at, item(name, &e.problem.to_string(), "value_error")));
+            _ => {}
         }
     }
     let filter = filter.build();
@@ -150,13 +143,8 @@ pub(crate) fn events_params(
 /// `GET /v1/audit/events`: `event_group`, `event_type`, `status`, `user_id`, `vm_id`,
 /// `session_id`, `cursor`, `limit` (1–200, default 50); newest first.
 #[utoipa::path(get, path = "/v1/audit/events", tag = "audit events v1",
+    // The filters (AUDIT_EVENT_FILTERS) come first, added with the document's field parameters.
     params(
-        ("event_group" = Option<String>, Query, nullable),
-        ("event_type" = Option<String>, Query, nullable),
-        ("status" = Option<String>, Query, nullable),
-        ("user_id" = Option<i64>, Query, nullable),
-        ("vm_id" = Option<String>, Query, nullable),
-        ("session_id" = Option<String>, Query, nullable),
         ("cursor" = Option<String>, Query, nullable),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 200),
     ),
