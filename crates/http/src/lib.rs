@@ -4,6 +4,12 @@
 //! Queries and appends are blocking calls into the engine; handlers run them on tokio's
 //! blocking pool. Every input is bounded: body size, parameter count and length, page
 //! sizes, request time, concurrent streams, and the store's own append queue (429).
+//!
+//! Modules, each importing only those below it: handlers (`native`, `stream`, `proofs`,
+//! `seeds::{file_transfer, audit_logs_v2, audit_events_v1}`) build on `respond` (blocking
+//! calls, JSON answers, page links), `params` (query strings and the native filters),
+//! `schemas` (what the document says they answer), `state` and `problem`; `openapi` gathers
+//! the handlers' paths, and this file wires the routes.
 
 #![deny(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]

@@ -5,6 +5,10 @@
 //! Pages are walked from opaque cursors in either direction, or from an offset found by
 //! bitmap rank and select; counts and histograms come from bitmap cardinalities whenever no
 //! clause needs the events themselves.
+//!
+//! Callers turn their parameters into a [`Filter`] through one [`FilterBuilder`] (the CLI's
+//! flags and every HTTP route's query string), which resolves event types and categories
+//! through the catalogs and names the parameter at fault in every [`FilterError`].
 
 #![deny(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
