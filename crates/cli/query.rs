@@ -168,8 +168,8 @@ impl TimeRange {
     }
 }
 
-/// The filter the flags describe. Each flag given with several values is one condition
-/// (any of them); `--where`/`--not` values of one field are one condition each.
+/// The filter the flags describe. A flag given several times is one condition (any of its
+/// values); so are the `--where` values of one field, and the `--not` values of one field.
 fn filter(args: &QueryArgs, catalogs: &Catalogs) -> anyhow::Result<Filter> {
     let mut f = FilterBuilder::new(catalogs);
     if let Some(from) = &args.range.from {
