@@ -8,9 +8,7 @@ use std::process::ExitCode;
 
 use annal_index::IndexOptions;
 use annal_model::{Catalogs, Event, Field, IntField, TextField, Timestamp};
-use annal_query::{
-    codes_in_category, codes_named, Clause, Dir, Engine, Filter, Interval, Page, Query, Start,
-};
+use annal_query::{Dir, Engine, Filter, FilterBuilder, Interval, Page, Query, Start};
 use annal_storage::{Options, Store};
 use anyhow::{anyhow, bail, Context};
 
@@ -170,79 +168,65 @@ impl TimeRange {
     }
 }
 
-/// The filter the flags describe.
+/// The filter the flags describe. A flag given several times is one condition (any of its
+/// values); so are the `--where` values of one field, and the `--not` values of one field.
 fn filter(args: &QueryArgs, catalogs: &Catalogs) -> anyhow::Result<Filter> {
-    let (from, to) = args.range.bounds()?;
-    let mut f = Filter {
-        from,
-        to,
-        q: args.q.clone(),
-        ..Filter::default()
-    };
-    let values = |field: Field, v: Vec<String>| Clause::Values {
-        field,
-        values: v,
-        negate: false,
-    };
+    let mut f = FilterBuilder::new(catalogs);
+    if let Some(from) = &args.range.from {
+        f.from("--from", from)?;
+    }
+    if let Some(to) = &args.range.to {
+        f.to("--to", to)?;
+    }
+    if let Some(q) = &args.q {
+        f.text(q);
+    }
     let plain = [
-        (Field::Int(IntField::EventCode), strings(&args.codes)),
-        (Field::Text(TextField::Action), args.actions.clone()),
-        (Field::Text(TextField::Status), args.statuses.clone()),
-        (Field::Text(TextField::ActorId), args.actors.clone()),
-        (Field::Int(IntField::UserId), strings(&args.user_ids)),
-        (Field::Text(TextField::IpAddress), args.ips.clone()),
+        (
+            "--code",
+            Field::Int(IntField::EventCode),
+            strings(&args.codes),
+        ),
+        (
+            "--action",
+            Field::Text(TextField::Action),
+            args.actions.clone(),
+        ),
+        (
+            "--status",
+            Field::Text(TextField::Status),
+            args.statuses.clone(),
+        ),
+        (
+            "--actor",
+            Field::Text(TextField::ActorId),
+            args.actors.clone(),
+        ),
+        (
+            "--user-id",
+            Field::Int(IntField::UserId),
+            strings(&args.user_ids),
+        ),
+        ("--ip", Field::Text(TextField::IpAddress), args.ips.clone()),
     ];
-    for (field, v) in plain {
-        if !v.is_empty() {
-            f.clauses.push(values(field, v));
-        }
+    for (flag, field, values) in plain {
+        f.values(flag, field, false, &values)?;
     }
-    let mut codes = Vec::new();
-    for t in &args.types {
-        match t.trim().parse::<i64>() {
-            Ok(n) => codes.extend(catalogs.iter().map(|c| (c.name().to_string(), n))),
-            Err(_) => codes.extend(codes_named(catalogs, t)?),
-        }
-    }
-    if !codes.is_empty() {
-        f.clauses.push(Clause::Codes {
-            codes,
-            negate: false,
-        });
-    }
-    let mut in_categories = Vec::new();
-    for c in &args.categories {
-        in_categories.extend(codes_in_category(catalogs, c)?);
-    }
-    if !in_categories.is_empty() {
-        f.clauses.push(Clause::Codes {
-            codes: in_categories,
-            negate: false,
-        });
-    }
-    for (list, negate) in [(&args.wheres, false), (&args.nots, true)] {
-        let mut per_field: BTreeMap<usize, (Field, Vec<String>)> = BTreeMap::new();
+    f.event_types("--type", &args.types)?;
+    f.categories("--category", &args.categories)?;
+    for (flag, list, negate) in [
+        ("--where", &args.wheres, false),
+        ("--not", &args.nots, true),
+    ] {
         for w in list {
             let (name, value) = w
                 .split_once('=')
                 .ok_or_else(|| anyhow!("{w:?}: expected FIELD=VALUE"))?;
-            let fd = field(name.trim())?;
-            per_field
-                .entry(fd.json_index())
-                .or_insert((fd, Vec::new()))
-                .1
-                .push(value.to_string());
-        }
-        for (_, (field, values)) in per_field {
-            f.clauses.push(Clause::Values {
-                field,
-                values,
-                negate,
-            });
+            let name = name.trim();
+            f.value(&format!("{flag} {name}"), field(name)?, negate, value)?;
         }
     }
-    f.validate()?;
-    Ok(f)
+    Ok(f.build()?)
 }
 
 fn strings<T: ToString>(v: &[T]) -> Vec<String> {

@@ -1,7 +1,29 @@
 //! Small hand-written JSON writers: the generator appends bytes to a `Vec<u8>` instead of
 //! building `serde_json::Value`s, because it has to make millions of events per second.
 
+use annal_model::{Field, TextField};
+
 const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `"name":`, the name from annal's field table: the generator writes the keys annal
+/// reads, and a renamed field cannot drift here.
+pub(crate) fn first_key(out: &mut Vec<u8>, field: Field) {
+    out.push(b'"');
+    out.extend_from_slice(field.name().as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+/// Appends `,"name":` (see [`first_key`]).
+pub(crate) fn field_key(out: &mut Vec<u8>, field: Field) {
+    out.push(b',');
+    first_key(out, field);
+}
+
+/// Appends `,"name":"`: a text field's key and the opening quote of its value.
+pub(crate) fn text_key(out: &mut Vec<u8>, field: TextField) {
+    field_key(out, Field::Text(field));
+    out.push(b'"');
+}
 
 /// Appends `s` escaped for the inside of a JSON string (no quotes).
 pub(crate) fn escape_into(out: &mut Vec<u8>, s: &str) {

@@ -37,12 +37,14 @@ mod world;
 
 use std::io::{self, Write};
 
-use annal_model::{Catalogs, Event, IngestContext, Timestamp, NANOS_PER_DAY};
+use annal_model::{
+    Catalogs, Event, Field, IngestContext, IntField, TextField, Timestamp, NANOS_PER_DAY,
+};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use clock::Clock;
-use json::{escape_into, hex, tenths, uint, uint_padded, uuid_v4};
+use json::{escape_into, field_key, first_key, hex, tenths, text_key, uint, uint_padded, uuid_v4};
 use world::{
     mix, Action, ActorKind, ActorPref, ErrKind, IdStyle, Payload, Spec, World, CONFIG_CHANGES,
     DIRS, DOCS, EXTS, NODES, USER_AGENTS,
@@ -177,34 +179,37 @@ impl Generator {
             rng.gen_range(0..NODES)
         };
 
-        out.extend_from_slice(b"{\"created_at\":\"");
+        out.push(b'{');
+        first_key(out, Field::CreatedAt);
+        out.push(b'"');
         clock.write(ms, out);
         out.push(b'"');
         out.extend_from_slice(&spec.code_json);
-        out.extend_from_slice(b",\"action\":\"");
+        text_key(out, TextField::Action);
         out.extend_from_slice(spec.action.name().as_bytes());
-        out.extend_from_slice(if failed {
-            b"\",\"status\":\"failure\""
-        } else {
-            b"\",\"status\":\"success\""
-        });
-        out.extend_from_slice(b",\"actor_type\":\"");
+        out.push(b'"');
+        text_key(out, TextField::Status);
+        out.extend_from_slice(if failed { b"failure\"" } else { b"success\"" });
+        text_key(out, TextField::ActorType);
         out.extend_from_slice(actor.kind.name());
-        out.extend_from_slice(b"\",\"actor_id\":\"");
+        out.push(b'"');
+        text_key(out, TextField::ActorId);
         out.extend_from_slice(&actor.id);
         out.push(b'"');
         if let Some(uid) = actor.user_id {
-            out.extend_from_slice(b",\"user_id\":");
+            field_key(out, Field::Int(IntField::UserId));
             uint(out, uid);
         }
-        out.extend_from_slice(b",\"source\":\"");
+        text_key(out, TextField::Source);
         out.extend_from_slice(spec.catalog.as_bytes());
 
         // What: resource type and id; remember where the id is for the path and messages.
         let res = world.resource(spec.res);
-        out.extend_from_slice(b"\",\"resource_type\":\"");
+        out.push(b'"');
+        text_key(out, TextField::ResourceType);
         out.extend_from_slice(res.type_name.as_bytes());
-        out.extend_from_slice(b"\",\"resource_id\":\"");
+        out.push(b'"');
+        text_key(out, TextField::ResourceId);
         let id_start = out.len();
         let session = |out: &mut Vec<u8>| {
             let k = mix(seed ^ 0x5e55 ^ (ai as u64).wrapping_mul(0x1_0000_0001) ^ (day << 40));
@@ -263,21 +268,21 @@ impl Generator {
         // Correlation.
         let no_session = !is_user || (failed && spec.action == Action::Login);
         if !no_session {
-            out.extend_from_slice(b",\"session_id\":\"");
+            text_key(out, TextField::SessionId);
             session(out);
             out.push(b'"');
         }
         if spec.vm {
-            out.extend_from_slice(b",\"vm_id\":\"");
+            text_key(out, TextField::VmId);
             out.extend_from_slice(world.vms.sample(rng));
             out.push(b'"');
         }
         if spec.task {
             *task_id += rng.gen_range(1..=3);
-            out.extend_from_slice(b",\"task_id\":");
+            field_key(out, Field::Int(IntField::TaskId));
             uint(out, *task_id);
         }
-        out.extend_from_slice(b",\"request_id\":\"");
+        text_key(out, TextField::RequestId);
         uuid_v4(out, rng.gen(), rng.gen());
         out.push(b'"');
         let correlation = match (*prev_correlation, sticky) {
@@ -287,7 +292,7 @@ impl Generator {
         };
         *prev_correlation = correlation;
         if let Some((a, b)) = correlation {
-            out.extend_from_slice(b",\"correlation_id\":\"");
+            text_key(out, TextField::CorrelationId);
             uuid_v4(out, a, b);
             out.push(b'"');
         }
@@ -295,16 +300,18 @@ impl Generator {
         // The request.
         let status = error.map_or(spec.ok_status, |e| e.status);
         if !spec.ssh && !is_system {
-            out.extend_from_slice(b",\"http_method\":\"");
+            text_key(out, TextField::HttpMethod);
             out.extend_from_slice(spec.method.as_bytes());
-            out.extend_from_slice(b"\",\"path\":\"");
+            out.push(b'"');
+            text_key(out, TextField::Path);
             out.extend_from_slice(&spec.path);
             if spec.path_id && res.path_safe {
                 out.push(b'/');
                 out.extend_from_within(id_range.clone());
             }
             out.extend_from_slice(spec.path_suffix.as_bytes());
-            out.extend_from_slice(b"\",\"http_status\":");
+            out.push(b'"');
+            field_key(out, Field::Int(IntField::HttpStatus));
             uint(out, status);
         }
         if !is_system {
@@ -313,12 +320,12 @@ impl Generator {
             } else {
                 latency_tenths(spec.latency, rng)
             };
-            out.extend_from_slice(b",\"latency_ms\":");
+            field_key(out, Field::LatencyMs);
             tenths(out, t);
         }
 
         // Network.
-        out.extend_from_slice(b",\"ip_address\":\"");
+        text_key(out, TextField::IpAddress);
         let r: f64 = rng.gen();
         if !is_system && r < STRAY_IP {
             json::ipv4(out, world::public_ip(rng));
@@ -339,13 +346,16 @@ impl Generator {
             } else {
                 actor.agent
             };
-            out.extend_from_slice(b",\"user_agent\":\"");
+            text_key(out, TextField::UserAgent);
             escape_into(out, USER_AGENTS[ua]);
             out.push(b'"');
         }
-        out.extend_from_slice(b",\"node_ip\":\"10.40.0.");
+        text_key(out, TextField::NodeIp);
+        out.extend_from_slice(b"10.40.0.");
         uint(out, 11 + node);
-        out.extend_from_slice(b"\",\"worker_id\":\"worker-");
+        out.push(b'"');
+        text_key(out, TextField::WorkerId);
+        out.extend_from_slice(b"worker-");
         uint_padded(out, node * 2 + u64::from(rng.gen::<bool>()) + 1, 2);
         out.push(b'"');
 
@@ -353,7 +363,7 @@ impl Generator {
         write_payload(out, world, spec, id_hash, file, rng);
 
         if let Some(e) = error {
-            out.extend_from_slice(b",\"error_message\":\"");
+            text_key(out, TextField::ErrorMessage);
             for part in e.parts {
                 match part {
                     Part::Lit(s) => escape_into(out, s),
@@ -563,7 +573,8 @@ fn write_payload(
             let k = rng.gen_range(0..n).min(rng.gen_range(0..n));
             let (key, a, b) = CONFIG_CHANGES[spec.config_keys[k] % CONFIG_CHANGES.len()];
             let (before, after) = if rng.gen_bool(0.5) { (a, b) } else { (b, a) };
-            out.extend_from_slice(b",\"event_payload\":{\"after\":{\"");
+            field_key(out, Field::Payload);
+            out.extend_from_slice(b"{\"after\":{\"");
             out.extend_from_slice(key.as_bytes());
             out.extend_from_slice(b"\":");
             out.extend_from_slice(after.as_bytes());
@@ -576,7 +587,8 @@ fn write_payload(
         Payload::TransferRun => {
             let files = 1 + rng.gen_range(0..8u64) * rng.gen_range(0..4u64);
             let total: u64 = (0..files.min(4)).map(|_| bytes(rng)).sum::<u64>() * files.div_ceil(4);
-            out.extend_from_slice(b",\"event_payload\":{\"bytes\":");
+            field_key(out, Field::Payload);
+            out.extend_from_slice(b"{\"bytes\":");
             uint(out, total);
             out.extend_from_slice(b",\"files\":");
             uint(out, files);
@@ -587,26 +599,29 @@ fn write_payload(
             out.extend_from_slice(b"\"}");
         }
         Payload::TransferFile => {
-            out.extend_from_slice(b",\"event_payload\":{\"bytes\":");
+            field_key(out, Field::Payload);
+            out.extend_from_slice(b"{\"bytes\":");
             uint(out, bytes(rng));
             out.extend_from_slice(b",\"file\":\"");
             out.extend_from_slice(file);
             out.extend_from_slice(b"\"}");
         }
         Payload::SecretVersion => {
-            out.extend_from_slice(b",\"event_payload\":{\"version\":");
+            field_key(out, Field::Payload);
+            out.extend_from_slice(b"{\"version\":");
             uint(out, 1 + world.secret_versions.sample(rng) as u64);
             out.push(b'}');
         }
         Payload::Ticket => {
             if rng.gen_bool(0.4) {
-                out.extend_from_slice(b",\"event_payload\":{\"ticket\":\"CHG-");
+                field_key(out, Field::Payload);
+                out.extend_from_slice(b"{\"ticket\":\"CHG-");
                 uint(out, rng.gen_range(10_000..40_000));
                 out.extend_from_slice(b"\"}");
             }
         }
         Payload::Choice(options) => {
-            out.extend_from_slice(b",\"event_payload\":");
+            field_key(out, Field::Payload);
             out.extend_from_slice(options[rng.gen_range(0..options.len())].as_bytes());
         }
     }

@@ -1,5 +1,7 @@
 //! API keys and roles: keys are kept as SHA-256 hashes and compared in constant time.
 
+use std::sync::Arc;
+
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
@@ -8,7 +10,6 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::problem::Problem;
-use crate::AppState;
 
 /// What a key may do.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -105,14 +106,14 @@ pub fn role_of(keys: &[ApiKey], headers: &HeaderMap) -> Option<(Role, String)> {
 
 /// Middleware: the request needs `needed`. In development mode (no keys) everything passes.
 pub async fn require(
-    State((state, needed)): State<(AppState, Role)>,
+    State((keys, needed)): State<(Arc<[ApiKey]>, Role)>,
     req: Request,
     next: Next,
 ) -> Response {
-    if state.keys.is_empty() {
+    if keys.is_empty() {
         return next.run(req).await;
     }
-    match role_of(&state.keys, req.headers()) {
+    match role_of(&keys, req.headers()) {
         None => {
             let mut r = Problem::new(
                 StatusCode::UNAUTHORIZED,

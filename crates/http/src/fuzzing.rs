@@ -37,19 +37,21 @@ pub fn parse_route_query(route: &str, query: &str) -> Result<(), Problem> {
     let query = Some(query);
     match route {
         "/v1/events" | "/v1/events/count" | "/v1/events/stream" => {
-            native::filter_only(query, catalogs).map(drop)
+            params::filter_only(query, catalogs).map(drop)
         }
         "/v1/events/histogram" => {
             native::histogram_params(&params::pairs(query)?, catalogs).map(drop)
         }
         "/v1/export" => stream::export_params(query, catalogs).map(drop),
         "/api/Audit" => seeds::audit_params(&params::pairs(query)?, catalogs).map(drop),
-        "/api/v2/audit_logs" => seeds::logs_params(&params::pairs(query)?).map(drop),
-        "/v1/audit/events" => seeds::events_params(query).map(drop).map_err(|items| {
-            let mut p = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation error");
-            p.errors = items;
-            p
-        }),
+        "/api/v2/audit_logs" => seeds::logs_params(&params::pairs(query)?, catalogs).map(drop),
+        "/v1/audit/events" => seeds::events_params(query, catalogs)
+            .map(drop)
+            .map_err(|items| {
+                let mut p = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation error");
+                p.errors = items;
+                p
+            }),
         "/v1/checkpoint" => proofs::sizes(query, []).map(drop),
         "/v1/proof/inclusion" => proofs::inclusion_params(query).map(drop),
         "/v1/proof/consistency" => proofs::consistency_params(query).map(drop),

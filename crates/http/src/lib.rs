@@ -4,6 +4,12 @@
 //! Queries and appends are blocking calls into the engine; handlers run them on tokio's
 //! blocking pool. Every input is bounded: body size, parameter count and length, page
 //! sizes, request time, concurrent streams, and the store's own append queue (429).
+//!
+//! Modules, each importing only those below it: handlers (`native`, `stream`, `proofs`,
+//! `seeds::{file_transfer, audit_logs_v2, audit_events_v1}`) build on `respond` (blocking
+//! calls, JSON answers, page links), `params` (query strings and the native filters),
+//! `schemas` (what the document says they answer), `state` and `problem`; `openapi` gathers
+//! the handlers' paths, and this file wires the routes.
 
 mod auth;
 mod config;
@@ -14,7 +20,11 @@ mod openapi;
 mod params;
 mod problem;
 mod proofs;
+mod respond;
+mod routes;
+mod schemas;
 mod seeds;
+mod state;
 mod stream;
 
 use std::net::SocketAddr;
@@ -27,7 +37,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
-use tokio::sync::{watch, Semaphore};
 
 pub use auth::{key_hash_hex, ApiKey, Role};
 pub use config::{
@@ -38,50 +47,10 @@ pub use fuzzing::{parse_route_query, QUERY_ROUTES};
 pub use listen::{CONNECTIONS_MAX, HEADER_READ_SECONDS};
 pub use openapi::ApiDoc;
 pub use problem::{Problem, ProblemItem};
+pub use state::{AppState, JSON_CACHE_BYTES};
 
-/// What every handler shares.
-#[derive(Clone)]
-pub struct AppState {
-    /// The store with its indexes.
-    pub engine: Arc<Engine>,
-    /// Configured keys; empty in development mode.
-    pub keys: Arc<[ApiKey]>,
-    /// The newest seq + 1 after each append, for live streams.
-    pub appended: Arc<watch::Sender<u64>>,
-    /// Permits for concurrent live streams.
-    pub streams: Arc<Semaphore>,
-    /// Events' JSON by seq: a stored event never changes, and pages of recent events are
-    /// asked for again and again.
-    pub rows_json: Arc<parking_lot::Mutex<annal_query::Lru<u64, Arc<[u8]>>>>,
-    /// Signs checkpoints and answers proofs; None serves neither (503).
-    pub notary: Option<Arc<Notary>>,
-}
-
-/// Memory the JSON row cache may hold.
-pub const JSON_CACHE_BYTES: usize = 32 << 20;
-
-impl AppState {
-    /// State for serving `engine` with `config`.
-    pub fn new(engine: Arc<Engine>, config: &Config) -> Result<AppState, String> {
-        let end = engine.store().len();
-        Ok(AppState {
-            engine,
-            keys: config.keys()?.into(),
-            appended: Arc::new(watch::channel(end).0),
-            streams: Arc::new(Semaphore::new(config.streams_max)),
-            rows_json: Arc::new(parking_lot::Mutex::new(annal_query::Lru::new(
-                JSON_CACHE_BYTES,
-            ))),
-            notary: None,
-        })
-    }
-
-    /// The same state, signing and proving with `notary`.
-    pub fn with_notary(mut self, notary: Notary) -> AppState {
-        self.notary = Some(Arc::new(notary));
-        self
-    }
-}
+use crate::auth::require;
+use crate::routes::{OPEN_ROUTES, UNTIMED_ROUTES};
 
 /// Why the server would not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -97,15 +66,10 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// Routes without a request timeout: streams and exports last as long as the client reads.
-pub(crate) const UNTIMED_ROUTES: [&str; 2] = ["/v1/events/stream", "/v1/export"];
-/// Routes open without an API key (besides the OpenAPI document and Swagger UI).
-pub(crate) const OPEN_ROUTES: [&str; 1] = ["/healthz"];
-
 /// The whole application.
 pub fn router(state: AppState, config: &Config) -> Router {
     let with_role =
-        |role: Role| middleware::from_fn_with_state((state.clone(), role), auth::require);
+        |role: Role| middleware::from_fn_with_state((state.keys.clone(), role), require);
     let produce = Router::new()
         .route("/v1/events", post(native::append))
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
@@ -116,9 +80,12 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/v1/events/histogram", get(native::histogram))
         .route("/v1/events/{key}", get(native::get_one))
         .route("/v1/catalog", get(native::catalog))
-        .route("/api/Audit", get(seeds::audit))
-        .route("/api/v2/audit_logs", get(seeds::audit_logs))
-        .route("/v1/audit/events", get(seeds::audit_events))
+        .route("/api/Audit", get(seeds::file_transfer::audit))
+        .route("/api/v2/audit_logs", get(seeds::audit_logs_v2::audit_logs))
+        .route(
+            "/v1/audit/events",
+            get(seeds::audit_events_v1::audit_events),
+        )
         .route_layer(with_role(Role::Reader));
     let audit = Router::new()
         .route("/v1/checkpoint", get(proofs::checkpoint))
@@ -151,7 +118,9 @@ pub fn router(state: AppState, config: &Config) -> Router {
             "/openapi.json",
             get(move || {
                 let doc = doc_json.clone();
-                async move { native::json_response(axum::http::StatusCode::OK, doc.as_bytes().to_vec()) }
+                async move {
+                    respond::json_response(axum::http::StatusCode::OK, doc.as_bytes().to_vec())
+                }
             }),
         )
         .merge(swagger)
@@ -159,8 +128,12 @@ pub fn router(state: AppState, config: &Config) -> Router {
         // One INFO line per response (method, path, status, latency): `RUST_LOG=info`.
         .layer(
             tower_http::trace::TraceLayer::new_for_http()
-                .make_span_with(tower_http::trace::DefaultMakeSpan::new().level(tracing::Level::INFO))
-                .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)),
+                .make_span_with(
+                    tower_http::trace::DefaultMakeSpan::new().level(tracing::Level::INFO),
+                )
+                .on_response(
+                    tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),
+                ),
         )
         .with_state(state)
 }

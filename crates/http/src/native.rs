@@ -7,35 +7,17 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::Response;
 use serde_json::json;
 
-use crate::params::{list_params, pairs, ListParams};
+use crate::params::{filter_only, list_params, pairs, ListParams};
 use crate::problem::{Problem, ProblemItem};
-use crate::AppState;
+use crate::respond::{blocking, json_response, link_pages};
+use crate::state::AppState;
 
 /// Located problems listed in one response at most; the count says how many there were.
 const PROBLEMS_LISTED_MAX: usize = 100;
-
-/// Runs a blocking engine call off the async threads.
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Problem> + Send + 'static,
-) -> Result<T, Problem> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
-        tracing::error!("a blocking task failed: {e}");
-        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-    })?
-}
-
-pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
-    let mut r = (status, body).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
-}
 
 /// `POST /v1/events`: one JSON event, a JSON array, or NDJSON. All or nothing.
 #[utoipa::path(post, path = "/v1/events", tag = "events",
@@ -44,7 +26,7 @@ pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
         (String = "application/x-ndjson"),
     )),
     responses(
-        (status = 200, description = "Durable: every event's seq and id", body = crate::openapi::AppendResult),
+        (status = 200, description = "Durable: every event's seq and id", body = crate::schemas::AppendResult),
         (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than the limit"),
         (status = 422, description = "Invalid events, every problem located; nothing stored", body = crate::problem::Problem, content_type = "application/problem+json"),
@@ -190,41 +172,15 @@ fn page_response(state: &AppState, page: &Page, uri: &Uri) -> Response {
     body.extend_from_slice(&cursor(&page.prev_cursor));
     body.push(b'}');
     let mut r = json_response(StatusCode::OK, body);
-    let links: Vec<String> = [("next", &page.next_cursor), ("prev", &page.prev_cursor)]
-        .iter()
-        .filter_map(|(rel, c)| {
-            c.as_ref()
-                .map(|c| format!("<{}>; rel=\"{rel}\"", with_cursor(uri, c)))
-        })
-        .collect();
-    if let Ok(v) = HeaderValue::from_str(&links.join(", ")) {
-        if !links.is_empty() {
-            r.headers_mut().insert(header::LINK, v);
-        }
-    }
+    link_pages(&mut r, uri, &page.next_cursor, &page.prev_cursor);
     r
-}
-
-/// The request's path and query with `cursor` set (and `page` dropped).
-pub(crate) fn with_cursor(uri: &Uri, cursor: &str) -> String {
-    let kept: Vec<(String, String)> = pairs(uri.query())
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|(k, _)| k != "cursor" && k != "page")
-        .chain([("cursor".to_string(), cursor.to_string())])
-        .collect();
-    format!(
-        "{}?{}",
-        uri.path(),
-        serde_urlencoded::to_string(&kept).unwrap_or_default()
-    )
 }
 
 /// `GET /v1/events`.
 #[utoipa::path(get, path = "/v1/events", tag = "events",
-    params(crate::openapi::FilterParams, crate::openapi::PageParams),
+    params(crate::schemas::FilterParams, crate::schemas::PageParams),
     responses(
-        (status = 200, description = "A page of events, with Link headers", body = crate::openapi::EventPage),
+        (status = 200, description = "A page of events, with Link headers", body = crate::schemas::EventPage),
         (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
@@ -247,23 +203,11 @@ pub async fn list(State(state): State<AppState>, uri: Uri) -> Result<Response, P
     Ok(page_response(&state, &page, &uri))
 }
 
-/// The filter and paging of a route that takes nothing else, from its query string.
-pub(crate) fn filter_only(
-    query: Option<&str>,
-    catalogs: &annal_model::Catalogs,
-) -> Result<ListParams, Problem> {
-    let p = list_params(&pairs(query)?, catalogs)?;
-    match p.extra.first() {
-        Some((name, _)) => Err(Problem::bad_param(name, "not a parameter of this route")),
-        None => Ok(p),
-    }
-}
-
 /// `GET /v1/events/{seq or id}`.
 #[utoipa::path(get, path = "/v1/events/{key}", tag = "events",
     params(("key" = String, Path, description = "A seq, or an event id")),
     responses(
-        (status = 200, description = "The event", body = crate::openapi::EventOut),
+        (status = 200, description = "The event", body = crate::schemas::EventOut),
         (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such event", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
@@ -294,9 +238,9 @@ pub async fn get_one(
 
 /// `GET /v1/events/count`.
 #[utoipa::path(get, path = "/v1/events/count", tag = "events",
-    params(crate::openapi::FilterParams),
+    params(crate::schemas::FilterParams),
     responses(
-        (status = 200, description = "Exact number of matches", body = crate::openapi::CountOut),
+        (status = 200, description = "Exact number of matches", body = crate::schemas::CountOut),
         (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn count(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
@@ -311,11 +255,11 @@ pub async fn count(State(state): State<AppState>, uri: Uri) -> Result<Response, 
 
 /// `GET /v1/events/histogram?interval=minute|hour|day[&by=FIELD]`.
 #[utoipa::path(get, path = "/v1/events/histogram", tag = "events",
-    params(crate::openapi::FilterParams,
+    params(crate::schemas::FilterParams,
         ("interval" = Option<String>, Query, description = "minute, hour (default) or day", pattern = "^(minute|hour|day)$"),
         ("by" = Option<String>, Query, description = "Split each bucket by this field")),
     responses(
-        (status = 200, description = "Matches per time bucket", body = crate::openapi::HistogramOut),
+        (status = 200, description = "Matches per time bucket", body = crate::schemas::HistogramOut),
         (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn histogram(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
@@ -373,7 +317,7 @@ pub(crate) fn histogram_params(
 /// `GET /v1/catalog`: every catalog's codes, names and categories.
 #[utoipa::path(get, path = "/v1/catalog", tag = "events",
     responses(
-        (status = 200, description = "Every catalog's codes, names and categories", body = crate::openapi::CatalogsOut),
+        (status = 200, description = "Every catalog's codes, names and categories", body = crate::schemas::CatalogsOut),
     ))]
 pub async fn catalog(State(state): State<AppState>) -> Response {
     let catalogs = state.engine.catalogs();

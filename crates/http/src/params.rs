@@ -1,7 +1,8 @@
-//! Query parameters of the native API: every filter of the query engine, repeatable.
+//! Query strings: their pairs within the parameter limits, and the native API's parameters,
+//! every filter of the query engine (through its filter builder), repeatable.
 
-use annal_model::{Catalogs, Field, Timestamp};
-use annal_query::{check_field, codes_in_category, Clause, Dir, Filter, Start};
+use annal_model::{Catalogs, Field};
+use annal_query::{Dir, Filter, FilterBuilder, Start};
 
 use crate::config::{QUERY_BYTES_MAX, QUERY_PARAMS_MAX};
 use crate::problem::Problem;
@@ -48,11 +49,6 @@ fn form_decode(text: &str, loc: &str) -> Result<String, Problem> {
         .map_err(|_| Problem::bad_param(loc, "not valid UTF-8 once percent-decoded"))
 }
 
-/// A time parameter: a date (its start, UTC) or an RFC 3339 time.
-pub fn time(name: &str, v: &str) -> Result<Timestamp, Problem> {
-    Timestamp::parse_date_or_time(v).map_err(|e| Problem::bad_param(name, e.to_string()))
-}
-
 /// A whole-number parameter within `lo..=hi`.
 pub fn number(name: &str, v: &str, lo: u64, hi: u64) -> Result<u64, Problem> {
     match v.trim().parse::<u64>() {
@@ -84,18 +80,16 @@ const EXTRA_PARAMS: [&str; 3] = ["interval", "by", "format"];
 /// Parses the native filter and paging parameters. Unknown parameters are refused, so that a
 /// typo does not silently widen a query.
 pub fn list_params(pairs: &[(String, String)], catalogs: &Catalogs) -> Result<ListParams, Problem> {
-    let mut filter = Filter::default();
+    let mut filter = FilterBuilder::new(catalogs);
     let mut order = Dir::Desc;
     let mut limit = PAGE_LIMIT_DEFAULT;
     let mut start = Start::First;
     let mut extra = Vec::new();
-    let mut values: Vec<(Field, bool, Vec<String>)> = Vec::new();
-    let mut categories = Vec::new();
     for (name, v) in pairs {
         match name.as_str() {
-            "from" => filter.from = Some(time(name, v)?),
-            "to" => filter.to = Some(time(name, v)?),
-            "q" => filter.q = Some(v.clone()),
+            "from" => filter.from(name, v)?,
+            "to" => filter.to(name, v)?,
+            "q" => filter.text(v),
             "order" => {
                 order = match v.as_str() {
                     "asc" => Dir::Asc,
@@ -109,7 +103,7 @@ pub fn list_params(pairs: &[(String, String)], catalogs: &Catalogs) -> Result<Li
                 let p = number(name, v, 1, u64::from(u32::MAX))?;
                 start = Start::Offset(p - 1);
             }
-            "category" => categories.extend(codes_in_category(catalogs, v)?),
+            "category" => filter.category(name, v)?,
             n if EXTRA_PARAMS.contains(&n) => extra.push((name.clone(), v.clone())),
             n => {
                 let (field_name, negate) = match n.strip_prefix("not.") {
@@ -117,40 +111,29 @@ pub fn list_params(pairs: &[(String, String)], catalogs: &Catalogs) -> Result<Li
                     None => (n, false),
                 };
                 let field = Field::from_name(field_name)
-                    .filter(|f| check_field(*f).is_ok())
+                    .filter(|f| f.is_filterable())
                     .ok_or_else(|| Problem::bad_param(n, "unknown parameter"))?;
-                match values
-                    .iter_mut()
-                    .find(|(f, neg, _)| *f == field && *neg == negate)
-                {
-                    Some((_, _, list)) => list.push(v.clone()),
-                    None => values.push((field, negate, vec![v.clone()])),
-                }
+                filter.value(n, field, negate, v)?;
             }
         }
     }
     if let Start::Offset(p) = start {
         start = Start::Offset(p * limit as u64);
     }
-    for (field, negate, vals) in values {
-        filter.clauses.push(Clause::Values {
-            field,
-            values: vals,
-            negate,
-        });
-    }
-    if !categories.is_empty() {
-        filter.clauses.push(Clause::Codes {
-            codes: categories,
-            negate: false,
-        });
-    }
-    filter.validate()?;
     Ok(ListParams {
-        filter,
+        filter: filter.build()?,
         order,
         limit,
         start,
         extra,
     })
+}
+
+/// The filter and paging of a route that takes nothing else, from its query string.
+pub(crate) fn filter_only(query: Option<&str>, catalogs: &Catalogs) -> Result<ListParams, Problem> {
+    let p = list_params(&pairs(query)?, catalogs)?;
+    match p.extra.first() {
+        Some((name, _)) => Err(Problem::bad_param(name, "not a parameter of this route")),
+        None => Ok(p),
+    }
 }

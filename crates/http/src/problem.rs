@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use annal_query::QueryError;
+use annal_query::{FilterError, FilterErrors, QueryError};
 use annal_storage::StorageError;
 
 /// One located problem.
@@ -141,6 +141,24 @@ impl From<QueryError> for Problem {
             msg,
             kind: kind.into(),
         })
+    }
+}
+
+/// A refused filter value: in the query engine's words where the API has always used them
+/// (located by field, or `from` for the range), else located by the parameter.
+impl From<FilterError> for Problem {
+    fn from(e: FilterError) -> Problem {
+        match e.as_query_error() {
+            Some(q) => Problem::from(q),
+            None => Problem::bad_param(&e.param, e.problem.to_string()),
+        }
+    }
+}
+
+/// The first refusal: the native and seed APIs answer one problem per request.
+impl From<FilterErrors> for Problem {
+    fn from(e: FilterErrors) -> Problem {
+        Problem::from(e.first().clone())
     }
 }
 

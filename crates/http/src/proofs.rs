@@ -9,10 +9,10 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
-use crate::native::{blocking, json_response};
 use crate::params::pairs;
 use crate::problem::Problem;
-use crate::AppState;
+use crate::respond::{blocking, json_response};
+use crate::state::AppState;
 
 fn notary(state: &AppState) -> Result<Arc<Notary>, Problem> {
     state.notary.clone().ok_or_else(|| {

@@ -15,10 +15,10 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::native::{blocking, filter_only};
-use crate::params::{list_params, pairs, ListParams};
+use crate::params::{filter_only, list_params, pairs, ListParams};
 use crate::problem::Problem;
-use crate::AppState;
+use crate::respond::blocking;
+use crate::state::AppState;
 
 /// Events queued for one stream's client; a client that leaves them unread for
 /// [`STREAM_SEND_TIMEOUT`] is disconnected.
@@ -35,10 +35,10 @@ const HEARTBEAT: Duration = Duration::from_secs(15);
 /// `GET /v1/events/stream`: new events matching the filters, as SSE with `id` = seq.
 /// Resumes after `Last-Event-ID`; otherwise starts with events appended from now on.
 #[utoipa::path(get, path = "/v1/events/stream", tag = "events",
-    params(crate::openapi::FilterParams,
+    params(crate::schemas::FilterParams,
         ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this seq")),
     responses(
-        (status = 200, description = "Server-Sent Events: `id` = seq, `data` = the event as JSON; heartbeat comments when idle", content_type = "text/event-stream", body = crate::openapi::StreamMessage),
+        (status = 200, description = "Server-Sent Events: `id` = seq, `data` = the event as JSON; heartbeat comments when idle", content_type = "text/event-stream", body = crate::schemas::StreamMessage),
         (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many live streams", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
@@ -143,7 +143,7 @@ pub(crate) fn export_params(
 /// `GET /v1/export?format=ndjson|csv&…filters`: every match, oldest first unless `order=desc`,
 /// streamed.
 #[utoipa::path(get, path = "/v1/export", tag = "events",
-    params(crate::openapi::FilterParams,
+    params(crate::schemas::FilterParams,
         ("format" = Option<String>, Query, description = "ndjson (default) or csv", pattern = "^(ndjson|csv)$"),
         ("order" = Option<String>, Query, description = "asc (default) or desc", pattern = "^(asc|desc)$")),
     responses(

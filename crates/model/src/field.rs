@@ -1,5 +1,8 @@
 //! The table of event fields. Every place that walks fields (JSON in and out, the canonical
-//! record bytes, the sealed column layout, the indexes) walks this one table.
+//! record bytes, the sealed column layout, the indexes, the filters, the HTTP API's schemas
+//! and parameters, the generator's JSON keys) walks this one table: names from
+//! [`Field::name`], order from [`JSON_ORDER`], value kinds from [`Field::kind`], filterable
+//! fields from [`FILTERABLE`].
 //!
 //! The order of [`TextField::ALL`] and [`IntField::ALL`] fixes the presence bits of the
 //! canonical record bytes, which the Merkle tree hashes: reordering or inserting a field
@@ -176,7 +179,58 @@ pub const JSON_ORDER: [Field; 30] = [
     Field::Text(TextField::ErrorMessage),
 ];
 
+/// What a field's values are in JSON: what the API schemas and parameters declare for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ValueKind {
+    /// A non-negative integer (`seq`).
+    Unsigned,
+    /// A string.
+    Text,
+    /// A signed 64-bit integer.
+    Integer,
+    /// A finite floating-point number.
+    Number,
+    /// An RFC 3339 date-time string.
+    Time,
+    /// Any JSON value.
+    Json,
+}
+
+/// The fields a filter can name: every text field, then every integer field, each in column
+/// order. Seq, id, times, latency and payload are left out: the indexes hold only text and
+/// integer values (times are a filter's range, not a field clause).
+pub const FILTERABLE: [Field; TextField::COUNT + IntField::COUNT] = {
+    let mut all = [Field::Seq; TextField::COUNT + IntField::COUNT];
+    let mut i = 0;
+    while i < TextField::COUNT {
+        all[i] = Field::Text(TextField::ALL[i]);
+        i += 1;
+    }
+    while i < all.len() {
+        all[i] = Field::Int(IntField::ALL[i - TextField::COUNT]);
+        i += 1;
+    }
+    all
+};
+
 impl Field {
+    /// What the field's values are.
+    pub fn kind(self) -> ValueKind {
+        match self {
+            Field::Seq => ValueKind::Unsigned,
+            Field::Id | Field::Text(_) => ValueKind::Text,
+            Field::CreatedAt | Field::ReceivedAt => ValueKind::Time,
+            Field::Int(_) => ValueKind::Integer,
+            Field::LatencyMs => ValueKind::Number,
+            Field::Payload => ValueKind::Json,
+        }
+    }
+
+    /// True for the fields of [`FILTERABLE`].
+    pub fn is_filterable(self) -> bool {
+        matches!(self, Field::Text(_) | Field::Int(_))
+    }
+
     /// The JSON name.
     pub fn name(self) -> &'static str {
         match self {
@@ -278,5 +332,17 @@ mod tests {
             assert_eq!(f.json_index(), i);
         }
         assert_eq!(Field::from_name("nope"), None);
+    }
+
+    #[test]
+    fn filterable_fields_are_the_text_then_the_integer_fields() {
+        let filterable: Vec<Field> = JSON_ORDER
+            .into_iter()
+            .filter(|f| f.is_filterable())
+            .collect();
+        assert_eq!(filterable.len(), FILTERABLE.len());
+        assert!(FILTERABLE.iter().all(|f| filterable.contains(f)));
+        assert_eq!(FILTERABLE[0], Field::Text(TextField::ALL[0]));
+        assert_eq!(FILTERABLE[TextField::COUNT], Field::Int(IntField::ALL[0]));
     }
 }

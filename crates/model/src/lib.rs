@@ -28,7 +28,7 @@ pub use event::{
     write_decimal, Event, FieldProblem, IngestContext, InvalidEvent, ProblemKind,
     CREATED_AHEAD_MAX_NANOS, ID_BYTES_MAX, MADE_ID_PREFIX, PAYLOAD_BYTES_MAX, TEXT_BYTES_MAX,
 };
-pub use field::{Field, IntField, TextField, JSON_ORDER};
+pub use field::{Field, IntField, TextField, ValueKind, FILTERABLE, JSON_ORDER};
 pub use record::{
     check_record_limits, decode_record, encode_record, get_varint, put_bytes, put_varint, unzigzag,
     zigzag, RecordError, RECORD_BYTES_MAX, RECORD_FIXED_BYTES,

@@ -140,9 +140,10 @@ pub(crate) fn text_matches(event: &Event, q: &str, catalogs: &Catalogs) -> bool 
 
 /// Refuses fields that are not text or integer fields.
 pub fn check_field(field: Field) -> Result<()> {
-    match field {
-        Field::Text(_) | Field::Int(_) => Ok(()),
-        other => Err(QueryError::BadField(other.name().to_string())),
+    if field.is_filterable() {
+        Ok(())
+    } else {
+        Err(QueryError::BadField(field.name().to_string()))
     }
 }
 

@@ -5,8 +5,13 @@
 //! Pages are walked from opaque cursors in either direction, or from an offset found by
 //! bitmap rank and select; counts and histograms come from bitmap cardinalities whenever no
 //! clause needs the events themselves.
+//!
+//! Callers turn their parameters into a [`Filter`] through one [`FilterBuilder`] (the CLI's
+//! flags and every HTTP route's query string), which resolves event types and categories
+//! through the catalogs and names the parameter at fault in every [`FilterError`].
 
 mod aggregate;
+mod builder;
 mod cache;
 mod cursor;
 mod error;
@@ -22,6 +27,7 @@ use annal_storage::Store;
 use parking_lot::Mutex;
 
 pub use aggregate::{Bucket, Interval};
+pub use builder::{FilterBuilder, FilterError, FilterErrors, FilterProblem};
 pub use cursor::{Cursor, Dir, CURSOR_TEXT_MAX};
 pub use error::{QueryError, Result};
 pub use filter::{

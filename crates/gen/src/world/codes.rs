@@ -1,6 +1,8 @@
 //! The event-code table: what each catalog code does (verb, actor, resource, payload,
 //! failure modes, HTTP route), derived from its name and category, and how popular it is.
 
+use annal_model::{Field, IntField};
+
 use super::resources::{plural, Res};
 use crate::json::{escaped, uint};
 
@@ -358,7 +360,8 @@ pub(super) fn classify(catalog: &'static str, code: i64, name: &str, category: &
         Action::Upload => 320.0,
         Action::Execute => 75.0,
     };
-    let mut code_json = b",\"event_code\":".to_vec();
+    let mut code_json = Vec::new();
+    crate::json::field_key(&mut code_json, Field::Int(IntField::EventCode));
     uint(&mut code_json, code.unsigned_abs());
     Spec {
         code,

@@ -1,0 +1,55 @@
+//! What every handler shares: the engine, the keys, the live-stream signal and permits,
+//! the JSON row cache and the notary.
+
+use std::sync::Arc;
+
+use annal_integrity::Notary;
+use annal_query::Engine;
+use tokio::sync::{watch, Semaphore};
+
+use crate::auth::ApiKey;
+use crate::config::Config;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store with its indexes.
+    pub engine: Arc<Engine>,
+    /// Configured keys; empty in development mode.
+    pub keys: Arc<[ApiKey]>,
+    /// The newest seq + 1 after each append, for live streams.
+    pub appended: Arc<watch::Sender<u64>>,
+    /// Permits for concurrent live streams.
+    pub streams: Arc<Semaphore>,
+    /// Events' JSON by seq: a stored event never changes, and pages of recent events are
+    /// asked for again and again.
+    pub rows_json: Arc<parking_lot::Mutex<annal_query::Lru<u64, Arc<[u8]>>>>,
+    /// Signs checkpoints and answers proofs; None serves neither (503).
+    pub notary: Option<Arc<Notary>>,
+}
+
+/// Memory the JSON row cache may hold.
+pub const JSON_CACHE_BYTES: usize = 32 << 20;
+
+impl AppState {
+    /// State for serving `engine` with `config`.
+    pub fn new(engine: Arc<Engine>, config: &Config) -> Result<AppState, String> {
+        let end = engine.store().len();
+        Ok(AppState {
+            engine,
+            keys: config.keys()?.into(),
+            appended: Arc::new(watch::channel(end).0),
+            streams: Arc::new(Semaphore::new(config.streams_max)),
+            rows_json: Arc::new(parking_lot::Mutex::new(annal_query::Lru::new(
+                JSON_CACHE_BYTES,
+            ))),
+            notary: None,
+        })
+    }
+
+    /// The same state, signing and proving with `notary`.
+    pub fn with_notary(mut self, notary: Notary) -> AppState {
+        self.notary = Some(Arc::new(notary));
+        self
+    }
+}
