@@ -191,3 +191,40 @@ pub async fn audit_events(State(state): State<AppState>, uri: Uri) -> Response {
         Err(p) => p.into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use annal_model::IngestContext;
+    use utoipa::openapi::{RefOr, Schema};
+    use utoipa::PartialSchema;
+
+    use super::*;
+    use crate::schemas::AuditEventResponse;
+
+    /// The answer and the document come from one field list: an event with few fields is
+    /// shown with exactly the properties the schema declares, the required ones not null.
+    #[test]
+    fn an_audit_event_has_exactly_the_schemas_properties() {
+        let catalogs = Catalogs::builtin();
+        let ctx = IngestContext::live(&catalogs);
+        let e = Event::from_json(
+            br#"{"event_type":"Login","action":"login","user_id":7}"#,
+            &ctx,
+        )
+        .unwrap();
+        let Value::Object(shown) = audit_event(3, &e) else {
+            panic!("not an object")
+        };
+        let RefOr::T(Schema::Object(schema)) = AuditEventResponse::schema() else {
+            panic!("not an object schema")
+        };
+        let shown_keys: Vec<&String> = shown.keys().collect();
+        let declared: Vec<&String> = schema.properties.keys().collect();
+        assert_eq!(shown_keys, declared);
+        for name in &schema.required {
+            assert!(!shown[name].is_null(), "{name} is required");
+        }
+        assert_eq!(shown["actor_type"], "unknown");
+        assert_eq!(shown["user_id"], 7);
+    }
+}
