@@ -128,6 +128,14 @@ impl Shared {
     fn snapshot(&self) -> Snapshot {
         Snapshot::of(&self.segments.read())
     }
+
+    /// The error for an append the writer can no longer take: why it stopped, if it said.
+    fn closed(&self) -> StorageError {
+        match self.poisoned.lock().clone() {
+            Some(msg) => StorageError::Poisoned(msg),
+            None => StorageError::Closed,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -228,7 +236,12 @@ impl Store {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("annal-sealer".into())
-                .spawn(move || sealer::sealer_loop(&shared, &seal_rx))
+                .spawn(move || {
+                    let _on_panic = OnPanic(|| {
+                        *shared.seal_error.lock() = Some(THREAD_PANICKED.replace("{}", "sealer"));
+                    });
+                    sealer::sealer_loop(&shared, &seal_rx)
+                })
                 .map_err(|source| StorageError::Spawn {
                     what: "sealer",
                     source,
@@ -240,7 +253,12 @@ impl Store {
             let state = WriterState::new(recovered.ids, recovered.active_day, recovered.active_len);
             std::thread::Builder::new()
                 .name("annal-writer".into())
-                .spawn(move || writer::writer_loop(&shared, state, &rx, &seal_tx))
+                .spawn(move || {
+                    let _on_panic = OnPanic(|| {
+                        writer::poison(&shared, THREAD_PANICKED.replace("{}", "writer"))
+                    });
+                    writer::writer_loop(&shared, state, &rx, &seal_tx)
+                })
                 .map_err(|source| StorageError::Spawn {
                     what: "writer",
                     source,
@@ -293,7 +311,7 @@ impl Store {
     pub fn submit(&self, events: &[Event]) -> Result<PendingAppend> {
         let (req, rx) = Request::encode(events)?;
         let tx = self.tx.as_ref().ok_or(StorageError::Closed)?;
-        tx.send(req).map_err(|_| StorageError::Closed)?;
+        tx.send(req).map_err(|_| self.shared.closed())?;
         Ok(PendingAppend(rx))
     }
 
@@ -303,11 +321,11 @@ impl Store {
         let (req, rx) = Request::encode(events)?;
         let tx = self.tx.as_ref().ok_or(StorageError::Closed)?;
         match tx.try_send(req) {
-            Ok(()) => rx.recv().map_err(|_| StorageError::Closed)?,
+            Ok(()) => rx.recv().map_err(|_| self.shared.closed())?,
             Err(TrySendError::Full(_)) => Err(StorageError::Limit(
                 "the writer's queue is full; retry later".into(),
             )),
-            Err(TrySendError::Disconnected(_)) => Err(StorageError::Closed),
+            Err(TrySendError::Disconnected(_)) => Err(self.shared.closed()),
         }
     }
 
@@ -360,6 +378,22 @@ impl Store {
     }
 }
 
+/// What a panicking engine thread leaves as the store's error (`{}`: which thread).
+const THREAD_PANICKED: &str =
+    "the {} thread panicked: an invariant failed (its message is in the log); reopen the store";
+
+/// Runs a closure if the thread unwinds past it: a failed invariant assertion in the writer
+/// or sealer must leave an error that appends and `close` report, not only a closed queue.
+struct OnPanic<F: Fn()>(F);
+
+impl<F: Fn()> Drop for OnPanic<F> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            (self.0)();
+        }
+    }
+}
+
 impl Drop for Store {
     fn drop(&mut self) {
         self.shutdown();
@@ -378,5 +412,35 @@ fn lock_dir(dir: &Path) -> Result<File> {
         Ok(()) => Ok(f),
         Err(std::fs::TryLockError::WouldBlock) => Err(StorageError::Locked(dir.to_path_buf())),
         Err(std::fs::TryLockError::Error(e)) => Err(StorageError::io("lock", &path)(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::OnPanic;
+
+    #[test]
+    fn on_panic_runs_only_when_the_thread_unwinds() {
+        static UNWOUND: AtomicBool = AtomicBool::new(false);
+        let ran = std::thread::spawn(|| {
+            let _guard = OnPanic(|| UNWOUND.store(true, Ordering::SeqCst));
+            panic!("an invariant failed");
+        })
+        .join();
+        assert!(ran.is_err(), "the thread should have panicked");
+        assert!(
+            UNWOUND.load(Ordering::SeqCst),
+            "the guard did not run on unwind"
+        );
+
+        static RAN: AtomicBool = AtomicBool::new(false);
+        std::thread::spawn(|| {
+            let _guard = OnPanic(|| RAN.store(true, Ordering::SeqCst));
+        })
+        .join()
+        .unwrap();
+        assert!(!RAN.load(Ordering::SeqCst), "the guard ran without a panic");
     }
 }

@@ -192,7 +192,7 @@ fn sync_log(shared: &Shared, st: &mut WriterState, seg: &WalSegment) -> Result<(
     Ok(())
 }
 
-fn poison(shared: &Shared, msg: String) {
+pub(super) fn poison(shared: &Shared, msg: String) {
     tracing::error!(error = %msg, "write-ahead log poisoned; appends fail until the store is reopened");
     *shared.poisoned.lock() = Some(msg);
 }
