@@ -9,7 +9,9 @@ use std::time::Instant;
 use annal_integrity::{
     audit, consistency_proof, AuditOptions, Notary, NoteSigner, StoreTree, Tiles, TILES_FILE,
 };
-use annal_storage::{Options, OsFs, Store, XorShift64};
+use annal_storage::{Options, OsFs, Store};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 
 use crate::util::{generated_ndjson, machine, ms, percentile, Scratch};
 
@@ -77,16 +79,16 @@ pub fn run(dir: &Path, events: u64) -> anyhow::Result<ExitCode> {
 
     let size = snap.end();
     let roots = tiles.roots().to_vec();
-    let mut rng = XorShift64::new(0x1ce_b00c);
+    let mut rng = SmallRng::seed_from_u64(0x1ce_b00c);
     let mut inclusion = Vec::with_capacity(PROOFS);
     let mut consistency = Vec::with_capacity(PROOFS);
     for _ in 0..PROOFS {
-        let seq = rng.next_u64() % size;
+        let seq = rng.gen_range(0..size);
         let started = Instant::now();
         let event = snap.get(seq)?;
         StoreTree::new(&snap, &roots).inclusion(seq, &event, size)?;
         inclusion.push(started.elapsed());
-        let first = 1 + rng.next_u64() % size;
+        let first = rng.gen_range(1..=size);
         let started = Instant::now();
         consistency_proof(&mut StoreTree::new(&snap, &roots), first, size)?;
         consistency.push(started.elapsed());
@@ -103,7 +105,7 @@ pub fn run(dir: &Path, events: u64) -> anyhow::Result<ExitCode> {
         );
     }
     let run = (10_000u64).min(size);
-    let from = rng.next_u64() % (size - run + 1);
+    let from = rng.gen_range(0..=size - run);
     let mut tree = StoreTree::new(&snap, &roots);
     let started = Instant::now();
     let mut seq = from;

@@ -15,7 +15,7 @@
 //! - **Merkle leaves** are RFC 6962: SHA-256(0x00 ‖ canonical record bytes).
 //!
 //! The fault-injecting file system (`FaultyFs`) that the crash, power-loss and fault tests
-//! use is compiled only with the `fault-injection` feature.
+//! use, and their seeded `XorShift64`, are compiled only with the `fault-injection` feature.
 //!
 //! Limits are named constants ([`APPEND_EVENTS_MAX`], [`GROUP_BYTES_MAX`], [`SEAL_QUEUE_MAX`],
 //! …). On-disk formats are specified byte by byte in `docs/format.md`.
@@ -35,6 +35,7 @@
 mod columns;
 mod error;
 pub mod merkle;
+#[cfg(any(test, feature = "fault-injection"))]
 mod rng;
 mod sealed;
 mod store;
@@ -44,6 +45,7 @@ pub mod wal;
 
 pub use columns::{decode_block, encode_block, BlockView, ColumnError, BLOCK_EVENTS_MAX};
 pub use error::{Result, StorageError};
+#[cfg(feature = "fault-injection")]
 pub use rng::XorShift64;
 pub use sealed::{id_hash, BlockMeta, SealOptions, SealedRef, SealedSegment};
 pub use store::{
