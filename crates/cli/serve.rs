@@ -84,7 +84,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         listen,
         state,
         &config,
-        shutdown_signal(),
+        annal_http::shutdown_signal(),
         |addr| {
             use std::io::Write;
             println!(
@@ -136,40 +136,10 @@ fn open_notary(
     })
 }
 
-/// SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-}
-
 /// `annal apikey`: prints a new random key and the configuration entry that admits it.
 pub fn apikey(role: &str, name: &str) -> anyhow::Result<ExitCode> {
-    use rand::RngCore;
-    let mut bytes = [0u8; 24];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let key: String = std::iter::once("annal_".to_string())
-        .chain(bytes.iter().map(|b| format!("{b:02x}")))
-        .collect();
+    let key = annal_http::generate_key();
     println!("key (give it to the client; it is not stored anywhere): {key}\n");
-    println!(
-        "[[api_keys]]\nname = {name:?}\nrole = {role:?}\nsha256 = \"{}\"",
-        annal_http::key_hash_hex(&key)
-    );
+    println!("{}", annal_http::key_entry_toml(&key, name, role));
     Ok(ExitCode::SUCCESS)
 }

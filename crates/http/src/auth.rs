@@ -65,6 +65,25 @@ impl ApiKey {
     }
 }
 
+/// A new API key: `annal_` and 48 hex digits of the operating system's randomness (192 bits).
+/// Only its [`key_hash_hex`] goes into the configuration; the key itself is shown once.
+pub fn generate_key() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    std::iter::once("annal_".to_string())
+        .chain(bytes.iter().map(|b| format!("{b:02x}")))
+        .collect()
+}
+
+/// The `[[api_keys]]` entry of the configuration file that admits `key` as `name` in `role`.
+pub fn key_entry_toml(key: &str, name: &str, role: &str) -> String {
+    format!(
+        "[[api_keys]]\nname = {name:?}\nrole = {role:?}\nsha256 = \"{}\"",
+        key_hash_hex(key)
+    )
+}
+
 /// Hex SHA-256 of a key, as the configuration stores it.
 pub fn key_hash_hex(key: &str) -> String {
     Sha256::digest(key.as_bytes())

@@ -38,7 +38,7 @@ use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
 
-pub use auth::{key_hash_hex, ApiKey, Role};
+pub use auth::{generate_key, key_entry_toml, key_hash_hex, ApiKey, Role};
 pub use config::{
     Config, ConfigError, KeyEntry, BODY_BYTES_DEFAULT, CHECKPOINT_SECONDS_DEFAULT, QUERY_BYTES_MAX,
     QUERY_PARAMS_MAX, REQUEST_SECONDS_DEFAULT, STREAMS_MAX_DEFAULT,
@@ -188,4 +188,27 @@ async fn sign_checkpoints(engine: Arc<Engine>, notary: Arc<Notary>, every: Durat
         }
         tokio::time::sleep(SEAL_POLL).await;
     }
+}
+
+/// Resolves at SIGINT or SIGTERM: what `annal serve` passes to [`serve`] as its shutdown.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                // No SIGTERM handler can be installed: Ctrl-C alone stops the server.
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
 }
