@@ -3,8 +3,7 @@
 
 pub mod server;
 
-use annal_model::Event;
-use annal_storage::{Store, XorShift64};
+use annal_storage::XorShift64;
 
 /// A whole-number setting from the environment (cycle counts), else `default`.
 pub fn env_u64(name: &str, default: u64) -> u64 {
@@ -28,14 +27,4 @@ pub fn seeded(label: &str, seed_var: &str) -> (u64, XorShift64) {
         });
     println!("{label}: {seed_var}={seed}");
     (seed, XorShift64::new(seed))
-}
-
-/// Every event of the trail in seq order, in one pass (each sealed block decoded once).
-pub fn all_events(store: &Store) -> annal_storage::Result<Vec<Event>> {
-    let mut out = Vec::new();
-    store.snapshot().scan(0, u64::MAX, |_, e| {
-        out.push(e);
-        true
-    })?;
-    Ok(out)
 }

@@ -192,18 +192,3 @@ fn codes_where(catalogs: &Catalogs, pred: impl Fn(&CatalogEntry) -> bool) -> Vec
         .map(|(c, e)| (c.name().to_string(), e.code))
         .collect()
 }
-
-/// An event type given as a code (`202`: that code in every catalog) or a name.
-pub fn event_type_clause(catalogs: &Catalogs, spec: &str) -> Result<Clause> {
-    if let Ok(code) = spec.trim().parse::<i64>() {
-        return Ok(Clause::Values {
-            field: Field::Int(IntField::EventCode),
-            values: vec![code.to_string()],
-            negate: false,
-        });
-    }
-    Ok(Clause::Codes {
-        codes: codes_named(catalogs, spec)?,
-        negate: false,
-    })
-}

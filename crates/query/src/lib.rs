@@ -30,10 +30,7 @@ pub use aggregate::{Bucket, Interval};
 pub use builder::{FilterBuilder, FilterError, FilterErrors, FilterProblem};
 pub use cursor::{Cursor, Dir, CURSOR_TEXT_MAX};
 pub use error::{QueryError, Result};
-pub use filter::{
-    check_field, codes_in_category, codes_named, event_type_clause, Clause, Filter,
-    TEXT_SEARCH_FIELDS,
-};
+pub use filter::{check_field, codes_in_category, codes_named, Clause, Filter, TEXT_SEARCH_FIELDS};
 
 pub use cache::Lru;
 use plan::{ClauseCache, Plan};
