@@ -15,7 +15,8 @@
 //! - **Merkle leaves** are RFC 6962: SHA-256(0x00 ‖ canonical record bytes).
 //!
 //! The fault-injecting file system (`FaultyFs`) that the crash, power-loss and fault tests
-//! use, and their seeded `XorShift64`, are compiled only with the `fault-injection` feature.
+//! use, and their replayable randomness (`XorShift64`, `seeded`, `env_u64`), are compiled only
+//! with the `fault-injection` feature.
 //!
 //! Limits are named constants ([`APPEND_EVENTS_MAX`], [`GROUP_BYTES_MAX`], [`SEAL_QUEUE_MAX`],
 //! …). On-disk formats are specified byte by byte in `docs/format.md`.
@@ -46,7 +47,7 @@ pub mod wal;
 pub use columns::{decode_block, encode_block, BlockView, ColumnError, BLOCK_EVENTS_MAX};
 pub use error::{Result, StorageError};
 #[cfg(feature = "fault-injection")]
-pub use rng::XorShift64;
+pub use rng::{env_u64, seeded, XorShift64};
 pub use sealed::{id_hash, BlockMeta, SealOptions, SealedRef, SealedSegment};
 pub use store::{
     Appended, Counters, Durability, Options, PendingAppend, SegmentInfo, SegmentKind, Snapshot,

@@ -1,33 +1,10 @@
-//! Helpers shared by the storage engine's integration tests (the root package's
-//! `tests/support` has the same three, beside its server helpers).
-#![allow(dead_code)] // each test binary uses its own subset
+//! Helpers shared by the storage engine's integration tests.
+#![allow(dead_code, unused_imports)] // each test binary uses its own subset
 
 use annal_model::Event;
-use annal_storage::{Store, XorShift64};
+use annal_storage::Store;
 
-/// A whole-number setting from the environment (cycle counts), else `default`.
-pub fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The generator of a seeded test: from `$seed_var` when set (to replay a failure), else
-/// from the clock. The seed is printed under `label` so any run can be replayed.
-pub fn seeded(label: &str, seed_var: &str) -> (u64, XorShift64) {
-    let seed = std::env::var(seed_var)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap();
-            now.as_nanos() as u64 | 1
-        });
-    println!("{label}: {seed_var}={seed}");
-    (seed, XorShift64::new(seed))
-}
+pub use annal_storage::{env_u64, seeded};
 
 /// Every event of the trail in seq order, in one pass (each sealed block decoded once).
 pub fn all_events(store: &Store) -> annal_storage::Result<Vec<Event>> {
