@@ -11,6 +11,8 @@ use annal_storage::{Durability, Options, SealOptions, Store};
 use anyhow::Context;
 
 use crate::util::{machine, percentile, Scratch};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 
 pub fn run(dir: &Path, n: u64) -> anyhow::Result<ExitCode> {
     println!("# annal bench seal — {}", machine());
@@ -65,9 +67,9 @@ pub fn run(dir: &Path, n: u64) -> anyhow::Result<ExitCode> {
         let snap = store.snapshot();
         let seg = snap.sealed().first().context("nothing was sealed")?.clone();
         let mut lat = Vec::with_capacity(2000);
-        let mut rng = annal_storage::XorShift64::new(88172645463325252);
+        let mut rng = SmallRng::seed_from_u64(88172645463325252);
         for _ in 0..2000 {
-            let seq = rng.next_u64() % seg.count();
+            let seq = rng.gen_range(0..seg.count());
             let t = Instant::now();
             std::hint::black_box(seg.get(seq)?);
             lat.push(t.elapsed());
