@@ -274,8 +274,8 @@ fn cases() -> Vec<Case> {
         get(
             "proof for a seq past the tree",
             "/v1/proof/inclusion?seq=18446744073709551615".into(),
-            404,
-            "",
+            400,
+            "is not in a tree of 0 leaves",
         ),
     ]
 }

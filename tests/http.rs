@@ -603,11 +603,12 @@ fn checkpoints_and_proofs_over_http_check_with_the_rfc_alone() {
         );
         assert_eq!(r.status, 200, "{}", r.body);
     };
-    // Nothing to sign in an empty trail.
-    assert_eq!(
-        call("GET", &url("/v1/checkpoint"), Some("auditor"), None).status,
-        404
-    );
+    // An empty trail has a checkpoint from the start: the empty tree (C2SP allows size 0).
+    let empty = call("GET", &url("/v1/checkpoint"), Some("auditor"), None);
+    assert_eq!(empty.status, 200, "{}", empty.body);
+    let empty = checkpoint_at(&s, "auditor", 0);
+    assert_eq!(empty.root, annal_integrity::empty_root());
+    assert_eq!(empty.origin, "test.example/audit");
     append(5000);
     let first = checkpoint_at(&s, "auditor", 5000);
     assert_eq!(first.origin, "test.example/audit");

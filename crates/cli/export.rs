@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use annal_index::IndexOptions;
-use annal_integrity::{signing_key, verify_bundle, BundleWriter, Notary, StoreTree};
+use annal_integrity::{
+    checkpoint_origin, signing_key, verify_bundle, BundleWriter, Notary, StoreTree,
+};
 use annal_model::Catalogs;
 use annal_query::{Engine, Filter};
 use annal_storage::{Options, Store};
@@ -30,9 +32,9 @@ pub struct ExportArgs {
     /// Private key signing the bundle's checkpoint (default: DATA/checkpoint.key).
     #[arg(long)]
     key: Option<PathBuf>,
-    /// The checkpoint's origin.
-    #[arg(long, default_value = "annal")]
-    origin: String,
+    /// The checkpoint's origin (default: the one the store signed with, else host/data path).
+    #[arg(long)]
+    origin: Option<String>,
 }
 
 pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
@@ -46,9 +48,10 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("opening {}", args.data.display()))?;
     let signing = match &args.with_proofs {
         Some(out) => {
-            let key = signing_key(&args.data, args.key.as_deref(), &args.origin)?;
+            let origin = checkpoint_origin(&args.data, args.origin.as_deref())?;
+            let key = signing_key(&args.data, args.key.as_deref(), &origin)?;
             let snap = store.snapshot();
-            let notary = Notary::open(&args.data, key.signer, &args.origin, &snap)?;
+            let notary = Notary::open(&args.data, key.signer, &origin, &snap)?;
             let signed = notary
                 .sign(&snap)?
                 .context("the trail is empty: nothing to export")?;

@@ -70,7 +70,7 @@ pub fn keygen(out: &Path, name: &str) -> anyhow::Result<ExitCode> {
 pub fn checkpoint(
     data: &Path,
     key: Option<&Path>,
-    origin: &str,
+    origin: Option<&str>,
     out: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     let note = newest_checkpoint(data, key, origin, &|made| {

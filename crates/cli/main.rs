@@ -103,9 +103,10 @@ enum Command {
         /// Private key file (default: DATA/checkpoint.key, made on first use).
         #[arg(long)]
         key: Option<PathBuf>,
-        /// The log's name: the checkpoint's first line.
-        #[arg(long, default_value = "annal")]
-        origin: String,
+        /// The log's name: the checkpoint's first line (default: the one the store signed
+        /// with, else host/data path).
+        #[arg(long)]
+        origin: Option<String>,
         /// Write the checkpoint here instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -170,7 +171,7 @@ fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
             key,
             origin,
             out,
-        } => integrity::checkpoint(&data, key.as_deref(), &origin, out.as_deref()),
+        } => integrity::checkpoint(&data, key.as_deref(), origin.as_deref(), out.as_deref()),
         Command::Proof(cmd) => integrity::proof(cmd),
         Command::Export(args) => export::run(&args),
         Command::VerifyBundle {

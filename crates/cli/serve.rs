@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use annal_http::{AppState, Config};
 use annal_index::IndexOptions;
-use annal_integrity::{signing_key, Notary};
+use annal_integrity::{checkpoint_origin, signing_key, Notary};
 use annal_model::Catalogs;
 use annal_query::Engine;
 use annal_storage::{Options, Store};
@@ -113,7 +113,9 @@ fn open_notary(
     config: &Config,
     snap: &annal_storage::Snapshot,
 ) -> anyhow::Result<Notary> {
-    let key = signing_key(data, config.signing_key.as_deref(), &config.origin)
+    let origin = checkpoint_origin(data, config.origin.as_deref())
+        .context("reading the origin of the stored checkpoints")?;
+    let key = signing_key(data, config.signing_key.as_deref(), &origin)
         .context("loading the checkpoint signing key")?;
     match &key.made {
         Some(made) => eprintln!(
@@ -127,7 +129,7 @@ fn open_notary(
             key.signer.verifier().to_text()
         ),
     }
-    Notary::open(data, key.signer, &config.origin, snap).with_context(|| {
+    Notary::open(data, key.signer, &origin, snap).with_context(|| {
         format!(
             "{} does not extend the checkpoints it signed; not serving it (run `annal verify --data {}`)",
             data.display(),

@@ -49,9 +49,11 @@ pub struct Config {
     /// made at the first start).
     #[serde(default)]
     pub signing_key: Option<PathBuf>,
-    /// The log's name: the first line of every checkpoint.
-    #[serde(default = "origin_default")]
-    pub origin: String,
+    /// The log's name: the first line of every checkpoint. None: the origin the store already
+    /// signed with, else one made from the host name and the data directory
+    /// (`annal_integrity::checkpoint_origin`).
+    #[serde(default)]
+    pub origin: Option<String>,
 }
 
 /// One configured API key.
@@ -78,12 +80,6 @@ fn streams_default() -> usize {
 fn checkpoint_default() -> u64 {
     CHECKPOINT_SECONDS_DEFAULT
 }
-fn origin_default() -> String {
-    ORIGIN_DEFAULT.to_string()
-}
-
-/// The checkpoints' origin line when none is configured.
-pub const ORIGIN_DEFAULT: &str = "annal";
 
 impl Default for Config {
     fn default() -> Self {
@@ -96,7 +92,7 @@ impl Default for Config {
             api_keys: Vec::new(),
             checkpoint_interval_secs: CHECKPOINT_SECONDS_DEFAULT,
             signing_key: None,
-            origin: ORIGIN_DEFAULT.to_string(),
+            origin: None,
         }
     }
 }
@@ -142,7 +138,11 @@ impl Config {
         {
             return Err(invalid("limits must be above zero".into()));
         }
-        if config.origin.is_empty() || config.origin.contains('\n') {
+        if config
+            .origin
+            .as_deref()
+            .is_some_and(|o| o.is_empty() || o.contains('\n'))
+        {
             return Err(invalid("origin must be one non-empty line".into()));
         }
         Ok(config)

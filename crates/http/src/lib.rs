@@ -151,6 +151,11 @@ pub async fn serve(
         return Err(ServeError::OpenOnNetwork(listen));
     }
     let listener = tokio::net::TcpListener::bind(listen).await?;
+    if let Some(notary) = &state.notary {
+        // Before the first request can ask: even an empty store serves a checkpoint (of the
+        // empty tree) from the moment it listens.
+        sign_now(&state.engine, notary).await;
+    }
     on_bound(listener.local_addr()?);
     if let Some(notary) = state.notary.clone() {
         let every = Duration::from_secs(config.checkpoint_interval_secs);
@@ -158,6 +163,18 @@ pub async fn serve(
     }
     listen::serve_router(listener, router(state, config), shutdown).await;
     Ok(())
+}
+
+/// Signs a checkpoint of the trail as it is now (if it grew), on the blocking pool. A
+/// failure is logged; the next turn tries again.
+async fn sign_now(engine: &Arc<Engine>, notary: &Arc<Notary>) {
+    let (snap, notary) = (engine.store().snapshot(), notary.clone());
+    match tokio::task::spawn_blocking(move || notary.sign(&snap)).await {
+        Ok(Ok(Some(s))) => tracing::debug!("newest checkpoint: tree size {}", s.checkpoint.size),
+        Ok(Ok(None)) => {}
+        Ok(Err(e)) => tracing::error!("cannot sign a checkpoint: {e}"),
+        Err(e) => tracing::error!("the checkpoint signer failed: {e}"),
+    }
 }
 
 /// How often the signer looks for a newly sealed segment.
@@ -174,15 +191,7 @@ async fn sign_checkpoints(engine: Arc<Engine>, notary: Arc<Notary>, every: Durat
         let now_sealed = snap.sealed().last().map(|s| s.end());
         let due = sealed_end != Some(now_sealed) || last_signed.elapsed() >= every;
         if due {
-            let notary = notary.clone();
-            match tokio::task::spawn_blocking(move || notary.sign(&snap)).await {
-                Ok(Ok(Some(s))) => {
-                    tracing::debug!("newest checkpoint: tree size {}", s.checkpoint.size)
-                }
-                Ok(Ok(None)) => {}
-                Ok(Err(e)) => tracing::error!("cannot sign a checkpoint: {e}"),
-                Err(e) => tracing::error!("the checkpoint signer failed: {e}"),
-            }
+            sign_now(&engine, &notary).await;
             sealed_end = Some(now_sealed);
             last_signed = tokio::time::Instant::now();
         }

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use annal_storage::merkle::Hash;
+use annal_storage::merkle::{empty_root, Hash};
 use annal_storage::{verify_dir_with, Problem, VerifyOptions, VerifyReport, Vfs};
 
 use crate::checkpoint::{Checkpoint, NoteVerifier};
@@ -146,12 +146,16 @@ pub fn audit(
     let verdicts: Vec<Verdict> = signed
         .iter()
         .map(|(_, cp)| {
-            let root = report
-                .data
-                .roots_at
-                .iter()
-                .find(|(size, _)| *size == cp.size)
-                .map(|(_, r)| *r);
+            // The empty tree's root needs no event: a size-0 checkpoint is judged against it.
+            let root = match cp.size {
+                0 => Some(empty_root()),
+                size => report
+                    .data
+                    .roots_at
+                    .iter()
+                    .find(|(at, _)| *at == size)
+                    .map(|(_, r)| *r),
+            };
             judge(cp, root, report.data.tree_size)
         })
         .collect();

@@ -41,9 +41,9 @@ pub use bundle::{
 pub use checkpoint::{Checkpoint, NoteSigner, NoteVerifier, NOTE_BYTES_MAX};
 pub use log::{parse_log, read_log, CheckpointLog, LogContents, StoredNote, CHECKPOINT_LOG_FILE};
 pub use notary::{
-    key_name, load_or_create_key, newest_checkpoint, signing_key, store_consistency,
-    store_inclusion, write_private_key, InclusionProof, MadeKey, Notary, Signed, SigningKey,
-    DATA_KEY_FILE, DATA_PUBLIC_KEY_FILE,
+    checkpoint_origin, key_name, load_or_create_key, newest_checkpoint, signing_key,
+    store_consistency, store_inclusion, write_private_key, InclusionProof, MadeKey, Notary, Signed,
+    SigningKey, DATA_KEY_FILE, DATA_PUBLIC_KEY_FILE,
 };
 pub use report::AuditRun;
 pub use tiles::{encode_tiles, parse_tiles, StoreTree, Tiles, TILES_FILE, TILE_LEAVES};

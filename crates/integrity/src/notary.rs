@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use annal_model::encode_record;
-use annal_storage::merkle::Hash;
+use annal_storage::merkle::{empty_root, Hash};
 use annal_storage::{Options, Snapshot, StorageError, Store};
 
 use crate::checkpoint::{Checkpoint, NoteSigner, NoteVerifier};
@@ -85,7 +85,10 @@ impl Notary {
                         cp.size
                     )));
                 }
-                let root = StoreTree::new(snap, tiles.roots()).subtree(0, cp.size)?;
+                let root = match cp.size {
+                    0 => empty_root(),
+                    size => StoreTree::new(snap, tiles.roots()).subtree(0, size)?,
+                };
                 if root != cp.root {
                     return Err(IntegrityError::Disagrees(format!(
                         "{place} signed a root for the first {} events that the stored events do not give: they were altered (run `annal verify`)",
@@ -126,18 +129,24 @@ impl Notary {
     pub fn sign(&self, snap: &Snapshot) -> Result<Option<Signed>, IntegrityError> {
         let mut st = self.state();
         let size = snap.end();
-        if size == 0
-            || st
-                .latest
-                .as_ref()
-                .is_some_and(|l| l.checkpoint.size >= size)
+        // The first checkpoint may be of the empty tree (C2SP allows size 0), so a fresh
+        // store has a signed head from its first start; after that only growth is signed.
+        if st
+            .latest
+            .as_ref()
+            .is_some_and(|l| l.checkpoint.size >= size)
         {
             return Ok(st.latest.clone());
         }
-        st.tiles.catch_up(snap)?;
-        let mut tree = StoreTree::new(snap, st.tiles.roots());
-        let root = tree.subtree(0, size)?;
-        if let Some(last) = &st.latest {
+        let root = if size == 0 {
+            empty_root()
+        } else {
+            st.tiles.catch_up(snap)?;
+            StoreTree::new(snap, st.tiles.roots()).subtree(0, size)?
+        };
+        // Every tree extends the empty one: a consistency proof starts at size 1.
+        if let Some(last) = st.latest.as_ref().filter(|l| l.checkpoint.size > 0) {
+            let mut tree = StoreTree::new(snap, st.tiles.roots());
             let (first, old_root) = (last.checkpoint.size, last.checkpoint.root);
             let proof = consistency_proof(&mut tree, first, size)?;
             if !verify_consistency(first, size, &old_root, &root, &proof) {
@@ -197,10 +206,12 @@ pub fn store_inclusion(
     seq: u64,
     size: u64,
 ) -> Result<InclusionProof, IntegrityError> {
-    check_size(snap, size)?;
+    // The leaf first: "leaf N is not in a tree of M leaves" also answers the common case of a
+    // seq past the newest checkpoint, including the empty tree's.
     if seq >= size {
         return Err(IntegrityError::LeafOutOfRange { index: seq, size });
     }
+    check_size(snap, size)?;
     let event = snap
         .get(seq)
         .map_err(|e| IntegrityError::Source(e.to_string()))?;
@@ -249,6 +260,52 @@ fn check_size(snap: &Snapshot, size: u64) -> Result<(), IntegrityError> {
     Ok(())
 }
 
+/// The origin line of the checkpoints of data directory `dir`: `configured` when given; else
+/// the origin of the newest checkpoint the store signed (auditors hold checkpoints that name
+/// it, so it never changes by itself, not even when the directory moves); else one made from
+/// this machine's host name and the directory's absolute path, schema-less and URL-like as
+/// C2SP tlog-checkpoint asks (`db-01/var/lib/annal`).
+pub fn checkpoint_origin(dir: &Path, configured: Option<&str>) -> Result<String, IntegrityError> {
+    if let Some(origin) = configured {
+        return Ok(origin.to_string());
+    }
+    let log = read_log(&dir.join(CHECKPOINT_LOG_FILE))?;
+    match log.notes.last() {
+        Some(newest) => Ok(newest.checkpoint.origin.clone()),
+        None => Ok(derived_origin(dir)),
+    }
+}
+
+/// `host/absolute/path/of/dir`, with spaces, `+` and control characters (which an origin may
+/// not hold) replaced by `-`.
+fn derived_origin(dir: &Path) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_ascii_lowercase())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    let path = dir
+        .canonicalize()
+        .or_else(|_| std::path::absolute(dir))
+        .unwrap_or_else(|_| dir.to_path_buf());
+    let path = path.to_string_lossy();
+    let path = path.trim_matches('/');
+    let origin = if path.is_empty() {
+        host
+    } else {
+        format!("{host}/{path}")
+    };
+    origin
+        .chars()
+        .map(|c| match c {
+            '+' => '-',
+            c if c.is_whitespace() || c.is_control() => '-',
+            c => c,
+        })
+        .collect()
+}
+
 /// A checkpoint signing key, as [`signing_key`] chose it.
 pub struct SigningKey {
     /// The key.
@@ -289,16 +346,17 @@ pub fn signing_key(
 /// The newest checkpoint of data directory `dir`, as a signed note: a checkpoint of the whole
 /// trail is signed first if the trail grew since the last (with the key [`signing_key`]
 /// picks; `made` hears at once of a key made, so that it is announced even if signing then
-/// fails). While another process (a server) holds the store, the newest checkpoint in the
-/// log is returned instead.
+/// fails; `origin` as [`checkpoint_origin`] resolves it). While another process (a server)
+/// holds the store, the newest checkpoint in the log is returned instead.
 pub fn newest_checkpoint(
     dir: &Path,
     key: Option<&Path>,
-    origin: &str,
+    origin: Option<&str>,
     made: &dyn Fn(&MadeKey),
 ) -> Result<Arc<str>, IntegrityError> {
     match Store::open(dir, Options::default()) {
         Ok(store) => {
+            let origin = &checkpoint_origin(dir, origin)?;
             let key = signing_key(dir, key, origin)?;
             if let Some(m) = &key.made {
                 made(m);

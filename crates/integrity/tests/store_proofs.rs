@@ -251,3 +251,62 @@ fn notary_signs_growth_only_and_refuses_a_store_that_lost_or_changed_events() {
         "{err}"
     );
 }
+
+#[test]
+fn an_empty_store_signs_the_empty_tree_and_everything_after_extends_it() {
+    use annal_integrity::{audit, checkpoint_origin, empty_root, AuditOptions, Notary, NoteSigner};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    let signer = NoteSigner::generate("t").unwrap();
+    let verifier = signer.verifier();
+    // With nothing configured and nothing signed, the origin is URL-like: host/path.
+    let origin = checkpoint_origin(dir.path(), None).unwrap();
+    assert!(
+        origin.contains('/') && !origin.contains(' ') && !origin.contains('+'),
+        "{origin}"
+    );
+    assert!(
+        origin.ends_with(dir.path().canonicalize().unwrap().to_str().unwrap()),
+        "{origin}"
+    );
+
+    let snap = store.snapshot();
+    let notary = Notary::open(dir.path(), signer, &origin, &snap).unwrap();
+    let empty = notary.sign(&snap).unwrap().unwrap();
+    assert_eq!(empty.checkpoint.size, 0);
+    assert_eq!(empty.checkpoint.root, empty_root());
+    assert_eq!(verifier.verify(&empty.note).unwrap(), empty.checkpoint);
+    drop(snap);
+
+    let events = annal_gen::events(GenConfig {
+        count: 3000,
+        ..GenConfig::default()
+    });
+    store.append(&events).unwrap();
+    let snap = store.snapshot();
+    let grown = notary.sign(&snap).unwrap().unwrap();
+    assert_eq!(grown.checkpoint.size, 3000);
+    drop(notary);
+    // Reopened: the stored size-0 checkpoint is checked against the empty root, and the
+    // origin stays the one the store signed with, whatever is derived now.
+    let key = NoteSigner::generate("t").unwrap();
+    assert!(Notary::open(dir.path(), key, &origin, &snap).is_ok());
+    assert_eq!(checkpoint_origin(dir.path(), None).unwrap(), origin);
+    assert_eq!(
+        checkpoint_origin(dir.path(), Some("other.example/log")).unwrap(),
+        "other.example/log"
+    );
+    drop(snap);
+    store.close().unwrap();
+
+    // The auditor's check holds both checkpoints valid against the store.
+    let opts = AuditOptions {
+        checkpoints: vec![("saved".into(), empty.note.to_string())],
+        public_key: Some(verifier),
+        time_range: None,
+    };
+    let report = audit(&annal_storage::OsFs, dir.path(), &opts, &|_| {}).unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
+    assert_eq!(report.stored.valid, 2, "{:?}", report.stored);
+    assert_eq!(report.given.valid, 1, "{:?}", report.given);
+}
