@@ -9,12 +9,14 @@
 //! - [`segment`]: an unsealed (active or rolled) segment as readers see it, and file names;
 //! - [`recover`]: what `open` does to a data directory before any thread starts;
 //! - [`writer`]: the writer thread (group commit, rolls, fdatasync and poisoning);
+//! - [`idempotency`]: what makes an id sent again the same event (the content digest);
 //! - [`sealer`]: the sealer thread (a rolled log into a sealed segment, then its removal);
 //! - [`snapshot`]: read views that later appends and seals never change.
 //!
 //! They share one [`Shared`]; only the writer changes the active segment and `committed`,
 //! only the sealer turns rolled segments into sealed ones.
 
+mod idempotency;
 mod recover;
 mod sealer;
 mod segment;
@@ -35,8 +37,9 @@ use parking_lot::{Mutex, RwLock};
 use crate::error::{Result, StorageError};
 use crate::sealed::SealOptions;
 use crate::vfs::{OsFs, Vfs};
+use idempotency::ContentDigest;
 use segment::{Segments, WalSegment};
-use writer::{Request, WriterState};
+use writer::{Known, Request, WriterState};
 
 pub(crate) use segment::parse_name;
 pub use snapshot::Snapshot;
@@ -122,6 +125,8 @@ struct Shared {
     seal_error: Mutex<Option<String>>,
     shutting_down: AtomicBool,
     counters: AtomicCounters,
+    /// Keys of the content digest of ids sent again (`idempotency.rs`).
+    digest: ContentDigest,
 }
 
 impl Shared {
@@ -227,6 +232,7 @@ impl Store {
             seal_error: Mutex::new(None),
             shutting_down: AtomicBool::new(false),
             counters: AtomicCounters::default(),
+            digest: ContentDigest::new(),
         });
         let (seal_tx, seal_rx) = bounded::<Arc<WalSegment>>(SEAL_QUEUE_MAX.max(to_seal.len()));
         for s in to_seal {
@@ -250,7 +256,11 @@ impl Store {
         let (tx, rx) = bounded::<Request>(opts.queue_requests.max(1));
         let writer = {
             let shared = shared.clone();
-            let state = WriterState::new(recovered.ids, recovered.active_day, recovered.active_len);
+            let ids = recovered
+                .ids
+                .into_iter()
+                .map(|(id, seq)| (id, Known::recovered(seq)));
+            let state = WriterState::new(ids.collect(), recovered.active_day, recovered.active_len);
             std::thread::Builder::new()
                 .name("annal-writer".into())
                 .spawn(move || {
@@ -309,7 +319,7 @@ impl Store {
     /// Appends submitted from one thread are stored in submission order, so a producer can
     /// keep several in flight and let group commit cover them with one fdatasync.
     pub fn submit(&self, events: &[Event]) -> Result<PendingAppend> {
-        let (req, rx) = Request::encode(events)?;
+        let (req, rx) = Request::encode(events, &self.shared.digest)?;
         let tx = self.tx.as_ref().ok_or(StorageError::Closed)?;
         tx.send(req).map_err(|_| self.shared.closed())?;
         Ok(PendingAppend(rx))
@@ -318,7 +328,7 @@ impl Store {
     /// Like [`Store::append`], but fails at once with [`StorageError::Limit`] when the writer's
     /// queue is full, so a server can answer 429 instead of waiting.
     pub fn try_append(&self, events: &[Event]) -> Result<Vec<Appended>> {
-        let (req, rx) = Request::encode(events)?;
+        let (req, rx) = Request::encode(events, &self.shared.digest)?;
         let tx = self.tx.as_ref().ok_or(StorageError::Closed)?;
         match tx.try_send(req) {
             Ok(()) => rx.recv().map_err(|_| self.shared.closed())?,

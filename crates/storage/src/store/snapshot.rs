@@ -120,7 +120,7 @@ impl Snapshot {
 
     /// Seq of the stored event with this `id`, if any.
     pub fn find_id(&self, id: &str) -> Result<Option<u64>> {
-        if let Some(seq) = self.sealed_id(id)? {
+        if let Some((seq, _)) = self.sealed_id(id)? {
             return Ok(Some(seq));
         }
         for (w, n) in &self.unsealed {
@@ -133,12 +133,14 @@ impl Snapshot {
         Ok(None)
     }
 
-    /// Seq of the event with this `id` in a sealed segment, found through the id tables.
-    pub(super) fn sealed_id(&self, id: &str) -> Result<Option<u64>> {
+    /// Seq and event of the event with this `id` in a sealed segment, found through the id
+    /// tables (the event is read anyway, to confirm the id).
+    pub(super) fn sealed_id(&self, id: &str) -> Result<Option<(u64, Event)>> {
         for s in &self.sealed {
             for seq in s.id_candidates(id)? {
-                if s.get(seq)?.id.as_deref() == Some(id) {
-                    return Ok(Some(seq));
+                let e = s.get(seq)?;
+                if e.id.as_deref() == Some(id) {
+                    return Ok(Some((seq, e)));
                 }
             }
         }
