@@ -127,11 +127,24 @@ struct Shared {
     counters: AtomicCounters,
     /// Keys of the content digest of ids sent again (`idempotency.rs`).
     digest: ContentDigest,
+    /// Whether an unsealed segment may hold a producer id made only of digits. Such an id
+    /// wins over the seq of the same digits in a lookup; while none is unsealed, a lookup of
+    /// digits need not scan the unsealed records (sealed ones have id tables). Set at open
+    /// and before such an append is queued; never cleared while open (a false true costs a
+    /// scan, a false false would hide an event).
+    digit_ids: AtomicBool,
+}
+
+/// Whether a producer id reads as a seq (`GET /v1/events/7`).
+fn all_digits(id: &str) -> bool {
+    id.bytes().all(|b| b.is_ascii_digit())
 }
 
 impl Shared {
     fn snapshot(&self) -> Snapshot {
-        Snapshot::of(&self.segments.read())
+        let segments = self.segments.read();
+        // Read after the segments: an id published in them was flagged before it was queued.
+        Snapshot::of(&segments, self.digit_ids.load(Ordering::Acquire))
     }
 
     /// The error for an append the writer can no longer take: why it stopped, if it said.
@@ -233,6 +246,7 @@ impl Store {
             shutting_down: AtomicBool::new(false),
             counters: AtomicCounters::default(),
             digest: ContentDigest::new(),
+            digit_ids: AtomicBool::new(recovered.ids.keys().any(|id| all_digits(id))),
         });
         let (seal_tx, seal_rx) = bounded::<Arc<WalSegment>>(SEAL_QUEUE_MAX.max(to_seal.len()));
         for s in to_seal {
@@ -310,7 +324,9 @@ impl Store {
 
     /// Appends events; returns once they are durable (per [`Durability`]), with each event's
     /// seq. The events of one call are stored together or not at all; events whose `id` is
-    /// already stored are not stored again (their stored seq comes back, marked duplicate).
+    /// already stored with the same content are not stored again (their stored seq comes back,
+    /// marked duplicate); an id stored with other content refuses the whole call with
+    /// [`StorageError::IdConflict`] (`idempotency.rs` says what counts as the same content).
     pub fn append(&self, events: &[Event]) -> Result<Vec<Appended>> {
         self.submit(events)?.wait()
     }
@@ -319,7 +335,7 @@ impl Store {
     /// Appends submitted from one thread are stored in submission order, so a producer can
     /// keep several in flight and let group commit cover them with one fdatasync.
     pub fn submit(&self, events: &[Event]) -> Result<PendingAppend> {
-        let (req, rx) = Request::encode(events, &self.shared.digest)?;
+        let (req, rx) = self.request(events)?;
         let tx = self.tx.as_ref().ok_or(StorageError::Closed)?;
         tx.send(req).map_err(|_| self.shared.closed())?;
         Ok(PendingAppend(rx))
@@ -328,7 +344,7 @@ impl Store {
     /// Like [`Store::append`], but fails at once with [`StorageError::Limit`] when the writer's
     /// queue is full, so a server can answer 429 instead of waiting.
     pub fn try_append(&self, events: &[Event]) -> Result<Vec<Appended>> {
-        let (req, rx) = Request::encode(events, &self.shared.digest)?;
+        let (req, rx) = self.request(events)?;
         let tx = self.tx.as_ref().ok_or(StorageError::Closed)?;
         match tx.try_send(req) {
             Ok(()) => rx.recv().map_err(|_| self.shared.closed())?,
@@ -337,6 +353,18 @@ impl Store {
             )),
             Err(TrySendError::Disconnected(_)) => Err(self.shared.closed()),
         }
+    }
+
+    /// The writer's request for `events`, encoded in this thread.
+    fn request(&self, events: &[Event]) -> Result<(Request, Receiver<Result<Vec<Appended>>>)> {
+        // Before the request is queued, so before any reader can see its records.
+        if events
+            .iter()
+            .any(|e| e.id.as_deref().is_some_and(all_digits))
+        {
+            self.shared.digit_ids.store(true, Ordering::Release);
+        }
+        Request::encode(events, &self.shared.digest)
     }
 
     /// A consistent view of the trail as of now.
