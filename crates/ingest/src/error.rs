@@ -16,6 +16,28 @@ pub enum IngestError {
         /// Every problem found in it.
         error: InvalidEvent,
     },
+    /// A line re-sends the id of a stored event with other content (an idempotency key reused
+    /// for another event). Nothing of its batch was stored; every batch before it was.
+    #[error("line {line}: id {id:?} is already stored at seq {seq} with other content")]
+    IdConflict {
+        /// The line's number, from 1.
+        line: u64,
+        /// The id.
+        id: Box<str>,
+        /// Seq of the stored event with this id.
+        seq: u64,
+    },
+    /// A line repeats the id of an earlier line of its batch with other content. Nothing of
+    /// its batch was stored; every batch before it was.
+    #[error("line {line}: id {id:?} of line {first} is repeated with other content")]
+    IdRepeated {
+        /// The line's number, from 1.
+        line: u64,
+        /// The earlier line with this id.
+        first: u64,
+        /// The id.
+        id: Box<str>,
+    },
     /// A line is longer than [`LINE_BYTES_MAX`].
     #[error("line {line}: longer than {LINE_BYTES_MAX} bytes")]
     LineTooLong {
