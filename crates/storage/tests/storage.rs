@@ -623,6 +623,27 @@ fn an_event_sent_without_created_at_matches_its_re_send_received_later() {
 }
 
 #[test]
+fn an_unsealed_id_of_digits_is_found_before_and_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut events = gen(20, 1);
+    events[3].id = Some("7".into());
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    // No digit id stored yet: a look-up of digits finds nothing (and reads no unsealed record).
+    store.append(&events[..3]).unwrap();
+    assert_eq!(store.snapshot().find_id("7").unwrap(), None);
+    store.append(&events[3..]).unwrap();
+    assert_eq!(store.snapshot().find_id("7").unwrap(), Some(3));
+    store.close().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(
+        store.snapshot().find_id("7").unwrap(),
+        Some(3),
+        "recovered from the log"
+    );
+    store.close().unwrap();
+}
+
+#[test]
 fn appends_waiting_during_a_sync_share_the_next_one() {
     let dir = tempfile::tempdir().unwrap();
     let fs = FaultyFs::new();

@@ -372,40 +372,22 @@ fn resolve_duplicates(
     req: &Request,
     mut next_seq: u64,
 ) -> Result<Vec<Appended>> {
-    // An id's first event in this request: its position, seq and digest.
-    let mut in_request: HashMap<&str, (usize, u64, u64)> = HashMap::new();
+    let mut in_request = InRequest::new();
     let mut out = Vec::with_capacity(req.records.len());
     for (index, m) in req.records.iter().enumerate() {
-        let mut seq = None;
-        if let Some(id) = m.id.as_deref() {
-            if let Some(&(first, s, digest)) = in_request.get(id) {
-                if digest != m.digest {
-                    return Err(StorageError::IdRepeated {
-                        index,
-                        first,
-                        id: id.into(),
-                    });
-                }
-                seq = Some(s);
-            } else if let Some((s, digest)) = known.find(id)? {
-                if digest != m.digest {
-                    return Err(StorageError::IdConflict {
-                        index,
-                        id: id.into(),
-                        seq: s,
-                    });
-                }
-                seq = Some(s);
-            } else {
-                in_request.insert(id, (index, next_seq, m.digest));
-            }
-        }
+        let seq = match m.id.as_deref() {
+            Some(id) => seq_of_id(known, &in_request, index, id, m.digest)?,
+            None => None,
+        };
         out.push(match seq {
             Some(seq) => Appended {
                 seq,
                 duplicate: true,
             },
             None => {
+                if let Some(id) = m.id.as_deref() {
+                    in_request.insert(id, (index, next_seq, m.digest));
+                }
                 next_seq += 1;
                 Appended {
                     seq: next_seq - 1,
@@ -415,6 +397,35 @@ fn resolve_duplicates(
         });
     }
     Ok(out)
+}
+
+/// The first event of a request with each id: its position, seq and digest.
+type InRequest<'a> = HashMap<&'a str, (usize, u64, u64)>;
+
+/// The seq the event at `index` (with this id and content digest) already has, earlier in
+/// its request or stored; None when the id is new. The same id with other content is an error.
+fn seq_of_id(
+    known: &KnownIds<'_>,
+    in_request: &InRequest<'_>,
+    index: usize,
+    id: &str,
+    digest: u64,
+) -> Result<Option<u64>> {
+    if let Some(&(first, seq, d)) = in_request.get(id) {
+        if d != digest {
+            let id = id.into();
+            return Err(StorageError::IdRepeated { index, first, id });
+        }
+        return Ok(Some(seq));
+    }
+    match known.find(id)? {
+        Some((seq, d)) if d != digest => Err(StorageError::IdConflict {
+            index,
+            id: id.into(),
+            seq,
+        }),
+        found => Ok(found.map(|(seq, _)| seq)),
+    }
 }
 
 fn needs_roll(shared: &Shared, st: &WriterState, run_bytes: u64, first_time: i64) -> bool {
