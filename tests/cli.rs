@@ -145,6 +145,42 @@ fn a_bad_line_names_its_line_and_field_and_its_batch_is_not_stored() {
 }
 
 #[test]
+fn ingest_refuses_the_stores_own_ids_and_ids_re_sent_with_other_content_by_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_arg(dir.path());
+    let line = |id: &str, actor: &str| {
+        format!(
+            r#"{{"id":"{id}","created_at":"2026-01-05T10:00:00Z","event_code":202,"actor_id":"{actor}"}}"#
+        )
+    };
+    let ingest = |lines: &[String]| {
+        let input = lines.join("\n") + "\n";
+        annal(&["ingest", "--data", &data, "-"], Some(input.as_bytes()))
+    };
+    let out = ingest(&[line("k-0", "ava"), line("k-1", "ava")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = ingest(&[line("k-2", "ava"), line("annal:4", "ava")]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(r#"line 2: id: the prefix "annal:" is reserved"#),
+        "{err}"
+    );
+    // Line 2 is the same event again; line 3 re-sends k-1 with another actor.
+    let out = ingest(&[line("k-2", "ava"), line("k-0", "ava"), line("k-1", "bob")]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(r#"line 3: id "k-1" is already stored at seq 1 with other content"#),
+        "{err}"
+    );
+    assert!(err.contains("0 events of this input were stored"), "{err}");
+    let out = annal(&["verify", "--data", &data, "--json"], None);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["events"], 2, "nothing of a refused batch is stored");
+}
+
+#[test]
 fn a_bad_line_early_in_a_large_input_stops_the_ingest() {
     let dir = tempfile::tempdir().unwrap();
     let data = data_arg(dir.path());

@@ -67,9 +67,11 @@ fn native_routes_end_to_end() {
         one.json()["items"][0],
         json!({"seq": 0, "id": "e-1", "duplicate": false})
     );
+    // The same event again (an id re-sent with other content is a 409: see
+    // every_returned_id_is_fetchable_and_a_re_sent_id_with_other_content_is_409).
     let arr = post(
         &s,
-        br#"[{"event_type":"Login","action":"login"},{"event_type":"x","id":"e-1"}]"#,
+        br#"[{"event_type":"Login","action":"login"},{"event_code":202,"source":"file-transfer","actor_id":"ava","id":"e-1"}]"#,
         "application/json",
     );
     assert_eq!(
@@ -243,6 +245,159 @@ fn native_routes_end_to_end() {
     }
     assert_eq!(get(&s, "/api/audit/swagger/v1/swagger.json").json(), doc);
     assert!(get(&s, "/api/audit/swagger/").body.contains("swagger"));
+}
+
+/// An event of 2026-01-`day` at second `sec`, with the given id and event code.
+fn dated(day: u32, sec: u32, id: &str, code: u32) -> String {
+    let id = if id.is_empty() {
+        String::new()
+    } else {
+        format!(r#""id":"{id}","#)
+    };
+    format!(r#"{{{id}"event_code":{code},"created_at":"2026-01-{day:02}T10:00:{sec:02}Z"}}"#)
+}
+
+/// Asserts that `body` is refused with 409 naming `id`, `seq` and the event at `loc`, and that
+/// nothing of it was stored (the trail's length, and the fresh id `absent`).
+fn assert_409(s: &Server, body: &str, ct: &str, (id, seq, loc): (&str, u64, u64), absent: &str) {
+    let before = count(s, "");
+    let r = post(s, body.as_bytes(), ct);
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.content_type.starts_with("application/problem+json"));
+    let v = r.json();
+    let detail = v["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!("{id:?}")) && detail.contains(&format!("seq {seq}")),
+        "{detail}"
+    );
+    assert_eq!(v["errors"][0]["loc"], json!(["body", loc, "id"]), "{v}");
+    assert_eq!(
+        count(s, ""),
+        before,
+        "nothing of a refused request is stored"
+    );
+    assert_eq!(get(s, &format!("/v1/events/{absent}")).status, 404);
+}
+
+#[test]
+fn every_returned_id_is_fetchable_and_a_re_sent_id_with_other_content_is_409() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let s = Server::start(&data, &[]);
+    // Day one: an event without an id, a producer id of digits, another id.
+    let day1 = format!(
+        "[{},{},{}]",
+        dated(1, 0, "", 202),
+        dated(1, 1, "2", 202),
+        dated(1, 2, "old-1", 203)
+    );
+    let r = post(&s, day1.as_bytes(), "application/json");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let ids: Vec<Value> = r.json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].clone())
+        .collect();
+    assert_eq!(ids, [json!("annal:0"), json!("2"), json!("old-1")]);
+    let fetch = |key: &str| {
+        let r = get(&s, &format!("/v1/events/{key}"));
+        assert_eq!(r.status, 200, "{key}: {}", r.body);
+        let v = r.json();
+        (
+            v["seq"].as_u64().unwrap(),
+            v["id"].as_str().unwrap().to_string(),
+        )
+    };
+    let id_rules = || {
+        for (seq, id) in [(0, "annal:0"), (1, "2"), (2, "old-1")] {
+            assert_eq!(
+                fetch(id),
+                (seq, id.to_string()),
+                "every returned id is fetchable"
+            );
+            assert_eq!(fetch(&format!("annal:{seq}")).0, seq);
+        }
+        // "2" is a stored producer id: it wins over seq 2; "1" is no id, so it is seq 1.
+        assert_eq!(fetch("1"), (1, "2".into()));
+        for missing in ["annal:02", "annal:+1", "annal:99", "annal:", "99"] {
+            assert_eq!(
+                get(&s, &format!("/v1/events/{missing}")).status,
+                404,
+                "{missing}"
+            );
+        }
+    };
+    id_rules();
+    // The store's own form is refused from producers, located like every validation error.
+    let made = post(
+        &s,
+        br#"[{"event_code":202},{"event_code":202,"id":"annal:7"}]"#,
+        "application/json",
+    );
+    assert_eq!(made.status, 422, "{}", made.body);
+    let err = &made.json()["errors"][0];
+    assert_eq!(
+        (&err["loc"], &err["type"]),
+        (&json!(["body", 1, "id"]), &json!("reserved")),
+        "{err}"
+    );
+    assert_eq!(count(&s, ""), 3);
+
+    // Day two rolls day one's segment, which is sealed.
+    let r = post(&s, dated(2, 0, "new-1", 202).as_bytes(), "application/json");
+    assert_eq!(r.json()["items"][0]["seq"], 3, "{}", r.body);
+    let wal = data.join(format!("{:020}.wal", 0));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while wal.exists() {
+        assert!(Instant::now() < deadline, "day one was not sealed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    id_rules();
+
+    // old-1 is sealed, new-1 is not: the same content is a duplicate, other content a 409.
+    let fresh = dated(2, 5, "fresh-1", 202);
+    let other_old = format!("[{fresh},{}]", dated(1, 2, "old-1", 204));
+    assert_409(
+        &s,
+        &other_old,
+        "application/json",
+        ("old-1", 2, 1),
+        "fresh-1",
+    );
+    let other_new = format!("{fresh}\n\n{}\n", dated(2, 0, "new-1", 203));
+    assert_409(
+        &s,
+        &other_new,
+        "application/x-ndjson",
+        ("new-1", 3, 3),
+        "fresh-1",
+    );
+    let earlier = format!("[{}]", dated(2, 1, "new-1", 202));
+    assert_409(&s, &earlier, "application/json", ("new-1", 3, 0), "fresh-1");
+    for (body, seq) in [
+        (dated(1, 2, "old-1", 203), 2),
+        (dated(2, 0, "new-1", 202), 3),
+    ] {
+        let r = post(&s, body.as_bytes(), "application/json");
+        let item = &r.json()["items"][0];
+        assert_eq!(
+            (&item["seq"], &item["duplicate"]),
+            (&json!(seq), &json!(true)),
+            "{}",
+            r.body
+        );
+    }
+    // Sent without created_at, an event's time is its receipt: a re-send is still the same.
+    for duplicate in [false, true] {
+        let r = post(
+            &s,
+            br#"{"event_code":202,"id":"no-time"}"#,
+            "application/json",
+        );
+        assert_eq!(r.json()["items"][0]["duplicate"], duplicate, "{}", r.body);
+    }
+    assert_eq!(count(&s, ""), 5);
 }
 
 #[test]

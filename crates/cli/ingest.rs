@@ -109,6 +109,13 @@ pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
             eprintln!("annal ingest: nothing of that line's batch was stored; {} events before it were stored (seq {first_seq}..{end_seq})", end_seq - first_seq);
             return Ok(ExitCode::from(1));
         }
+        Err(e @ (IngestError::IdConflict { .. } | IngestError::IdRepeated { .. })) => {
+            // Batches queued after the refused one may have been stored: say what the trail
+            // holds rather than "before it".
+            eprintln!("annal ingest: {e}");
+            eprintln!("annal ingest: an id is an idempotency key: nothing of that line's batch was stored; {} events of this input were stored (seq {first_seq}..{end_seq})", end_seq - first_seq);
+            return Ok(ExitCode::from(1));
+        }
         Err(e) => {
             // The pipeline waited for its appends in flight, so this is what the trail holds.
             eprintln!(

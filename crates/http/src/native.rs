@@ -1,7 +1,8 @@
 //! The native API: `/v1/events` (append, list, one event, count, histogram) and `/v1/catalog`.
 
-use annal_model::{Event, Field, IngestContext};
+use annal_model::{Event, Field, IngestContext, MADE_ID_PREFIX};
 use annal_query::{Interval, Page, Query};
+use annal_storage::StorageError;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -12,7 +13,7 @@ use axum::response::Response;
 use serde_json::json;
 
 use crate::params::{filter_only, list_params, pairs, ListParams};
-use crate::problem::{Problem, ProblemItem};
+use crate::problem::{Problem, ProblemItem, StorageErrorRef};
 use crate::respond::{blocking, json_response, link_pages};
 use crate::state::AppState;
 
@@ -29,6 +30,7 @@ const PROBLEMS_LISTED_MAX: usize = 100;
         (status = 200, description = "Durable: every event's seq and id", body = crate::schemas::AppendResult),
         (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than the limit"),
+        (status = 409, description = "An id is already stored with other content, or repeated in the request with other content; nothing stored", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid events, every problem located; nothing stored", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 429, description = "The writer's queue is full; retry after Retry-After", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 507, description = "The disk holding the data directory is full; nothing of the append was stored; retry after Retry-After", body = crate::problem::Problem, content_type = "application/problem+json"),
@@ -46,14 +48,17 @@ pub async fn append(
         .is_some_and(|ct| ct.starts_with("application/x-ndjson"));
     let engine = state.engine.clone();
     let appended = blocking(move || {
-        let events = parse_events(&body, ndjson, engine.catalogs())?;
+        let (events, locs) = parse_events(&body, ndjson, engine.catalogs())?;
         if events.is_empty() {
             return Err(Problem::new(
                 StatusCode::BAD_REQUEST,
                 "the body holds no events",
             ));
         }
-        let done = engine.store().try_append(&events)?;
+        let done = engine
+            .store()
+            .try_append(&events)
+            .map_err(|e| append_problem(&e, &locs))?;
         let ids: Vec<String> = done
             .iter()
             .zip(&events)
@@ -73,12 +78,31 @@ pub async fn append(
     Ok(json_response(StatusCode::OK, body))
 }
 
-/// Events of a body, or every problem located as `["body", index or line, field]`.
+/// The problem for a refused append; an id conflict is located at its event's `id`
+/// (`locs[i]` is where event i is in the body: its index, or its line in NDJSON).
+fn append_problem(e: &StorageError, locs: &[serde_json::Value]) -> Problem {
+    let mut p = Problem::from(StorageErrorRef(e));
+    let index = match e {
+        StorageError::IdConflict { index, .. } | StorageError::IdRepeated { index, .. } => *index,
+        _ => return p,
+    };
+    if let Some(at) = locs.get(index) {
+        p.errors.push(ProblemItem {
+            loc: vec![json!("body"), at.clone(), json!("id")],
+            msg: p.detail.clone(),
+            kind: "conflict".into(),
+        });
+    }
+    p
+}
+
+/// Events of a body with where each is in it (its index, or its line in NDJSON), or every
+/// problem located as `["body", index or line, field]`.
 fn parse_events(
     body: &[u8],
     ndjson: bool,
     catalogs: &annal_model::Catalogs,
-) -> Result<Vec<Event>, Problem> {
+) -> Result<(Vec<Event>, Vec<serde_json::Value>), Problem> {
     let ctx = IngestContext::live(catalogs);
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     let docs: Vec<(serde_json::Value, &[u8])> = if ndjson {
@@ -103,11 +127,15 @@ fn parse_events(
         vec![(json!(0), body)]
     };
     let mut events = Vec::with_capacity(docs.len());
+    let mut locs = Vec::with_capacity(docs.len());
     let mut problems = Vec::new();
     let mut total = 0;
     for (at, doc) in docs {
         match Event::from_json(doc, &ctx) {
-            Ok(e) => events.push(e),
+            Ok(e) => {
+                events.push(e);
+                locs.push(at);
+            }
             Err(bad) => {
                 for p in bad.problems {
                     total += 1;
@@ -135,7 +163,7 @@ fn parse_events(
         p.errors = problems;
         return Err(p);
     }
-    Ok(events)
+    Ok((events, locs))
 }
 
 /// Appends one event as JSON to `out`.
@@ -205,7 +233,8 @@ pub async fn list(State(state): State<AppState>, uri: Uri) -> Result<Response, P
 
 /// `GET /v1/events/{seq or id}`.
 #[utoipa::path(get, path = "/v1/events/{key}", tag = "events",
-    params(("key" = String, Path, description = "A seq, or an event id")),
+    description = "The event with this id: the producer's id, or `annal:N` (the id the store gives an event sent without one) for seq N. Plain digits are a seq, unless a producer stored that very id: a stored producer id wins over a seq. Producers may not send ids starting `annal:` (refused with 422), so `annal:N` is always seq N.",
+    params(("key" = String, Path, description = "An event id (a producer's id or `annal:N`), or a seq")),
     responses(
         (status = 200, description = "The event", body = crate::schemas::EventOut),
         (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
@@ -218,12 +247,7 @@ pub async fn get_one(
     let engine = state.engine.clone();
     let found = blocking(move || {
         let snap = engine.store().snapshot();
-        let seq = match key.parse::<u64>() {
-            Ok(seq) if seq < snap.end() => Some(seq),
-            Ok(_) => None,
-            Err(_) => snap.find_id(&key)?,
-        };
-        match seq {
+        match find_key(&snap, &key)? {
             Some(seq) => Ok(Some((seq, snap.get(seq)?))),
             None => Ok(None),
         }
@@ -234,6 +258,22 @@ pub async fn get_one(
     let mut body = Vec::with_capacity(1024);
     event_json(seq, &e, &mut body);
     Ok(json_response(StatusCode::OK, body))
+}
+
+/// The seq of the event `key` names: a made id `annal:N` is seq N (producers cannot send that
+/// form); otherwise a stored producer id, which wins over a seq of the same digits; then
+/// plain digits as a seq.
+fn find_key(snap: &annal_storage::Snapshot, key: &str) -> Result<Option<u64>, Problem> {
+    let in_trail = |seq: u64| (seq < snap.end()).then_some(seq);
+    if let Some(n) = key.strip_prefix(MADE_ID_PREFIX) {
+        // Only the spelling the store makes (`display_id`): no sign, no leading zeros.
+        let seq = n.parse::<u64>().ok().filter(|s| s.to_string() == n);
+        return Ok(seq.and_then(in_trail));
+    }
+    if let Some(seq) = snap.find_id(key)? {
+        return Ok(Some(seq));
+    }
+    Ok(key.parse::<u64>().ok().and_then(in_trail))
 }
 
 /// `GET /v1/events/count`.

@@ -192,6 +192,15 @@ impl From<StorageErrorRef<'_>> for Problem {
                 )
                 .retry_after(DISK_FULL_RETRY_SECONDS)
             }
+            // Stripe's answer to an idempotency key reused with other parameters.
+            StorageError::IdConflict { id, seq, .. } => Problem::new(
+                StatusCode::CONFLICT,
+                format!("id {id:?} is already stored at seq {seq} with other content; an id is an idempotency key, send it again only with the same event (nothing of this request was stored)"),
+            ),
+            StorageError::IdRepeated { id, .. } => Problem::new(
+                StatusCode::CONFLICT,
+                format!("id {id:?} is sent twice in this request with different content (nothing of this request was stored)"),
+            ),
             StorageError::NotAttempted(_) => {
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).retry_after(1)
             }

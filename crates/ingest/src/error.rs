@@ -16,6 +16,30 @@ pub enum IngestError {
         /// Every problem found in it.
         error: InvalidEvent,
     },
+    /// A line re-sends the id of a stored event with other content (an idempotency key reused
+    /// for another event). Nothing of its batch was stored; every batch before it was, and
+    /// the batches already queued after it (at most [`crate::APPENDS_IN_FLIGHT_MAX`]) may
+    /// have been: the store decides a conflict only when it takes the batch.
+    #[error("line {line}: id {id:?} is already stored at seq {seq} with other content")]
+    IdConflict {
+        /// The line's number, from 1.
+        line: u64,
+        /// The id.
+        id: Box<str>,
+        /// Seq of the stored event with this id.
+        seq: u64,
+    },
+    /// A line repeats the id of an earlier line of its batch with other content. What was
+    /// stored is as for [`IngestError::IdConflict`].
+    #[error("line {line}: id {id:?} of line {first} is repeated with other content")]
+    IdRepeated {
+        /// The line's number, from 1.
+        line: u64,
+        /// The earlier line with this id.
+        first: u64,
+        /// The id.
+        id: Box<str>,
+    },
     /// A line is longer than [`LINE_BYTES_MAX`].
     #[error("line {line}: longer than {LINE_BYTES_MAX} bytes")]
     LineTooLong {

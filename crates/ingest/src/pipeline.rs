@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader, Read};
 
 use annal_model::{Catalogs, Event, IngestContext, NANOS_PER_DAY};
-use annal_storage::{PendingAppend, Store};
+use annal_storage::{PendingAppend, StorageError, Store};
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::{
@@ -27,8 +27,12 @@ struct Chunk {
     bytes: u64,
 }
 
-/// A parsed batch: its index, its input bytes, its events or its first bad line.
-type Parsed = (u64, u64, Result<Vec<Event>>);
+/// A parsed batch: its index, its input bytes, its events with their line numbers or its
+/// first bad line.
+type Parsed = (u64, u64, Result<(Vec<Event>, Vec<u64>)>);
+
+/// An append in flight: its outcome, the input bytes it completes, and the line of each event.
+type InFlight = (PendingAppend, u64, Vec<u64>);
 
 pub(crate) fn run(
     store: &Store,
@@ -79,7 +83,7 @@ fn append_in_order(
     let mut in_flight = VecDeque::new();
     let outcome = append_batches(store, parsed_rx, progress, &mut in_flight);
     if outcome.is_err() {
-        for (p, _) in in_flight {
+        for (p, _, _) in in_flight {
             let _ = p.wait();
         }
     }
@@ -90,14 +94,14 @@ fn append_batches(
     store: &Store,
     parsed_rx: Receiver<Parsed>,
     progress: &(dyn Fn(u64) + Sync),
-    in_flight: &mut VecDeque<(PendingAppend, u64)>,
+    in_flight: &mut VecDeque<InFlight>,
 ) -> Result<Ingested> {
     let mut pending = BTreeMap::new();
     let mut next = 0u64;
     let mut counts = Ingested::default();
-    let mut settle = |in_flight: &mut VecDeque<(PendingAppend, u64)>| -> Result<()> {
-        if let Some((p, done)) = in_flight.pop_front() {
-            for a in p.wait()? {
+    let mut settle = |in_flight: &mut VecDeque<InFlight>| -> Result<()> {
+        if let Some((p, done, lines)) = in_flight.pop_front() {
+            for a in p.wait().map_err(|e| at_line(e, &lines))? {
                 if a.duplicate {
                     counts.duplicates += 1;
                 } else {
@@ -111,8 +115,8 @@ fn append_batches(
     for (index, bytes, parsed) in parsed_rx.iter() {
         pending.insert(index, (bytes, parsed));
         while let Some((bytes, parsed)) = pending.remove(&next) {
-            let events = match parsed {
-                Ok(events) => events,
+            let (events, lines) = match parsed {
+                Ok(parsed) => parsed,
                 Err(bad) => {
                     // Batches before the bad one were submitted: let them finish, so what is
                     // reported as stored is stored.
@@ -123,9 +127,13 @@ fn append_batches(
                 }
             };
             let mut days = split_by_day(&events).peekable();
+            let mut first = 0;
             while let Some(day) = days.next() {
                 let last = days.peek().is_none();
-                in_flight.push_back((store.submit(day)?, if last { bytes } else { 0 }));
+                let day_lines = lines[first..first + day.len()].to_vec();
+                first += day.len();
+                let done = if last { bytes } else { 0 };
+                in_flight.push_back((store.submit(day)?, done, day_lines));
                 while in_flight.len() > APPENDS_IN_FLIGHT_MAX {
                     settle(in_flight)?;
                 }
@@ -179,20 +187,41 @@ fn read_chunks(input: Box<dyn Read + Send>, batch: usize, tx: &Sender<Chunk>) ->
     }
 }
 
-fn parse_chunk(chunk: &Chunk, catalogs: &Catalogs) -> Result<Vec<Event>> {
+/// The events of a chunk and the line number of each (blank lines hold none).
+fn parse_chunk(chunk: &Chunk, catalogs: &Catalogs) -> Result<(Vec<Event>, Vec<u64>)> {
     let ctx = IngestContext::live(catalogs);
     let mut events = Vec::with_capacity(chunk.lines.len());
+    let mut numbers = Vec::with_capacity(chunk.lines.len());
     for (i, line) in chunk.lines.iter().enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
+        let number = chunk.first_line + i as u64;
         let e = Event::from_json(line, &ctx).map_err(|error| IngestError::BadLine {
-            line: chunk.first_line + i as u64,
+            line: number,
             error,
         })?;
         events.push(e);
+        numbers.push(number);
     }
-    Ok(events)
+    Ok((events, numbers))
+}
+
+/// An append's error with the line of the event it names, where it names one; `lines` holds
+/// the line of each event of the append.
+fn at_line(e: StorageError, lines: &[u64]) -> IngestError {
+    let line = |index: usize| lines.get(index).copied();
+    match e {
+        StorageError::IdConflict { index, id, seq } => match line(index) {
+            Some(line) => IngestError::IdConflict { line, id, seq },
+            None => IngestError::Storage(StorageError::IdConflict { index, id, seq }),
+        },
+        StorageError::IdRepeated { index, first, id } => match (line(index), line(first)) {
+            (Some(line), Some(first)) => IngestError::IdRepeated { line, first, id },
+            _ => IngestError::Storage(StorageError::IdRepeated { index, first, id }),
+        },
+        other => IngestError::Storage(other),
+    }
 }
 
 /// Cuts a batch where its events cross into a new UTC day, so segments roll exactly at day

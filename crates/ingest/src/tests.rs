@@ -87,3 +87,49 @@ fn a_line_over_the_limit_is_refused_by_number() {
     }
     store.close().unwrap();
 }
+
+#[test]
+fn an_id_re_sent_with_other_content_is_refused_by_line_id_and_seq() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    let with_id = |n: u32, actor: &str| {
+        format!("{{\"id\":\"k-{n}\",\"created_at\":\"2026-01-05T10:00:{n:02}Z\",\"event_code\":202,\"actor_id\":\"{actor}\"}}\n")
+    };
+    let first: String = (0..4).map(|n| with_id(n, "ava")).collect();
+    assert_eq!(run(&store, first.into_bytes(), 2).unwrap().stored, 4);
+    // Line 1 is the same event again (a duplicate), line 3 is k-1 with another actor.
+    let again = [
+        with_id(0, "ava"),
+        "\n".into(),
+        with_id(1, "bob"),
+        line(5, 9),
+    ]
+    .concat();
+    match run(&store, again.into_bytes(), 10) {
+        Err(IngestError::IdConflict { line, id, seq }) => {
+            assert_eq!((line, &*id, seq), (3, "k-1", 1));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store.len(), 4, "nothing of the refused batch is stored");
+    let repeated = [line(5, 1), with_id(7, "ava"), with_id(7, "bob")].concat();
+    match run(&store, repeated.into_bytes(), 10) {
+        Err(IngestError::IdRepeated { line, first, id }) => {
+            assert_eq!((line, first, &*id), (3, 2, "k-7"));
+        }
+        other => panic!("{other:?}"),
+    }
+    match run(
+        &store,
+        b"{\"event_code\":202,\"id\":\"annal:2\"}\n".to_vec(),
+        10,
+    ) {
+        Err(IngestError::BadLine { line: 1, error }) => {
+            assert_eq!(error.problems[0].field, "id");
+            assert!(error.problems[0].msg.contains("reserved"), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store.len(), 4);
+    store.close().unwrap();
+}

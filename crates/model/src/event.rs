@@ -22,6 +22,21 @@ pub const PAYLOAD_BYTES_MAX: usize = 64 * 1024;
 /// producers may not use the prefix, so a made id never collides with a sent one.
 pub const MADE_ID_PREFIX: &str = "annal:";
 
+/// What is wrong with a producer's `id`, if anything: the one rule for every entry point
+/// (JSON validation and [`crate::check_record_limits`] for events built in code). An id is
+/// never empty and never starts with [`MADE_ID_PREFIX`], so `GET /v1/events/annal:N` always
+/// means seq N and a made id never collides with a sent one.
+pub(crate) fn id_problem(id: &str) -> Option<(ProblemKind, String)> {
+    if id.is_empty() {
+        Some((ProblemKind::Invalid, "must not be empty".into()))
+    } else if id.starts_with(MADE_ID_PREFIX) {
+        let msg = format!("the prefix {MADE_ID_PREFIX:?} is reserved for ids the store makes");
+        Some((ProblemKind::Reserved, msg))
+    } else {
+        None
+    }
+}
+
 /// An audit event as stored: everything but its `seq`, which is its position in the trail.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Event {
@@ -423,15 +438,9 @@ impl Builder {
             }
             Field::Id => {
                 if let Some(id) = self.text_value(name, value, ID_BYTES_MAX) {
-                    if id.is_empty() {
-                        self.problem(name, ProblemKind::Invalid, "must not be empty".into());
-                    } else if id.starts_with(MADE_ID_PREFIX) {
-                        let msg = format!(
-                            "the prefix {MADE_ID_PREFIX:?} is reserved for ids the store makes"
-                        );
-                        self.problem(name, ProblemKind::Reserved, msg);
-                    } else {
-                        self.event.id = Some(id.into_boxed_str());
+                    match id_problem(&id) {
+                        Some((kind, msg)) => self.problem(name, kind, msg),
+                        None => self.event.id = Some(id.into_boxed_str()),
                     }
                 }
             }

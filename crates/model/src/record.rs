@@ -16,7 +16,7 @@
 //! ```
 
 use crate::event::{
-    Event, FieldProblem, ProblemKind, ID_BYTES_MAX, PAYLOAD_BYTES_MAX, TEXT_BYTES_MAX,
+    id_problem, Event, FieldProblem, ProblemKind, ID_BYTES_MAX, PAYLOAD_BYTES_MAX, TEXT_BYTES_MAX,
 };
 use crate::field::{IntField, TextField};
 use crate::time::Timestamp;
@@ -88,8 +88,9 @@ pub fn encode_record(event: &Event, out: &mut Vec<u8>) {
 }
 
 /// Checks that an event is within the limits [`decode_record`] enforces, so that whatever is
-/// encoded can be read back. Validation from JSON already guarantees this; events built in
-/// code (every field is settable) are checked here before they are stored.
+/// encoded can be read back, and that its `id` follows the rule JSON validation applies (not
+/// empty, not the store's own `annal:` form). Validation from JSON already guarantees this;
+/// events built in code (every field is settable) are checked here before they are stored.
 pub fn check_record_limits(event: &Event) -> Result<(), FieldProblem> {
     let problem = |field: &str, kind, msg: String| {
         Err(FieldProblem {
@@ -107,6 +108,9 @@ pub fn check_record_limits(event: &Event) -> Result<(), FieldProblem> {
         }
     }
     if let Some(id) = &event.id {
+        if let Some((kind, msg)) = id_problem(id) {
+            return problem("id", kind, msg);
+        }
         if id.len() > ID_BYTES_MAX {
             return problem(
                 "id",
@@ -372,6 +376,24 @@ mod tests {
             let mut b = Vec::new();
             encode_record(&e, &mut b);
             prop_assert_eq!(check_record_limits(&e).is_ok(), decode_record(&b).is_ok());
+        }
+    }
+
+    #[test]
+    fn events_built_in_code_follow_the_id_rule_of_json_validation() {
+        let mut e = Event::new(Timestamp(1), Timestamp(1));
+        for (id, ok) in [
+            ("annal:5", false),
+            ("", false),
+            ("annal", true),
+            ("x-annal:5", true),
+        ] {
+            e.id = Some(id.into());
+            let got = check_record_limits(&e);
+            assert_eq!(got.is_ok(), ok, "{id:?}: {got:?}");
+            if let Err(p) = got {
+                assert_eq!(p.field, "id");
+            }
         }
     }
 

@@ -71,6 +71,29 @@ pub enum StorageError {
         /// What is wrong, naming the field.
         problem: annal_model::FieldProblem,
     },
+    /// An event of the append re-sends the id of a stored event with other content: an
+    /// idempotency key reused for another event (`store/idempotency.rs` says what counts as
+    /// the same content). Nothing of the append was stored.
+    #[error("event {index} of the append: id {id:?} is already stored at seq {seq} with other content; nothing of the append was stored")]
+    IdConflict {
+        /// Position of the event in the append.
+        index: usize,
+        /// The id sent again.
+        id: Box<str>,
+        /// Seq of the stored event with this id.
+        seq: u64,
+    },
+    /// Two events of one append carry the same id with different content. Nothing of the
+    /// append was stored.
+    #[error("event {index} of the append repeats the id {id:?} of event {first} with other content; nothing of the append was stored")]
+    IdRepeated {
+        /// Position of the later event in the append.
+        index: usize,
+        /// Position of the first event with this id.
+        first: usize,
+        /// The id.
+        id: Box<str>,
+    },
     /// A write earlier in the same group failed; this append was not attempted.
     #[error("not written: an earlier write in the same group failed ({0}); retry")]
     NotAttempted(String),

@@ -515,6 +515,134 @@ fn re_sent_ids_return_the_stored_event() {
     assert_eq!(store.snapshot().find_id("evt-4321").unwrap(), Some(4321));
 }
 
+/// `e` with other content: another actor.
+fn other_content(e: &Event) -> Event {
+    let mut e = e.clone();
+    e.set_text(TextField::ActorId, Some("someone-else".into()));
+    e
+}
+
+/// Asserts that an append of `fresh` then `conflicting` is refused naming the id and `seq`, and
+/// that nothing of it was stored.
+fn assert_conflict(store: &Store, fresh: &Event, conflicting: &Event, seq: u64) {
+    let len = store.len();
+    let id = conflicting.id.clone().unwrap();
+    match store.append(&[fresh.clone(), conflicting.clone()]) {
+        Err(StorageError::IdConflict {
+            index: 1,
+            id: got,
+            seq: s,
+        }) => {
+            assert_eq!((&*got, s), (&*id, seq));
+        }
+        other => panic!("expected a conflict on {id} at seq {seq}, got {other:?}"),
+    }
+    assert_eq!(store.len(), len, "nothing of the refused append is stored");
+    let fresh_id = fresh.id.as_deref().unwrap();
+    assert_eq!(store.snapshot().find_id(fresh_id).unwrap(), None);
+}
+
+#[test]
+fn re_sent_ids_with_other_content_refuse_the_whole_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut events = gen(400, 2);
+    for (i, e) in events.iter_mut().enumerate() {
+        e.id = Some(format!("k-{i}").into());
+        // Sent with created_at, received a little later.
+        e.received_at = Timestamp(e.created_at.0 + 7);
+    }
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    append_by_day(&store, &events[..300]);
+    store.wait_sealed().unwrap();
+    let sealed_end = store.snapshot().sealed().last().unwrap().end();
+    assert!(
+        sealed_end > 0 && sealed_end < 300,
+        "day one sealed, day two active"
+    );
+    let (sealed, unsealed) = (5, 299);
+    let fresh = &events[300];
+    for seq in [sealed, unsealed] {
+        assert_conflict(&store, fresh, &other_content(&events[seq as usize]), seq);
+        // The same content, received later, is the same event.
+        let mut later = events[seq as usize].clone();
+        later.received_at = Timestamp(later.received_at.0 + 1_000_000);
+        let acks = store.append(&[later]).unwrap();
+        assert_eq!((acks[0].seq, acks[0].duplicate), (seq, true));
+    }
+    // Within one request, and within one group (the earlier request not yet durable).
+    let repeat = store.append(&[fresh.clone(), other_content(fresh)]);
+    assert!(
+        matches!(&repeat, Err(StorageError::IdRepeated { index: 1, first: 0, id }) if &**id == "k-300"),
+        "{repeat:?}"
+    );
+    let first = store.submit(&events[300..302]).unwrap();
+    let second = store.submit(&[other_content(&events[301])]).unwrap();
+    assert_eq!(first.wait().unwrap().len(), 2);
+    assert!(matches!(
+        second.wait(),
+        Err(StorageError::IdConflict { seq: 301, .. })
+    ));
+    assert_eq!(store.len(), 302);
+    // After reopening, the active segment's ids are recovered without their digest: the
+    // stored event is read back to compare.
+    store.close().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    assert_conflict(&store, &events[302], &other_content(&events[301]), 301);
+    assert_conflict(
+        &store,
+        &events[302],
+        &other_content(&events[sealed as usize]),
+        sealed,
+    );
+    let acks = store.append(&events[299..303]).unwrap();
+    let got: Vec<_> = acks.iter().map(|a| (a.seq, a.duplicate)).collect();
+    assert_eq!(got, [(299, true), (300, true), (301, true), (302, false)]);
+}
+
+#[test]
+fn an_event_sent_without_created_at_matches_its_re_send_received_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    // Without created_at the event time is the receipt time: both times are equal.
+    let sent = |at: i64, created: Option<i64>| {
+        let mut e = Event::new(Timestamp(created.unwrap_or(at)), Timestamp(at));
+        e.id = Some("no-time".into());
+        e
+    };
+    let day = 20_000 * NANOS_PER_DAY;
+    store.append(&[sent(day, None)]).unwrap();
+    let again = store.append(&[sent(day + 5_000, None)]).unwrap();
+    assert_eq!((again[0].seq, again[0].duplicate), (0, true));
+    // Sending created_at where the original had none is other content.
+    let with_time = store.append(&[sent(day + 5_000, Some(day))]);
+    assert!(
+        matches!(with_time, Err(StorageError::IdConflict { seq: 0, .. })),
+        "{with_time:?}"
+    );
+    assert_eq!(store.len(), 1);
+}
+
+#[test]
+fn an_unsealed_id_of_digits_is_found_before_and_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut events = gen(20, 1);
+    events[3].id = Some("7".into());
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    // No digit id stored yet: a look-up of digits finds nothing (and reads no unsealed record).
+    store.append(&events[..3]).unwrap();
+    assert_eq!(store.snapshot().find_id("7").unwrap(), None);
+    store.append(&events[3..]).unwrap();
+    assert_eq!(store.snapshot().find_id("7").unwrap(), Some(3));
+    store.close().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(
+        store.snapshot().find_id("7").unwrap(),
+        Some(3),
+        "recovered from the log"
+    );
+    store.close().unwrap();
+}
+
 #[test]
 fn appends_waiting_during_a_sync_share_the_next_one() {
     let dir = tempfile::tempdir().unwrap();

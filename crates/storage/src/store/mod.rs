@@ -9,12 +9,14 @@
 //! - [`segment`]: an unsealed (active or rolled) segment as readers see it, and file names;
 //! - [`recover`]: what `open` does to a data directory before any thread starts;
 //! - [`writer`]: the writer thread (group commit, rolls, fdatasync and poisoning);
+//! - [`idempotency`]: what makes an id sent again the same event (the content digest);
 //! - [`sealer`]: the sealer thread (a rolled log into a sealed segment, then its removal);
 //! - [`snapshot`]: read views that later appends and seals never change.
 //!
 //! They share one [`Shared`]; only the writer changes the active segment and `committed`,
 //! only the sealer turns rolled segments into sealed ones.
 
+mod idempotency;
 mod recover;
 mod sealer;
 mod segment;
@@ -35,8 +37,9 @@ use parking_lot::{Mutex, RwLock};
 use crate::error::{Result, StorageError};
 use crate::sealed::SealOptions;
 use crate::vfs::{OsFs, Vfs};
+use idempotency::ContentDigest;
 use segment::{Segments, WalSegment};
-use writer::{Request, WriterState};
+use writer::{Known, Request, WriterState};
 
 pub(crate) use segment::parse_name;
 pub use snapshot::Snapshot;
@@ -122,11 +125,26 @@ struct Shared {
     seal_error: Mutex<Option<String>>,
     shutting_down: AtomicBool,
     counters: AtomicCounters,
+    /// Keys of the content digest of ids sent again (`idempotency.rs`).
+    digest: ContentDigest,
+    /// Whether an unsealed segment may hold a producer id made only of digits. Such an id
+    /// wins over the seq of the same digits in a lookup; while none is unsealed, a lookup of
+    /// digits need not scan the unsealed records (sealed ones have id tables). Set at open
+    /// and before such an append is queued; never cleared while open (a false true costs a
+    /// scan, a false false would hide an event).
+    digit_ids: AtomicBool,
+}
+
+/// Whether a producer id reads as a seq (`GET /v1/events/7`).
+fn all_digits(id: &str) -> bool {
+    id.bytes().all(|b| b.is_ascii_digit())
 }
 
 impl Shared {
     fn snapshot(&self) -> Snapshot {
-        Snapshot::of(&self.segments.read())
+        let segments = self.segments.read();
+        // Read after the segments: an id published in them was flagged before it was queued.
+        Snapshot::of(&segments, self.digit_ids.load(Ordering::Acquire))
     }
 
     /// The error for an append the writer can no longer take: why it stopped, if it said.
@@ -227,6 +245,8 @@ impl Store {
             seal_error: Mutex::new(None),
             shutting_down: AtomicBool::new(false),
             counters: AtomicCounters::default(),
+            digest: ContentDigest::new(),
+            digit_ids: AtomicBool::new(recovered.ids.keys().any(|id| all_digits(id))),
         });
         let (seal_tx, seal_rx) = bounded::<Arc<WalSegment>>(SEAL_QUEUE_MAX.max(to_seal.len()));
         for s in to_seal {
@@ -250,7 +270,11 @@ impl Store {
         let (tx, rx) = bounded::<Request>(opts.queue_requests.max(1));
         let writer = {
             let shared = shared.clone();
-            let state = WriterState::new(recovered.ids, recovered.active_day, recovered.active_len);
+            let ids = recovered
+                .ids
+                .into_iter()
+                .map(|(id, seq)| (id, Known::recovered(seq)));
+            let state = WriterState::new(ids.collect(), recovered.active_day, recovered.active_len);
             std::thread::Builder::new()
                 .name("annal-writer".into())
                 .spawn(move || {
@@ -300,7 +324,9 @@ impl Store {
 
     /// Appends events; returns once they are durable (per [`Durability`]), with each event's
     /// seq. The events of one call are stored together or not at all; events whose `id` is
-    /// already stored are not stored again (their stored seq comes back, marked duplicate).
+    /// already stored with the same content are not stored again (their stored seq comes back,
+    /// marked duplicate); an id stored with other content refuses the whole call with
+    /// [`StorageError::IdConflict`] (`idempotency.rs` says what counts as the same content).
     pub fn append(&self, events: &[Event]) -> Result<Vec<Appended>> {
         self.submit(events)?.wait()
     }
@@ -309,7 +335,7 @@ impl Store {
     /// Appends submitted from one thread are stored in submission order, so a producer can
     /// keep several in flight and let group commit cover them with one fdatasync.
     pub fn submit(&self, events: &[Event]) -> Result<PendingAppend> {
-        let (req, rx) = Request::encode(events)?;
+        let (req, rx) = self.request(events)?;
         let tx = self.tx.as_ref().ok_or(StorageError::Closed)?;
         tx.send(req).map_err(|_| self.shared.closed())?;
         Ok(PendingAppend(rx))
@@ -318,7 +344,7 @@ impl Store {
     /// Like [`Store::append`], but fails at once with [`StorageError::Limit`] when the writer's
     /// queue is full, so a server can answer 429 instead of waiting.
     pub fn try_append(&self, events: &[Event]) -> Result<Vec<Appended>> {
-        let (req, rx) = Request::encode(events)?;
+        let (req, rx) = self.request(events)?;
         let tx = self.tx.as_ref().ok_or(StorageError::Closed)?;
         match tx.try_send(req) {
             Ok(()) => rx.recv().map_err(|_| self.shared.closed())?,
@@ -327,6 +353,18 @@ impl Store {
             )),
             Err(TrySendError::Disconnected(_)) => Err(self.shared.closed()),
         }
+    }
+
+    /// The writer's request for `events`, encoded in this thread.
+    fn request(&self, events: &[Event]) -> Result<(Request, Receiver<Result<Vec<Appended>>>)> {
+        // Before the request is queued, so before any reader can see its records.
+        if events
+            .iter()
+            .any(|e| e.id.as_deref().is_some_and(all_digits))
+        {
+            self.shared.digit_ids.store(true, Ordering::Release);
+        }
+        Request::encode(events, &self.shared.digest)
     }
 
     /// A consistent view of the trail as of now.

@@ -19,12 +19,14 @@ pub struct Snapshot {
     sealed: Vec<SealedRef>,
     unsealed: Vec<(Arc<WalSegment>, u64)>,
     end: u64,
+    /// Whether the unsealed records may hold an id made only of digits.
+    digit_ids: bool,
 }
 
 impl Snapshot {
     /// The view of `segs` now: every sealed segment, and of each unsealed one the records
-    /// published so far.
-    pub(super) fn of(segs: &Segments) -> Snapshot {
+    /// published so far; `digit_ids` says whether those may hold an id made only of digits.
+    pub(super) fn of(segs: &Segments, digit_ids: bool) -> Snapshot {
         let unsealed: Vec<_> = segs
             .unsealed
             .iter()
@@ -38,6 +40,7 @@ impl Snapshot {
             sealed: segs.sealed.clone(),
             unsealed,
             end,
+            digit_ids,
         }
     }
 
@@ -118,10 +121,15 @@ impl Snapshot {
         w.read_range(from, to)
     }
 
-    /// Seq of the stored event with this `id`, if any.
+    /// Seq of the stored event with this `id`, if any. Sealed ids are found through id
+    /// tables; unsealed ones by reading the unsealed records, except for an id of digits when
+    /// the store has none unsealed (so a lookup of a seq by its digits stays cheap).
     pub fn find_id(&self, id: &str) -> Result<Option<u64>> {
-        if let Some(seq) = self.sealed_id(id)? {
+        if let Some((seq, _)) = self.sealed_id(id)? {
             return Ok(Some(seq));
+        }
+        if !self.digit_ids && super::all_digits(id) {
+            return Ok(None);
         }
         for (w, n) in &self.unsealed {
             for seq in w.base..w.base + n {
@@ -133,12 +141,14 @@ impl Snapshot {
         Ok(None)
     }
 
-    /// Seq of the event with this `id` in a sealed segment, found through the id tables.
-    pub(super) fn sealed_id(&self, id: &str) -> Result<Option<u64>> {
+    /// Seq and event of the event with this `id` in a sealed segment, found through the id
+    /// tables (the event is read anyway, to confirm the id).
+    pub(super) fn sealed_id(&self, id: &str) -> Result<Option<(u64, Event)>> {
         for s in &self.sealed {
             for seq in s.id_candidates(id)? {
-                if s.get(seq)?.id.as_deref() == Some(id) {
-                    return Ok(Some(seq));
+                let e = s.get(seq)?;
+                if e.id.as_deref() == Some(id) {
+                    return Ok(Some((seq, e)));
                 }
             }
         }

@@ -3,6 +3,10 @@
 //! segment, fdatasyncs per the durability mode, publishes the records to readers and only then
 //! answers each caller. It also rolls the active segment at a day or size boundary.
 //!
+//! A re-sent id answers with its stored seq only when its content is the same
+//! (`idempotency.rs`); otherwise the whole request is refused with
+//! [`StorageError::IdConflict`] or [`StorageError::IdRepeated`] before any of it is batched.
+//!
 //! A failed write cuts the file back and fails its appends; a failed fdatasync poisons the
 //! log, because the kernel may already have dropped the dirty pages.
 
@@ -14,6 +18,7 @@ use std::time::Instant;
 use annal_model::{check_record_limits, encode_record, Event, NANOS_PER_DAY};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
+use super::idempotency::ContentDigest;
 use super::segment::{create_wal, WalSegment};
 use super::snapshot::Snapshot;
 use super::{Appended, Durability, Shared, APPEND_EVENTS_MAX, GROUP_BYTES_MAX};
@@ -37,12 +42,33 @@ struct RecordMeta {
     len: u32,
     created_at: i64,
     id: Option<Box<str>>,
+    /// Digest of the record's content (`idempotency.rs`), computed only for events with an id.
+    digest: u64,
+}
+
+/// What the writer remembers of an id it holds in memory.
+#[derive(Clone, Copy)]
+pub(super) struct Known {
+    seq: u64,
+    /// Digest of the stored content; None for ids recovered from a log at open, whose record
+    /// is read back (through the snapshot) if the id is ever sent again.
+    digest: Option<u64>,
+}
+
+impl Known {
+    /// An id recovered at open, stored at `seq`.
+    pub(super) fn recovered(seq: u64) -> Known {
+        Known { seq, digest: None }
+    }
 }
 
 impl Request {
-    /// Checks and encodes `events` in the caller's thread, so the writer only copies bytes;
-    /// returns the request and where its answer will come.
-    pub(super) fn encode(events: &[Event]) -> Result<(Request, Receiver<Reply>)> {
+    /// Checks and encodes `events` in the caller's thread, so the writer only copies bytes
+    /// and compares digests; returns the request and where its answer will come.
+    pub(super) fn encode(
+        events: &[Event],
+        digest: &ContentDigest,
+    ) -> Result<(Request, Receiver<Reply>)> {
         if events.len() > APPEND_EVENTS_MAX {
             return Err(StorageError::Limit(format!(
                 "{} events in one append; the limit is {APPEND_EVENTS_MAX}",
@@ -62,6 +88,7 @@ impl Request {
                 len: (RECORD_FRAME_BYTES + rec.len()) as u32,
                 created_at: e.created_at.0,
                 id: e.id.clone(),
+                digest: e.id.as_ref().map_or(0, |_| digest.of_record(&rec)),
             });
         }
         if framed.len() + BATCH_HEADER_BYTES > BATCH_BODY_BYTES_MAX {
@@ -85,7 +112,8 @@ impl Request {
 /// What only the writer thread knows.
 pub(super) struct WriterState {
     /// Ids of events not yet in a sealed segment (sealed ones are found through id tables).
-    ids: HashMap<Box<str>, u64>,
+    /// Bounded by the unsealed segments: ids leave it at each roll once sealed.
+    ids: HashMap<Box<str>, Known>,
     /// UTC day of the active segment's first event.
     day: Option<i64>,
     /// Length of the active file: where the next batch goes.
@@ -101,7 +129,7 @@ pub(super) struct WriterState {
 impl WriterState {
     /// The state of a writer that continues the recovered active segment, whose length is
     /// `pos` and whose first event (if any) fell on UTC day `day`.
-    pub(super) fn new(ids: HashMap<Box<str>, u64>, day: Option<i64>, pos: u64) -> WriterState {
+    pub(super) fn new(ids: HashMap<Box<str>, Known>, day: Option<i64>, pos: u64) -> WriterState {
         WriterState {
             ids,
             day,
@@ -201,7 +229,7 @@ pub(super) fn poison(shared: &Shared, msg: String) {
 #[derive(Default)]
 struct Run {
     requests: Vec<(Request, Vec<Appended>)>,
-    ids: HashMap<Box<str>, u64>,
+    ids: HashMap<Box<str>, Known>,
 }
 
 fn commit_group(
@@ -224,7 +252,13 @@ fn commit_group(
             let _ = req.reply.send(Err(StorageError::Poisoned(p)));
             continue;
         }
-        let outcome = match resolve_duplicates(st, &run.ids, &snapshot, &req, next_seq) {
+        let known = KnownIds {
+            writer: &st.ids,
+            run: &run.ids,
+            snap: &snapshot,
+            digest: &shared.digest,
+        };
+        let outcome = match resolve_duplicates(&known, &req, next_seq) {
             Ok(o) => o,
             Err(e) => {
                 let _ = req.reply.send(Err(e));
@@ -293,7 +327,8 @@ fn commit_group(
                 next_seq += 1;
                 builder.push(frame, m.created_at);
                 if let Some(id) = &m.id {
-                    run.ids.insert(id.clone(), a.seq);
+                    let digest = Some(m.digest);
+                    run.ids.insert(id.clone(), Known { seq: a.seq, digest });
                 }
             }
         }
@@ -303,46 +338,94 @@ fn commit_group(
     st.buf = builder.into_buf();
 }
 
-/// Assigns seqs to a request's events, answering re-sent ids with their stored seq.
+/// Where the writer looks up an id sent again, newest first.
+struct KnownIds<'a> {
+    /// Ids the writer holds: unsealed ones.
+    writer: &'a HashMap<Box<str>, Known>,
+    /// Ids of earlier requests of the batch being built.
+    run: &'a HashMap<Box<str>, Known>,
+    /// Sealed ids, through their segments' id tables.
+    snap: &'a Snapshot,
+    digest: &'a ContentDigest,
+}
+
+impl KnownIds<'_> {
+    /// The seq and content digest of the stored event with this id, if any. Reads a stored
+    /// event only for a sealed or recovered id: the rare path of an id sent again.
+    fn find(&self, id: &str) -> Result<Option<(u64, u64)>> {
+        if let Some(k) = self.run.get(id).or_else(|| self.writer.get(id)) {
+            let digest = match k.digest {
+                Some(d) => d,
+                None => self.digest.of_event(&self.snap.get(k.seq)?),
+            };
+            return Ok(Some((k.seq, digest)));
+        }
+        let sealed = self.snap.sealed_id(id)?;
+        Ok(sealed.map(|(seq, e)| (seq, self.digest.of_event(&e))))
+    }
+}
+
+/// Assigns seqs to a request's events, answering ids sent again with the same content with
+/// their stored seq; an id sent again with other content refuses the whole request.
 fn resolve_duplicates(
-    st: &WriterState,
-    run_ids: &HashMap<Box<str>, u64>,
-    snap: &Snapshot,
+    known: &KnownIds<'_>,
     req: &Request,
     mut next_seq: u64,
 ) -> Result<Vec<Appended>> {
-    let mut in_request: HashMap<&str, u64> = HashMap::new();
+    let mut in_request = InRequest::new();
     let mut out = Vec::with_capacity(req.records.len());
-    for m in &req.records {
-        let known = match m.id.as_deref() {
+    for (index, m) in req.records.iter().enumerate() {
+        let seq = match m.id.as_deref() {
+            Some(id) => seq_of_id(known, &in_request, index, id, m.digest)?,
             None => None,
-            Some(id) => match in_request
-                .get(id)
-                .or_else(|| run_ids.get(id))
-                .or_else(|| st.ids.get(id))
-            {
-                Some(s) => Some(*s),
-                None => snap.sealed_id(id)?,
-            },
         };
-        match known {
-            Some(seq) => out.push(Appended {
+        out.push(match seq {
+            Some(seq) => Appended {
                 seq,
                 duplicate: true,
-            }),
+            },
             None => {
                 if let Some(id) = m.id.as_deref() {
-                    in_request.insert(id, next_seq);
+                    in_request.insert(id, (index, next_seq, m.digest));
                 }
-                out.push(Appended {
-                    seq: next_seq,
-                    duplicate: false,
-                });
                 next_seq += 1;
+                Appended {
+                    seq: next_seq - 1,
+                    duplicate: false,
+                }
             }
-        }
+        });
     }
     Ok(out)
+}
+
+/// The first event of a request with each id: its position, seq and digest.
+type InRequest<'a> = HashMap<&'a str, (usize, u64, u64)>;
+
+/// The seq the event at `index` (with this id and content digest) already has, earlier in
+/// its request or stored; None when the id is new. The same id with other content is an error.
+fn seq_of_id(
+    known: &KnownIds<'_>,
+    in_request: &InRequest<'_>,
+    index: usize,
+    id: &str,
+    digest: u64,
+) -> Result<Option<u64>> {
+    if let Some(&(first, seq, d)) = in_request.get(id) {
+        if d != digest {
+            let id = id.into();
+            return Err(StorageError::IdRepeated { index, first, id });
+        }
+        return Ok(Some(seq));
+    }
+    match known.find(id)? {
+        Some((seq, d)) if d != digest => Err(StorageError::IdConflict {
+            index,
+            id: id.into(),
+            seq,
+        }),
+        found => Ok(found.map(|(seq, _)| seq)),
+    }
 }
 
 fn needs_roll(shared: &Shared, st: &WriterState, run_bytes: u64, first_time: i64) -> bool {
@@ -550,7 +633,7 @@ fn roll(
     st.day = None;
     // Only ids the caller's snapshot can find in sealed id tables may leave the map; the
     // sealer may have sealed more since, but this group does not see those tables.
-    st.ids.retain(|_, seq| *seq >= sealed_end);
+    st.ids.retain(|_, k| k.seq >= sealed_end);
     // Blocks while the sealer is SEAL_QUEUE_MAX segments behind: appends wait rather than
     // letting unsealed segments pile up without bound.
     let _ = seal_tx.send(old);
@@ -602,11 +685,12 @@ mod tests {
     #[test]
     fn a_request_over_the_event_limit_is_refused_before_encoding() {
         let events = vec![Event::new(Timestamp(0), Timestamp(0)); APPEND_EVENTS_MAX + 1];
+        let digest = ContentDigest::new();
         assert!(matches!(
-            Request::encode(&events),
+            Request::encode(&events, &digest),
             Err(StorageError::Limit(_))
         ));
-        let (req, _rx) = Request::encode(&events[..3]).unwrap();
+        let (req, _rx) = Request::encode(&events[..3], &digest).unwrap();
         assert_eq!(req.records.len(), 3);
         let lens: usize = req.records.iter().map(|m| m.len as usize).sum();
         assert_eq!(
