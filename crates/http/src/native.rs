@@ -21,8 +21,8 @@ const PROBLEMS_LISTED_MAX: usize = 100;
 
 /// `POST /v1/events`: one JSON event, a JSON array, or NDJSON. All or nothing.
 #[utoipa::path(post, path = "/v1/events", tag = "events",
-    request_body(description = "One event, a JSON array of events, or NDJSON (one per line). All or nothing.", content(
-        (serde_json::Value = "application/json"),
+    request_body(description = "One event, a JSON array of events, or NDJSON (application/x-ndjson: one event object per line, each an EventIn). All or nothing.", content(
+        (crate::schemas::AppendBody = "application/json"),
         (String = "application/x-ndjson"),
     )),
     responses(
@@ -344,6 +344,15 @@ pub async fn catalog(State(state): State<AppState>) -> Response {
     responses((status = 200, description = "Serving", body = String, content_type = "text/plain")))]
 pub async fn healthz() -> &'static str {
     "ok"
+}
+
+/// A route that exists, asked with a method it does not take: RFC 9457 problem+json, as every
+/// other error (axum adds the `Allow` header listing the methods it takes).
+pub async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{} does not take {method}", uri.path()),
+    )
 }
 
 /// Any route that does not exist.
