@@ -24,7 +24,7 @@ PYTHONPATH="$here" SCHEMATHESIS_HOOKS=hooks "$venv/bin/schemathesis" run "$base/
     --mode all \
     --phases examples,coverage,fuzzing \
     --header "X-API-Key: $ADMIN_KEY" \
-    --max-examples "${ANNAL_CONTRACT_EXAMPLES:-30}" \
+    --max-examples "${ANNAL_CONTRACT_EXAMPLES:-100}" \
     --request-timeout 20 \
     --generation-deterministic \
     --exclude-path /v1/events/stream
