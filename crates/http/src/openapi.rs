@@ -23,7 +23,7 @@ use crate::schemas::{
 #[openapi(
     info(
         title = "annal",
-        description = "Append-only, tamper-evident audit-event store. Native API under /v1; the file-transfer audit API, audit logs v2 and audit events v1 routes over the same store.",
+        description = "Append-only, tamper-evident audit-event store. Native API under /v1; the file-transfer audit API, audit logs v2 and audit events v1 routes over the same store.\n\nOn every route a query parameter given with an empty value (from=) is refused (400; 422 on /v1/audit/events, as FastAPI answers): leave it out instead. Time bounds before 1970 or after 2262 are the store's first or last instant, and a range that ends before it starts matches nothing.",
         version = "0.1.0"
     ),
     paths(
