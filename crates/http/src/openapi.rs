@@ -359,3 +359,22 @@ pub fn document(catalogs: &annal_model::Catalogs) -> utoipa::openapi::OpenApi {
     }
     doc
 }
+
+#[cfg(test)]
+mod tests {
+    use super::closed_words;
+
+    #[test]
+    fn closed_word_patterns_become_enums_and_others_stay_patterns() {
+        let words = |p: &str| closed_words(p).map(|w| w.join(","));
+        assert_eq!(words("^(asc|desc)$").as_deref(), Some("asc,desc"));
+        assert_eq!(words("^created_at$").as_deref(), Some("created_at"));
+        assert_eq!(
+            words("^-?created_at$").as_deref(),
+            Some("created_at,-created_at")
+        );
+        assert_eq!(words(super::TIME_PATTERN), None);
+        assert_eq!(words("^a.b$"), None);
+        assert_eq!(words("asc|desc"), None);
+    }
+}

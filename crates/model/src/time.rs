@@ -265,6 +265,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_bound_outside_the_range_is_its_nearest_end() {
+        assert_eq!(Timestamp::parse_bound("0001-01-01").unwrap(), TIMESTAMP_MIN);
+        assert_eq!(
+            Timestamp::parse_bound("0086-08-27T02:16:48+11:56").unwrap(),
+            TIMESTAMP_MIN
+        );
+        assert_eq!(
+            Timestamp::parse_bound("9999-12-31T00:00:00Z").unwrap(),
+            TIMESTAMP_MAX
+        );
+        for inside in ["2026-03-01", "2026-03-01T12:00:00.5+02:00"] {
+            assert_eq!(
+                Timestamp::parse_bound(inside).unwrap(),
+                Timestamp::parse_date_or_time(inside).unwrap(),
+                "{inside}"
+            );
+        }
+        // Only valid dates and times are bounds: a day that does not exist is still refused.
+        assert!(Timestamp::parse_bound("2026-02-30").is_err());
+        assert!(Timestamp::parse_bound("yesterday").is_err());
+        assert!(Timestamp::parse_rfc3339("1969-12-31T23:59:59Z").is_err());
+    }
+
+    #[test]
     fn parses_and_formats_known_instants() {
         let t = Timestamp::parse_rfc3339("2024-02-29T23:59:59.123456789Z").unwrap();
         assert_eq!(t.0, 1_709_251_199_123_456_789);
