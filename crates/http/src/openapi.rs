@@ -217,8 +217,8 @@ pub(crate) const TIME_PATTERN: &str =
 /// - a parameter whose pattern is a closed list of words (`^(asc|desc)$`) is an `enum`, which
 ///   generators turn into a type;
 /// - the time parameters have a format and a pattern;
-/// - operation summaries are plain text (no Markdown backticks, which Swagger UI shows
-///   literally in a summary).
+/// - operation summaries are one line of plain text (no Markdown backticks, which Swagger UI
+///   shows literally in a summary).
 struct Exact;
 
 impl Modify for Exact {
@@ -226,7 +226,8 @@ impl Modify for Exact {
         for item in openapi.paths.paths.values_mut() {
             for op in [&mut item.get, &mut item.post].into_iter().flatten() {
                 if let Some(summary) = &mut op.summary {
-                    *summary = summary.replace('`', "");
+                    // One line of plain text: a doc comment's first paragraph may wrap.
+                    *summary = summary.replace('`', "").replace('\n', " ");
                 }
                 for p in op.parameters.iter_mut().flatten() {
                     if p.parameter_in != ParameterIn::Query {
