@@ -3,8 +3,8 @@
 # the OpenAPI document of a live `annal serve` that holds a few thousand generated events and
 # has API keys of every role configured (the admin key is sent on every request, so the auth
 # checks see both a key that works and requests without one). 0 failures.
-# tests/contract/hooks.py fixes up the two things no document can say (opaque cursors, a
-# created_at at most 24 h ahead) in the cases generated as valid.
+# tests/contract/hooks.py fixes up what the document cannot say (opaque cursors, a created_at
+# at most 24 h ahead, payload integers within 64 bits) in the cases generated as valid.
 # Usage: tests/contract/run.sh [path/to/annal]   (default: target/debug/annal, built if missing)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
