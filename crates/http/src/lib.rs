@@ -45,7 +45,7 @@ pub use config::{
 };
 pub use fuzzing::{parse_route_query, QUERY_ROUTES};
 pub use listen::{CONNECTIONS_MAX, HEADER_READ_SECONDS};
-pub use openapi::ApiDoc;
+pub use openapi::{document, ApiDoc};
 pub use problem::{Problem, ProblemItem};
 pub use state::{AppState, JSON_CACHE_BYTES};
 
@@ -107,7 +107,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
         ));
-    let doc = Arc::new(<openapi::ApiDoc as utoipa::OpenApi>::openapi());
+    let doc = Arc::new(openapi::document(state.engine.catalogs()));
     let swagger = utoipa_swagger_ui::SwaggerUi::new("/api/audit/swagger")
         .url("/api/audit/swagger/v1/swagger.json", (*doc).clone());
     let doc_json = Arc::new(doc.to_pretty_json().unwrap_or_default());
@@ -125,6 +125,8 @@ pub fn router(state: AppState, config: &Config) -> Router {
         )
         .merge(swagger)
         .fallback(native::not_found)
+        // After every route: it applies to the routes registered so far.
+        .method_not_allowed_fallback(native::method_not_allowed)
         // One INFO line per response (method, path, status, latency): `RUST_LOG=info`.
         .layer(
             tower_http::trace::TraceLayer::new_for_http()

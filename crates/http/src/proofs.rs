@@ -25,17 +25,23 @@ fn notary(state: &AppState) -> Result<Arc<Notary>, Problem> {
 
 fn proof_problem(e: IntegrityError) -> Problem {
     match e {
+        // A well-formed seq or tree size the trail does not hold (yet): no such leaf or tree,
+        // as a seq past the end is 404 at `/v1/events/{key}`. The document cannot bound these
+        // by the trail's length, so a 400 would refuse requests it declares valid.
+        // A proof from a larger tree to a smaller one does not exist either.
         IntegrityError::LeafOutOfRange { .. }
-        | IntegrityError::BadSizes { .. }
-        | IntegrityError::SizeOutOfRange { .. } => {
-            Problem::new(StatusCode::BAD_REQUEST, e.to_string())
-        }
+        | IntegrityError::SizeOutOfRange { .. }
+        | IntegrityError::BadSizes { .. } => Problem::new(StatusCode::NOT_FOUND, e.to_string()),
         other => {
             tracing::error!("proof failed: {other}");
             Problem::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
         }
     }
 }
+
+/// Largest seq or tree size a proof route takes: the document's int64 maximum (a trail never
+/// holds more).
+const SIZE_MAX: u64 = i64::MAX as u64;
 
 /// Reads the route's u64 parameters `names` (each at most once, none other allowed) from
 /// its query string; a missing one is None.
@@ -51,9 +57,17 @@ pub(crate) fn sizes<const N: usize>(
         if out[i].is_some() {
             return Err(Problem::bad_param(&name, "given more than once"));
         }
+        // Bounded as the document's int64 says, so every client language holds the value.
         let v = value
             .parse::<u64>()
-            .map_err(|_| Problem::bad_param(&name, format!("{value:?} is not a whole number")))?;
+            .ok()
+            .filter(|v| *v <= SIZE_MAX)
+            .ok_or_else(|| {
+                Problem::bad_param(
+                    &name,
+                    format!("{value:?} is not a whole number from 0 to {SIZE_MAX}"),
+                )
+            })?;
         out[i] = Some(v);
     }
     Ok(out)
@@ -67,6 +81,10 @@ fn required_and_tree(
 ) -> Result<(u64, Option<u64>), Problem> {
     let [value, size] = sizes(query, [required, tree])?;
     let value = value.ok_or_else(|| Problem::bad_param(required, "required"))?;
+    // Tree sizes start at 1, as the document's minimum says (a seq starts at 0).
+    if size == Some(0) {
+        return Err(Problem::bad_param(tree, "a tree size is at least 1"));
+    }
     Ok((value, size))
 }
 
@@ -77,7 +95,11 @@ pub(crate) fn inclusion_params(query: Option<&str>) -> Result<(u64, Option<u64>)
 
 /// `first` (required) and `second` of a consistency proof request's query string.
 pub(crate) fn consistency_params(query: Option<&str>) -> Result<(u64, Option<u64>), Problem> {
-    required_and_tree(query, ["first", "second"])
+    let (first, second) = required_and_tree(query, ["first", "second"])?;
+    if first == 0 {
+        return Err(Problem::bad_param("first", "a tree size is at least 1"));
+    }
+    Ok((first, second))
 }
 
 /// The newest signed checkpoint (whose size is what a size left out means).
@@ -121,8 +143,8 @@ pub async fn checkpoint(State(state): State<AppState>, uri: Uri) -> Result<Respo
 /// `GET /v1/proof/inclusion?seq=N&tree_size=M`.
 #[utoipa::path(get, path = "/v1/proof/inclusion", tag = "integrity",
     params(
-        ("seq" = u64, Query, description = "The event's seq (its leaf index)"),
-        ("tree_size" = Option<u64>, Query, minimum = 1, description = "Tree size (default: the newest checkpoint's)"),
+        ("seq" = u64, Query, minimum = 0, maximum = 9223372036854775807_i64, description = "The event's seq (its leaf index); 404 when the tree does not hold it"),
+        ("tree_size" = Option<u64>, Query, minimum = 1, maximum = 9223372036854775807_i64, description = "Tree size (default: the newest checkpoint's); 404 beyond the trail"),
     ),
     responses(
         (status = 200, description = "The audit path", body = InclusionJson),
@@ -149,8 +171,8 @@ pub async fn inclusion(State(state): State<AppState>, uri: Uri) -> Result<Respon
 /// `GET /v1/proof/consistency?first=M1&second=M2`.
 #[utoipa::path(get, path = "/v1/proof/consistency", tag = "integrity",
     params(
-        ("first" = u64, Query, minimum = 1, description = "The older tree size"),
-        ("second" = Option<u64>, Query, minimum = 1, description = "The newer tree size (default: the newest checkpoint's)"),
+        ("first" = u64, Query, minimum = 1, maximum = 9223372036854775807_i64, description = "The older tree size"),
+        ("second" = Option<u64>, Query, minimum = 1, maximum = 9223372036854775807_i64, description = "The newer tree size (default: the newest checkpoint's); 404 beyond the trail"),
     ),
     responses(
         (status = 200, description = "The consistency proof", body = ConsistencyJson),

@@ -6,7 +6,10 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use annal_model::{Field, IntField, TextField, ValueKind, JSON_ORDER};
+use annal_model::{
+    Field, IntField, TextField, ValueKind, CREATED_AHEAD_MAX_NANOS, ID_BYTES_MAX, JSON_ORDER,
+    MADE_ID_PREFIX, NANOS_PER_DAY, PAYLOAD_BYTES_MAX, TEXT_BYTES_MAX,
+};
 use serde::Serialize;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::{RefOr, Schema};
@@ -156,6 +159,118 @@ impl PartialSchema for AuditEventResponse {
 impl ToSchema for AuditEventResponse {
     fn name() -> Cow<'static, str> {
         Cow::Borrowed("AuditEventResponse")
+    }
+}
+
+/// An event as a producer sends it to `POST /v1/events`: every field of the field table but
+/// those the store assigns (`seq`, `received_at`), each with its type and limit as
+/// `Event::from_json` checks them. `null` is the same as leaving a field out.
+pub struct EventIn;
+
+impl EventIn {
+    /// The schema of one field a producer may send (None: the store assigns it).
+    fn field(field: Field) -> Option<RefOr<Schema>> {
+        let nullable = |t: Type| SchemaType::from_iter([t, Type::Null]);
+        let int64 = Some(SchemaFormat::KnownFormat(KnownFormat::Int64));
+        let o = match field {
+            Field::Seq | Field::ReceivedAt => return None,
+            Field::Id => ObjectBuilder::new()
+                .schema_type(nullable(Type::String))
+                .min_length(Some(1))
+                .max_length(Some(ID_BYTES_MAX))
+                .pattern(Some(format!("^(?!{MADE_ID_PREFIX})")))
+                .description(Some(format!(
+                    "Idempotency key: a re-sent id is not stored twice. 1 to {ID_BYTES_MAX} bytes of UTF-8; ids starting with {MADE_ID_PREFIX:?} are the store's own."
+                ))),
+            Field::CreatedAt => ObjectBuilder::new()
+                .schema_type(nullable(Type::String))
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+                .description(Some(format!(
+                    "Event time (RFC 3339, 1970 to 2262), at most {} hours after the store receives it; left out: the time received.",
+                    CREATED_AHEAD_MAX_NANOS / (NANOS_PER_DAY / 24)
+                ))),
+            // Required and never empty (or filled from the catalog: see the description).
+            Field::Text(TextField::EventType) => ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(TEXT_BYTES_MAX))
+                .description(Some(format!(
+                    "The event's type, at most {TEXT_BYTES_MAX} bytes of UTF-8. May be left out when event_code is in a catalog (GET /v1/catalog): the catalog's name is filled in."
+                ))),
+            Field::Text(_) => ObjectBuilder::new()
+                .schema_type(nullable(Type::String))
+                .max_length(Some(TEXT_BYTES_MAX))
+                .description(Some(format!("At most {TEXT_BYTES_MAX} bytes of UTF-8."))),
+            Field::Int(IntField::HttpStatus) => ObjectBuilder::new()
+                .schema_type(nullable(Type::Integer))
+                .format(int64)
+                .minimum(Some(100))
+                .maximum(Some(599)),
+            Field::Int(_) => ObjectBuilder::new()
+                .schema_type(nullable(Type::Integer))
+                .format(int64)
+                .minimum(Some(i64::MIN))
+                .maximum(Some(i64::MAX)),
+            Field::LatencyMs => ObjectBuilder::new()
+                .schema_type(nullable(Type::Number))
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Double)))
+                .minimum(Some(0)),
+            Field::Payload => ObjectBuilder::new()
+                .schema_type(SchemaType::AnyValue)
+                .description(Some(format!(
+                    "Any JSON value, at most {PAYLOAD_BYTES_MAX} bytes as compact JSON; integers within 64 bits."
+                ))),
+        };
+        Some(o.build().into())
+    }
+}
+
+impl PartialSchema for EventIn {
+    fn schema() -> RefOr<Schema> {
+        let mut object = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "An event as a producer sends it: every field but seq and received_at, which the store assigns. null is the same as leaving a field out; other fields are refused.",
+            ))
+            .required("event_type")
+            .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(false)));
+        for f in JSON_ORDER {
+            if let Some(schema) = EventIn::field(f) {
+                object = object.property(f.name(), schema);
+            }
+        }
+        object.build().into()
+    }
+}
+
+impl ToSchema for EventIn {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("EventIn")
+    }
+}
+
+/// The JSON body of `POST /v1/events`: one event, or an array of them (all or nothing).
+pub struct AppendBody;
+
+impl PartialSchema for AppendBody {
+    fn schema() -> RefOr<Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, OneOfBuilder};
+        let event = utoipa::openapi::Ref::from_schema_name("EventIn");
+        let many = ArrayBuilder::new()
+            .items(event.clone())
+            .min_items(Some(1))
+            .max_items(Some(annal_storage::APPEND_EVENTS_MAX));
+        let one_or_many = OneOfBuilder::new()
+            .item(event)
+            .item(many)
+            .description(Some("One event, or a JSON array of 1 to 100,000 events"));
+        RefOr::T(Schema::OneOf(one_or_many.build()))
+    }
+}
+
+impl ToSchema for AppendBody {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("AppendBody")
     }
 }
 
@@ -360,6 +475,6 @@ pub struct PageParams {
     /// A cursor from an earlier page (`next_cursor` or `prev_cursor`).
     cursor: Option<String>,
     /// Page number from 1 (offset pagination).
-    #[param(minimum = 1)]
-    page: Option<u32>,
+    #[param(minimum = 1, maximum = 4294967295_i64)]
+    page: Option<u64>,
 }

@@ -60,7 +60,7 @@ pub async fn stream(
             .to_str()
             .ok()
             .and_then(|s| s.trim().parse::<u64>().ok())
-            .map(|seq| seq + 1)
+            .and_then(|seq| seq.checked_add(1))
             .ok_or_else(|| Problem::new(StatusCode::BAD_REQUEST, "Last-Event-ID must be a seq"))?,
         None => state.engine.store().len(),
     };

@@ -467,7 +467,9 @@ impl Builder {
                     }
                 }
             }
-            Field::Int(f) => match value.as_i64() {
+            // An integral number written with a fraction (`7.0`) is that integer, as JSON Schema
+            // counts it; one outside 64 bits is not.
+            Field::Int(f) => match value.as_i64().or_else(|| integral(&value)) {
                 Some(v) if f == IntField::HttpStatus && !(100..=599).contains(&v) => self.problem(
                     name,
                     ProblemKind::Invalid,
@@ -592,6 +594,18 @@ impl Builder {
             })
         }
     }
+}
+
+/// Largest magnitude of an integer written as a float (`7.0`) that is taken as that integer:
+/// 2^53, below which every such literal names exactly one double and so one integer. Beyond
+/// it a literal such as `-9223372036854775809` (which serde_json reads as a double, rounded
+/// into i64) would be stored as another number.
+const INTEGRAL_FLOAT_MAX: f64 = 9_007_199_254_740_992.0;
+
+/// A JSON number with no fractional part (`7.0`, `-1e3`) within ±2^53, as an integer.
+fn integral(value: &Value) -> Option<i64> {
+    let f = value.as_f64().filter(|f| f.fract() == 0.0)?;
+    (f.abs() <= INTEGRAL_FLOAT_MAX).then_some(f as i64)
 }
 
 /// The first integer literal of JSON `text` that neither i64 nor u64 holds: serde_json would

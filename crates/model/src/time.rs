@@ -47,9 +47,8 @@ impl Timestamp {
         self.0.div_euclid(NANOS_PER_DAY)
     }
 
-    /// Parses RFC 3339 (`2024-05-01T12:00:00.5Z`, `…+02:00`; `T` or space; any number of
-    /// fraction digits up to 9). Offsets are folded into UTC.
-    pub fn parse_rfc3339(text: &str) -> Result<Timestamp, TimeError> {
+    /// Nanoseconds since 1970 (UTC) of an RFC 3339 date-time, in or out of range.
+    fn rfc3339_nanos(text: &str) -> Result<i128, TimeError> {
         let b = text.as_bytes();
         if b.len() < 20 {
             return Err(TimeError(
@@ -82,13 +81,34 @@ impl Timestamp {
         }
         let offset_secs = parse_offset(rest)?;
         let secs = days * SECS_PER_DAY + hour * 3600 + minute * 60 + second - offset_secs;
-        secs.checked_mul(NANOS_PER_SEC)
-            .and_then(|n| n.checked_add(frac_nanos))
+        Ok(i128::from(secs) * i128::from(NANOS_PER_SEC) + i128::from(frac_nanos))
+    }
+
+    /// Parses RFC 3339 (`2024-05-01T12:00:00.5Z`, `…+02:00`; `T` or space; any number of
+    /// fraction digits up to 9). Offsets are folded into UTC.
+    pub fn parse_rfc3339(text: &str) -> Result<Timestamp, TimeError> {
+        let nanos = Timestamp::rfc3339_nanos(text)?;
+        i64::try_from(nanos)
+            .ok()
             .filter(|n| *n >= TIMESTAMP_MIN.0)
             .map(Timestamp)
             .ok_or(TimeError(
                 "outside the supported range 1970-01-01 to 2262-04-11",
             ))
+    }
+
+    /// A query bound: what [`Timestamp::parse_date_or_time`] reads, except that a valid date
+    /// or time outside the supported range is the range's nearest end instead of an error (a
+    /// bound before 1970 is before every event, one after 2262 after every event: the
+    /// query means the same, and every valid RFC 3339 value is accepted).
+    pub fn parse_bound(text: &str) -> Result<Timestamp, TimeError> {
+        let nanos = if text.len() == 10 {
+            i128::from(parse_date(text.as_bytes())?) * i128::from(NANOS_PER_DAY)
+        } else {
+            Timestamp::rfc3339_nanos(text)?
+        };
+        let clamped = nanos.clamp(i128::from(TIMESTAMP_MIN.0), i128::from(TIMESTAMP_MAX.0));
+        Ok(Timestamp(clamped as i64))
     }
 
     /// Parses either an RFC 3339 date-time or a bare date (`2024-05-01`, meaning that day's
@@ -243,6 +263,30 @@ pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bound_outside_the_range_is_its_nearest_end() {
+        assert_eq!(Timestamp::parse_bound("0001-01-01").unwrap(), TIMESTAMP_MIN);
+        assert_eq!(
+            Timestamp::parse_bound("0086-08-27T02:16:48+11:56").unwrap(),
+            TIMESTAMP_MIN
+        );
+        assert_eq!(
+            Timestamp::parse_bound("9999-12-31T00:00:00Z").unwrap(),
+            TIMESTAMP_MAX
+        );
+        for inside in ["2026-03-01", "2026-03-01T12:00:00.5+02:00"] {
+            assert_eq!(
+                Timestamp::parse_bound(inside).unwrap(),
+                Timestamp::parse_date_or_time(inside).unwrap(),
+                "{inside}"
+            );
+        }
+        // Only valid dates and times are bounds: a day that does not exist is still refused.
+        assert!(Timestamp::parse_bound("2026-02-30").is_err());
+        assert!(Timestamp::parse_bound("yesterday").is_err());
+        assert!(Timestamp::parse_rfc3339("1969-12-31T23:59:59Z").is_err());
+    }
 
     #[test]
     fn parses_and_formats_known_instants() {

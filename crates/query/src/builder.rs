@@ -30,7 +30,9 @@ pub enum FilterProblem {
     /// [`FilterBuilder::codes_of`]) does not hold.
     #[error("no event type {0:?}")]
     NoSuchCode(String),
-    /// The end of the time range is before its start.
+    /// The end of the time range is before its start. [`FilterBuilder::build`] no longer
+    /// refuses this (a reversed range is empty); `Filter::validate` still does for filters
+    /// made by hand.
     #[error("the time range ends before it starts")]
     Reversed,
 }
@@ -129,13 +131,6 @@ struct CodesGroup {
     codes: Vec<(String, i64)>,
 }
 
-/// An end of the time range, with where it came from (for [`FilterProblem::Reversed`]).
-struct Bound {
-    at: Timestamp,
-    param: String,
-    value: String,
-}
-
 /// Builds a [`Filter`] from parameters. Values that cannot be read (times, event types,
 /// categories, fields no filter can name) are refused at once, in the order given; integer
 /// values and the order of the range are checked by [`build`](FilterBuilder::build), which
@@ -161,8 +156,8 @@ struct Bound {
 pub struct FilterBuilder<'c> {
     catalogs: &'c Catalogs,
     codes_of: Option<String>,
-    from: Option<Bound>,
-    to: Option<Bound>,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
     q: Option<String>,
     values: Vec<ValueGroup>,
     codes: Vec<CodesGroup>,
@@ -192,13 +187,13 @@ impl<'c> FilterBuilder<'c> {
 
     /// Events created at or after `value`: a date (its start, UTC) or an RFC 3339 time.
     pub fn from(&mut self, param: &str, value: &str) -> Result<(), FilterError> {
-        self.from = Some(bound(param, value, time(param, value)?));
+        self.from = Some(time(param, value)?);
         Ok(())
     }
 
     /// Events created before `value` (exclusive): a date (its start) or a time.
     pub fn to(&mut self, param: &str, value: &str) -> Result<(), FilterError> {
-        self.to = Some(bound(param, value, time(param, value)?));
+        self.to = Some(time(param, value)?);
         Ok(())
     }
 
@@ -213,7 +208,7 @@ impl<'c> FilterBuilder<'c> {
         } else {
             t.0.saturating_add(1)
         });
-        self.to = Some(bound(param, value, end));
+        self.to = Some(end);
         Ok(())
     }
 
@@ -319,16 +314,14 @@ impl<'c> FilterBuilder<'c> {
         Ok(())
     }
 
-    /// The filter, or every value refused: integers that are not, and an end before the start.
-    pub fn build(self) -> Result<Filter, FilterErrors> {
+    /// The filter, or every value refused: integers that are not. A range that ends before it
+    /// starts holds no time, so it matches nothing (as SQL's `BETWEEN` does): each bound is a
+    /// valid time, and the API's document cannot say that one must follow the other.
+    pub fn build(mut self) -> Result<Filter, FilterErrors> {
         let mut refused = Vec::new();
-        if let (Some(from), Some(to)) = (&self.from, &self.to) {
-            if from.at > to.at {
-                refused.push(FilterError::new(
-                    &to.param,
-                    &to.value,
-                    FilterProblem::Reversed,
-                ));
+        if let (Some(from), Some(to)) = (self.from, &mut self.to) {
+            if from > *to {
+                *to = from;
             }
         }
         for g in &self.values {
@@ -357,8 +350,8 @@ impl<'c> FilterBuilder<'c> {
             negate: false,
         });
         Ok(Filter {
-            from: self.from.map(|b| b.at),
-            to: self.to.map(|b| b.at),
+            from: self.from,
+            to: self.to,
             clauses: values.chain(codes).collect(),
             q: self.q,
         })
@@ -400,16 +393,9 @@ impl<'c> FilterBuilder<'c> {
     }
 }
 
-fn bound(param: &str, value: &str, at: Timestamp) -> Bound {
-    Bound {
-        at,
-        param: param.to_string(),
-        value: value.to_string(),
-    }
-}
-
+/// A time bound; one outside the store's range is its nearest end (`Timestamp::parse_bound`).
 fn time(param: &str, value: &str) -> Result<Timestamp, FilterError> {
-    Timestamp::parse_date_or_time(value)
+    Timestamp::parse_bound(value)
         .map_err(|e| FilterError::new(param, value, FilterProblem::BadTime(e)))
 }
 
@@ -489,15 +475,16 @@ mod tests {
             .iter()
             .map(|e| (e.param.as_str(), e.problem.clone()))
             .collect();
-        assert_eq!(
-            located,
-            [
-                ("to", FilterProblem::Reversed),
-                ("not.user_id", FilterProblem::NotInteger(USER)),
-            ]
-        );
-        assert_eq!(errors.first().param, "to");
+        // A reversed range is not refused: it is empty (its end moved to its start).
+        assert_eq!(located, [("not.user_id", FilterProblem::NotInteger(USER))]);
+        assert_eq!(errors.first().param, "not.user_id");
         assert!(errors.to_string().contains("not.user_id \"abc\""));
+        let mut reversed = FilterBuilder::new(&catalogs);
+        reversed.from("from", "2026-03-02").unwrap();
+        reversed.to("to", "2026-03-01").unwrap();
+        let f = reversed.build().unwrap();
+        assert_eq!(f.from, f.to, "an empty range");
+        assert!(f.from.is_some());
     }
 
     #[test]

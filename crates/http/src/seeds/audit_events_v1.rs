@@ -78,8 +78,16 @@ pub(crate) fn events_params(
     query: Option<&str>,
     catalogs: &Catalogs,
 ) -> Result<(Filter, usize, Start), Vec<ProblemItem>> {
-    let pairs =
-        pairs(query).map_err(|_| vec![item("query", "Invalid query string", "value_error")])?;
+    // The limits and the empty-value rule of every route, located where `pairs` located them.
+    let pairs = pairs(query).map_err(|p| {
+        p.errors
+            .into_iter()
+            .map(|i| ProblemItem {
+                kind: "value_error".into(),
+                ..i
+            })
+            .collect::<Vec<_>>()
+    })?;
     let mut filter = FilterBuilder::new(catalogs);
     let mut limit = 50usize;
     let mut start = Start::First;

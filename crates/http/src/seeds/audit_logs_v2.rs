@@ -122,21 +122,15 @@ pub(crate) fn logs_params(
         false,
         &actions,
     )?;
-    match (&source_type, &source_id) {
-        (None, Some(_)) => {
-            return Err(Problem::bad_param(
-                "filter[source_id]",
-                "requires filter[source_type]",
-            ))
-        }
-        (Some(t), id) => {
-            let (type_field, id_field) = (TextField::ResourceType, TextField::ResourceId);
-            filter.values("filter[source_type]", Field::Text(type_field), false, &[t])?;
-            if let Some(id) = id {
-                filter.values("filter[source_id]", Field::Text(id_field), false, &[id])?;
-            }
-        }
-        (None, None) => {}
+    // Each on its own: an id alone is the objects of that id whatever their type (the
+    // document cannot say that one parameter needs another, so the server does not either).
+    if let Some(t) = &source_type {
+        let type_field = Field::Text(TextField::ResourceType);
+        filter.values("filter[source_type]", type_field, false, &[t])?;
+    }
+    if let Some(id) = &source_id {
+        let id_field = Field::Text(TextField::ResourceId);
+        filter.values("filter[source_id]", id_field, false, &[id])?;
     }
     match created.as_slice() {
         [] => {}
@@ -167,18 +161,19 @@ pub(crate) fn logs_params(
 /// `page[before]`, `sort`) or offset (`page`, `per_page`, `sort_by`, `sort_order`) pagination.
 #[utoipa::path(get, path = "/api/v2/audit_logs", tag = "audit logs v2",
     params(
-        ("filter[action]" = Option<String>, Query, description = "Action"),
-        ("filter[action][]" = Option<Vec<String>>, Query, description = "Actions (repeat)", explode),
+        // One spelling documented (two would be one identifier in generated clients, which
+        // then drop the route); `filter[action]=…` is accepted too, as it always was.
+        ("filter[action][]" = Option<Vec<String>>, Query, description = "Actions, any of them (repeat); filter[action] is accepted as the same parameter", explode),
         ("filter[source_type]" = Option<String>, Query, description = "Type of the audited object"),
-        ("filter[source_id]" = Option<String>, Query, description = "Id of the audited object; requires filter[source_type]"),
+        ("filter[source_id]" = Option<String>, Query, description = "Id of the audited object (with filter[source_type]: of that type)"),
         ("filter[actor_id]" = Option<String>, Query, description = "Actor id"),
         ("filter[ip_address]" = Option<String>, Query, description = "IP address"),
-        ("filter[created_at][]" = Option<Vec<String>>, Query, description = "Exactly twice: start, then end (both inclusive)", explode),
+        ("filter[created_at][]" = Option<Vec<String>>, Query, description = "Exactly twice: start, then end (both inclusive)", explode, min_items = 2, max_items = 2),
         ("page[size]" = Option<u32>, Query, description = "Cursor pagination: page size", minimum = 1, maximum = 100),
         ("page[after]" = Option<String>, Query, description = "Cursor pagination: after this cursor"),
         ("page[before]" = Option<String>, Query, description = "Cursor pagination: before this cursor"),
         ("sort" = Option<String>, Query, description = "created_at or -created_at (default)", pattern = "^-?created_at$"),
-        ("page" = Option<u32>, Query, description = "Offset pagination: page number from 1", minimum = 1),
+        ("page" = Option<u64>, Query, description = "Offset pagination: page number from 1", minimum = 1, maximum = 4294967295_i64),
         ("per_page" = Option<u32>, Query, description = "Offset pagination: page size", minimum = 1, maximum = 100),
         ("sort_by" = Option<String>, Query, description = "Offset pagination: created_at", pattern = "^created_at$"),
         ("sort_order" = Option<String>, Query, description = "Offset pagination: asc or desc (default)", pattern = "^(asc|desc)$"),

@@ -15,7 +15,7 @@ use crate::state::AppState;
 /// Largest page of `/api/Audit`.
 const AUDIT_PAGE_MAX: u64 = 1000;
 /// The catalog whose codes `/api/Audit` speaks of.
-const FILE_TRANSFER: &str = "file-transfer";
+pub(crate) const FILE_TRANSFER: &str = "file-transfer";
 
 /// The filter, page number (from 1) and page size of an `/api/Audit` request.
 pub(crate) fn audit_params(
@@ -48,7 +48,7 @@ pub(crate) fn audit_params(
         ("eventType" = Option<String>, Query, description = "Event type name (LoginFailed, Login Failed) or code (202)"),
         ("startDate" = Option<String>, Query, description = "On or after (date or date-time)"),
         ("endDate" = Option<String>, Query, description = "On or before; a date alone includes the whole day"),
-        ("pageNumber" = Option<u32>, Query, description = "From 1", minimum = 1),
+        ("pageNumber" = Option<u64>, Query, description = "From 1", minimum = 1, maximum = 4294967295_i64),
         ("pageSize" = Option<u32>, Query, description = "Default 100", minimum = 1, maximum = 1000),
     ),
     responses(
