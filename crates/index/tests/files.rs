@@ -58,10 +58,17 @@ fn assert_matches_rebuilt(view: &IndexView, opts: &IndexOptions) {
             seg.index.time_range(mid, hi, n).unwrap(),
             fresh.time_range(mid, hi, n).unwrap()
         );
+        for width in [60_000_000_000, 3_600_000_000_000] {
+            assert_eq!(
+                seg.index.bucket_runs(width, n).unwrap(),
+                fresh.bucket_runs(width, n).unwrap(),
+                "time buckets of {width} ns"
+            );
+        }
         for pos in 0..opts.fields.len() {
-            let mut want = fresh.value_counts(pos).unwrap();
+            let mut want = fresh.value_counts(pos, n).unwrap();
             want.sort();
-            assert_eq!(seg.index.value_counts(pos).unwrap(), want, "field {pos}");
+            assert_eq!(seg.index.value_counts(pos, n).unwrap(), want, "field {pos}");
             for (key, count) in want.iter().take(50) {
                 let p = seg.index.postings(pos, key, n).unwrap();
                 assert_eq!(p, fresh.postings(pos, key, n).unwrap());
