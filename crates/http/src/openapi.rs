@@ -15,8 +15,8 @@ use crate::routes::{OPEN_ROUTES, UNTIMED_ROUTES};
 use crate::schemas::{
     field_schema, AppendResult, AppendedOut, AuditEventListResponse, AuditEventResponse, AuditLog,
     AuditLogsLinks, AuditLogsMeta, AuditLogsPage, AuditPage, BucketOut, CatalogEntryOut,
-    CatalogOut, CatalogsOut, CountOut, EventOut, EventPage, HTTPValidationError, HistogramOut,
-    StreamMessage, ValidationError, AUDIT_EVENT_FILTERS,
+    CatalogOut, CatalogsOut, CountOut, EventOut, EventPage, GroupOut, HTTPValidationError,
+    HistogramOut, StreamMessage, ValidationError, AUDIT_EVENT_FILTERS,
 };
 
 #[derive(OpenApi)]
@@ -44,7 +44,7 @@ use crate::schemas::{
         crate::proofs::consistency,
     ),
     components(schemas(
-        EventOut, EventPage, AppendedOut, AppendResult, CountOut, BucketOut, HistogramOut,
+        EventOut, EventPage, AppendedOut, AppendResult, CountOut, GroupOut, BucketOut, HistogramOut,
         CatalogEntryOut, CatalogOut, CatalogsOut, AuditPage, AuditLog, AuditLogsMeta,
         AuditLogsLinks, AuditLogsPage, AuditEventResponse, AuditEventListResponse,
         ValidationError, HTTPValidationError, Problem, ProblemItem, StreamMessage,
