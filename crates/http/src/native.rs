@@ -14,6 +14,7 @@ use serde_json::json;
 use crate::params::{filter_only, list_params, number, pairs, ListParams};
 use crate::problem::{Problem, ProblemItem};
 use crate::respond::{blocking, json_response, link_pages};
+use crate::schemas::{CountOut, GroupOut};
 use crate::state::AppState;
 
 /// Located problems listed in one response at most; the count says how many there were.
@@ -253,18 +254,29 @@ pub async fn count(State(state): State<AppState>, uri: Uri) -> Result<Response, 
     let body = blocking(move || {
         let (filter, group) = count_params(pairs, engine.catalogs())?;
         let Some((field, limit)) = group else {
-            return Ok(json!({ "count": engine.count(&filter)? }));
+            return Ok(CountOut {
+                count: engine.count(&filter)?,
+                distinct: None,
+                groups: None,
+            });
         };
         let g = engine.group_by(&filter, field, limit)?;
-        let groups: Vec<_> = g
+        let groups = g
             .groups
             .into_iter()
-            .map(|(v, n)| match v {
-                GroupValue::Int(v) => json!({"value": v, "count": n}),
-                GroupValue::Text(v) => json!({"value": v, "count": n}),
+            .map(|(v, count)| GroupOut {
+                value: match v {
+                    GroupValue::Int(v) => json!(v),
+                    GroupValue::Text(v) => json!(v),
+                },
+                count,
             })
             .collect();
-        Ok(json!({"count": g.count, "distinct": g.distinct, "groups": groups}))
+        Ok(CountOut {
+            count: g.count,
+            distinct: Some(g.distinct),
+            groups: Some(groups),
+        })
     })
     .await?;
     Ok(json_response(

@@ -188,29 +188,33 @@ pub struct AppendResult {
 }
 
 /// An exact count; with `group_by`, the matches per value of that field too.
+// The count route answers this type serialized, so the document and the server agree.
 #[derive(Serialize, ToSchema)]
-#[allow(dead_code)]
 pub struct CountOut {
     /// Every match (with `group_by`, also those without the field: the groups sum to at
     /// most this).
-    count: u64,
-    /// With `group_by`: distinct values among the matches. More than `groups` holds when
-    /// `limit` cut the list.
-    distinct: Option<u64>,
-    /// With `group_by`: the largest groups, largest first, ties in value order (numeric for
-    /// integer fields); at most `limit`.
-    groups: Option<Vec<GroupOut>>,
+    pub(crate) count: u64,
+    /// With `group_by` only: distinct values among the matches. More than `groups` holds
+    /// when `limit` cut the list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub(crate) distinct: Option<u64>,
+    /// With `group_by` only: the largest groups, largest first, ties in value order
+    /// (numeric for integer fields); at most `limit`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub(crate) groups: Option<Vec<GroupOut>>,
 }
 
 /// Matches holding one value of the `group_by` field.
 #[derive(Serialize, ToSchema)]
-#[allow(dead_code)]
 pub struct GroupOut {
     /// The value, typed as the field is: an integer for integer fields (`event_code`,
     /// `user_id`, `task_id`, `http_status`), a string for text fields.
     #[schema(schema_with = group_value_schema)]
-    value: serde_json::Value,
-    count: u64,
+    pub(crate) value: serde_json::Value,
+    /// Matches holding it.
+    pub(crate) count: u64,
 }
 
 fn group_value_schema() -> Schema {
