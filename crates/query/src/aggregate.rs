@@ -147,19 +147,13 @@ impl Engine {
         let pos = self.indexer.position(field);
         let mut total = 0;
         let mut counts: HashMap<Key, u64> = HashMap::new();
-        let mut add = |k: &[u8], n: u64| match counts.get_mut(k) {
-            Some(c) => *c += n,
-            None => {
-                counts.insert(k.into(), n);
-            }
-        };
         for seg in &view.segments {
             match pos {
                 Some(p) if !plan.residual => {
                     if plan.summary_count(seg) == Some(seg.count) {
                         total += seg.count;
                         for (k, n) in seg.index.value_counts(p, seg.count)? {
-                            add(&k, n);
+                            add_to(&mut counts, &k, n);
                         }
                         continue;
                     }
@@ -171,7 +165,7 @@ impl Engine {
                     seg.index.for_each_value(p, seg.count, |k, b| {
                         let n = b.intersection_len(&cands);
                         if n > 0 {
-                            add(k, n);
+                            add_to(&mut counts, k, n);
                         }
                     })?;
                 }
@@ -180,7 +174,7 @@ impl Engine {
                     for (_, e) in self.matching_events(&view, &plan, seg, &cands)? {
                         total += 1;
                         if let Some(k) = event_key(&e, field) {
-                            add(&k, 1);
+                            add_to(&mut counts, &k, 1);
                         }
                     }
                 }
