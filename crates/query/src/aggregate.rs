@@ -60,8 +60,8 @@ pub struct Bucket {
     pub start: Timestamp,
     /// Matches in it.
     pub count: u64,
-    /// Matches per value of the split field (if split), largest first; events without the
-    /// field are not in any.
+    /// Matches per value of the split field (if split), largest first, ties in value order;
+    /// events without the field are not in any.
     pub by: Vec<(String, u64)>,
 }
 
