@@ -140,6 +140,7 @@ fn native_routes_end_to_end() {
         count(&s, "event_code=202&event_code=203"),
         count(&s, "event_code=202") + count(&s, "event_code=203")
     );
+    check_group_by(&s, total);
     let paged = get(&s, "/v1/events?action=login&order=asc&limit=7&page=2").json();
     assert_eq!(
         paged["items"], page2["items"],
@@ -180,6 +181,9 @@ fn native_routes_end_to_end() {
         assert_eq!(r.json()["errors"][0]["loc"], json!(["query", name]), "{q}");
     }
     assert_eq!(get(&s, "/v1/events/histogram?interval=week").status, 400);
+    let bad_by = get(&s, "/v1/events/histogram?by=created_at");
+    assert_eq!(bad_by.status, 400);
+    assert_eq!(bad_by.json()["errors"][0]["loc"], json!(["query", "by"]));
     assert_eq!(get(&s, "/no/such/route").status, 404);
 
     // Export: every match, NDJSON and CSV.
@@ -398,6 +402,79 @@ fn every_returned_id_is_fetchable_and_a_re_sent_id_with_other_content_is_409() {
         assert_eq!(r.json()["items"][0]["duplicate"], duplicate, "{}", r.body);
     }
     assert_eq!(count(&s, ""), 5);
+}
+
+/// `GET /v1/events/count?group_by=…`: values typed as their field, largest first, each
+/// group the count of its own filter; bad fields and limits refused naming the parameter.
+fn check_group_by(s: &Server, total: u64) {
+    assert_eq!(get(s, "/v1/events/count").json(), json!({ "count": total }));
+    for (query, field, integer) in [
+        ("group_by=event_code", "event_code", true),
+        ("group_by=user_id", "user_id", true),
+        ("action=login&group_by=status", "status", false),
+    ] {
+        let filter = query.split('&').find(|p| !p.starts_with("group_by"));
+        let with = |more: &str| filter.map_or(more.to_string(), |f| format!("{f}&{more}"));
+        let v = get(s, &format!("/v1/events/count?{query}")).json();
+        assert_eq!(
+            v["count"].as_u64(),
+            Some(count(s, filter.unwrap_or(""))),
+            "{query}"
+        );
+        let groups = v["groups"].as_array().unwrap();
+        assert!(!groups.is_empty(), "{query}");
+        assert_eq!(v["distinct"].as_u64(), Some(groups.len() as u64), "{query}");
+        let mut sum = 0;
+        for g in groups {
+            let value = &g["value"];
+            assert_eq!(
+                value.is_i64(),
+                integer,
+                "{query}: {value} typed as the field"
+            );
+            assert_eq!(value.is_string(), !integer, "{query}: {value}");
+            let shown = value.as_str().map_or(value.to_string(), str::to_string);
+            let n = g["count"].as_u64().unwrap();
+            assert_eq!(
+                n,
+                count(s, &with(&format!("{field}={shown}"))),
+                "{query}: {value}"
+            );
+            sum += n;
+        }
+        assert!(sum <= total);
+        for w in groups.windows(2) {
+            let (a, b) = (w[0]["count"].as_u64(), w[1]["count"].as_u64());
+            assert!(a >= b, "{query}: largest first");
+            if a == b && integer {
+                assert!(
+                    w[0]["value"].as_i64() < w[1]["value"].as_i64(),
+                    "{query}: ties"
+                );
+            }
+        }
+        let top = get(s, &format!("/v1/events/count?{query}&limit=1")).json();
+        assert_eq!(top["groups"], json!([groups[0]]), "{query}&limit=1");
+        assert_eq!(top["distinct"], v["distinct"]);
+    }
+    for (q, name) in [
+        ("group_by=created_at", "group_by"),
+        ("group_by=payload", "group_by"),
+        ("group_by=nope", "group_by"),
+        ("group_by=", "group_by"),
+        ("group_by=status&group_by=action", "group_by"),
+        ("group_by=status&limit=0", "limit"),
+        ("group_by=status&limit=1001", "limit"),
+        ("group_by=status&interval=day", "interval"),
+    ] {
+        let r = get(s, &format!("/v1/events/count?{q}"));
+        assert_eq!(r.status, 400, "{q}: {}", r.body);
+        assert!(r.content_type.starts_with("application/problem+json"));
+        assert_eq!(r.json()["errors"][0]["loc"], json!(["query", name]), "{q}");
+    }
+    let doc = get(s, "/openapi.json").json();
+    let params = doc["paths"]["/v1/events/count"]["get"]["parameters"].to_string();
+    assert!(params.contains("group_by"), "{params}");
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use annal_index::IndexOptions;
 use annal_model::{Catalogs, Event, Field, IntField, TextField, Timestamp, NANOS_PER_DAY};
 use annal_query::{
-    codes_in_category, codes_named, Clause, Dir, Engine, Filter, Interval, Query, Start,
+    codes_in_category, codes_named, Clause, Dir, Engine, Filter, GroupValue, Interval, Query, Start,
 };
 use annal_storage::{Options, SealOptions, Store};
 use proptest::prelude::*;
@@ -274,38 +274,100 @@ fn check(engine: &Engine, events: &[Event], filter: &Filter, limit: usize, catal
         }
     }
     // Counts by field and histograms from the indexes equal counting the matches.
-    let field = Field::Text(TextField::Action);
-    let mut by: BTreeMap<String, u64> = BTreeMap::new();
-    for &s in &want {
-        if let Some(v) = events[s as usize].text(TextField::Action) {
-            *by.entry(v.to_string()).or_default() += 1;
+    for field in GROUPED {
+        check_groups(engine, events, &want, filter, field);
+    }
+    for (interval, by) in [
+        (Interval::Hour, Some(Field::Int(IntField::UserId))),
+        (Interval::Day, Some(Field::Int(IntField::EventCode))),
+        (Interval::Minute, Some(Field::Text(TextField::Action))),
+        (Interval::Day, Some(Field::Text(TextField::HttpMethod))),
+        (Interval::Hour, None),
+    ] {
+        check_histogram(engine, events, &want, filter, interval, by);
+    }
+}
+
+/// Fields counted by value: indexed or not (depending on the index options), text and
+/// integer.
+const GROUPED: [Field; 5] = [
+    Field::Text(TextField::Action),
+    Field::Text(TextField::Status),
+    Field::Int(IntField::EventCode),
+    Field::Int(IntField::UserId),
+    Field::Text(TextField::HttpMethod),
+];
+
+/// The value of `field` in `e`, typed as the engine groups it.
+fn group_value(e: &Event, field: Field) -> Option<GroupValue> {
+    match field {
+        Field::Int(f) => e.int(f).map(GroupValue::Int),
+        Field::Text(f) => e.text(f).map(|v| GroupValue::Text(v.to_string())),
+        _ => None,
+    }
+}
+
+/// `group_by` against counting the matches `want` of a linear scan.
+fn check_groups(engine: &Engine, events: &[Event], want: &[u64], filter: &Filter, field: Field) {
+    let mut by: BTreeMap<GroupValue, u64> = BTreeMap::new();
+    for &s in want {
+        if let Some(v) = group_value(&events[s as usize], field) {
+            *by.entry(v).or_default() += 1;
         }
     }
-    let got: BTreeMap<String, u64> = engine
-        .count_by(filter, field)
-        .unwrap()
-        .into_iter()
-        .collect();
-    assert_eq!(got, by, "count by action of {filter:?}");
-    let mut hist: BTreeMap<i64, (u64, BTreeMap<String, u64>)> = BTreeMap::new();
-    let width = Interval::Hour.nanos();
-    for &s in &want {
+    let got = engine.group_by(filter, field, usize::MAX).unwrap();
+    let what = format!("group by {} of {filter:?}", field.name());
+    assert_eq!(got.count, want.len() as u64, "{what}: count");
+    assert_eq!(got.distinct, by.len() as u64, "{what}: distinct");
+    // Largest first, ties in value order: the oracle's map sorted so.
+    let mut order: Vec<(GroupValue, u64)> = by.into_iter().collect();
+    order.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    assert_eq!(got.groups, order, "{what}");
+    let top = engine.group_by(filter, field, 2).unwrap();
+    assert_eq!(top.groups, order[..order.len().min(2)], "{what}: limit 2");
+    assert_eq!((top.count, top.distinct), (got.count, got.distinct));
+    let text: Vec<(String, u64)> = order.iter().map(|(v, n)| (v.to_string(), *n)).collect();
+    assert_eq!(
+        engine.count_by(filter, field).unwrap(),
+        text,
+        "{what}: count_by"
+    );
+}
+
+/// A histogram against putting each match `want` of a linear scan in its bucket.
+fn check_histogram(
+    engine: &Engine,
+    events: &[Event],
+    want: &[u64],
+    filter: &Filter,
+    interval: Interval,
+    by: Option<Field>,
+) {
+    type Split = BTreeMap<String, u64>;
+    let mut hist: BTreeMap<i64, (u64, Split)> = BTreeMap::new();
+    let width = interval.nanos();
+    for &s in want {
         let e = &events[s as usize];
         let b = hist
             .entry(e.created_at.0.div_euclid(width) * width)
             .or_default();
         b.0 += 1;
-        if let Some(u) = e.int(IntField::UserId) {
-            *b.1.entry(u.to_string()).or_default() += 1;
+        if let Some(v) = by.and_then(|f| group_value(e, f)) {
+            *b.1.entry(v.to_string()).or_default() += 1;
         }
     }
-    let got: BTreeMap<i64, (u64, BTreeMap<String, u64>)> = engine
-        .histogram(filter, Interval::Hour, Some(Field::Int(IntField::UserId)))
-        .unwrap()
+    let buckets = engine.histogram(filter, interval, by).unwrap();
+    for b in &buckets {
+        assert!(
+            b.by.windows(2).all(|w| w[0].1 >= w[1].1),
+            "split largest first"
+        );
+    }
+    let got: BTreeMap<i64, (u64, Split)> = buckets
         .into_iter()
         .map(|b| (b.start.0, (b.count, b.by.into_iter().collect())))
         .collect();
-    assert_eq!(got, hist, "hourly histogram by user_id of {filter:?}");
+    assert_eq!(got, hist, "{interval:?} histogram by {by:?} of {filter:?}");
 }
 
 fn index_options(which: usize) -> IndexOptions {

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use annal_gen::{EventStream, GenConfig};
 use annal_index::IndexOptions;
 use annal_model::{Catalogs, Field, IntField, TextField, Timestamp};
-use annal_query::{codes_in_category, codes_named, Clause, Dir, Engine, Filter, Query, Start};
+use annal_query::{
+    codes_in_category, codes_named, Clause, Dir, Engine, Filter, Interval, Query, Start,
+};
 use annal_storage::{Options, Store};
 use anyhow::Context;
 use rusqlite::types::Value;
@@ -444,5 +446,34 @@ fn cases(
             Ok(n)
         }),
     });
+    for (name, interval) in [
+        (
+            "day histogram by event_code, whole trail (rows = (day, code) groups)",
+            Interval::Day,
+        ),
+        (
+            "hour histogram by event_code, whole trail (rows = (hour, code) groups)",
+            Interval::Hour,
+        ),
+    ] {
+        let by = Some(Field::Int(IntField::EventCode));
+        let sql = format!("SELECT created_at / {w} AS bucket, event_code, count(*) FROM events WHERE event_code IS NOT NULL GROUP BY bucket, event_code", w = interval.nanos());
+        cases.push(Case {
+            name,
+            annal: Box::new(move |e: &Engine| {
+                let buckets = e.histogram(&Filter::default(), interval, by)?;
+                Ok(buckets.iter().map(|b| b.by.len()).sum())
+            }),
+            sqlite: Box::new(move |db: &rusqlite::Connection| {
+                let mut stmt = db.prepare_cached(&sql)?;
+                let mut rows = stmt.query([])?;
+                let mut n = 0;
+                while rows.next()?.is_some() {
+                    n += 1;
+                }
+                Ok(n)
+            }),
+        });
+    }
     Ok(cases)
 }

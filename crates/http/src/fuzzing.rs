@@ -36,9 +36,8 @@ pub fn parse_route_query(route: &str, query: &str) -> Result<(), Problem> {
     let catalogs = CATALOGS.get_or_init(Catalogs::builtin);
     let query = Some(query);
     match route {
-        "/v1/events" | "/v1/events/count" | "/v1/events/stream" => {
-            params::filter_only(query, catalogs).map(drop)
-        }
+        "/v1/events" | "/v1/events/stream" => params::filter_only(query, catalogs).map(drop),
+        "/v1/events/count" => native::count_params(params::pairs(query)?, catalogs).map(drop),
         "/v1/events/histogram" => {
             native::histogram_params(&params::pairs(query)?, catalogs).map(drop)
         }

@@ -1,7 +1,7 @@
 //! The native API: `/v1/events` (append, list, one event, count, histogram) and `/v1/catalog`.
 
 use annal_model::{Event, Field, IngestContext, MADE_ID_PREFIX};
-use annal_query::{Interval, Page, Query};
+use annal_query::{GroupValue, Interval, Page, Query};
 use annal_storage::StorageError;
 use std::sync::Arc;
 
@@ -12,9 +12,10 @@ use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::json;
 
-use crate::params::{filter_only, list_params, pairs, ListParams};
+use crate::params::{filter_only, list_params, number, pairs, ListParams};
 use crate::problem::{Problem, ProblemItem, StorageErrorRef};
 use crate::respond::{blocking, json_response, link_pages};
+use crate::schemas::{CountOut, GroupOut};
 use crate::state::AppState;
 
 /// Located problems listed in one response at most; the count says how many there were.
@@ -278,21 +279,92 @@ fn find_key(snap: &annal_storage::Snapshot, key: &str) -> Result<Option<u64>, Pr
     Ok(key.parse::<u64>().ok().and_then(in_trail))
 }
 
-/// `GET /v1/events/count`.
+/// Most groups one count answers: the largest `limit` with `group_by`, and its default.
+/// Beyond it the largest groups are returned and `distinct` says how many values there were.
+pub const GROUPS_LIMIT_MAX: usize = 1000;
+
+/// `GET /v1/events/count[?group_by=FIELD[&limit=N]]`.
 #[utoipa::path(get, path = "/v1/events/count", tag = "events",
-    params(crate::schemas::FilterParams),
+    params(crate::schemas::FilterParams, crate::schemas::GroupParams),
     responses(
-        (status = 200, description = "Exact number of matches", body = crate::schemas::CountOut),
+        (status = 200, description = "Exact number of matches; with `group_by`, also the matches per value of that field, largest first", body = crate::schemas::CountOut),
         (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn count(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
-    let filter = filter_only(uri.query(), state.engine.catalogs())?.filter;
+    let pairs = pairs(uri.query())?;
     let engine = state.engine.clone();
-    let n = blocking(move || Ok(engine.count(&filter)?)).await?;
+    let body = blocking(move || {
+        let (filter, group) = count_params(pairs, engine.catalogs())?;
+        let Some((field, limit)) = group else {
+            return Ok(CountOut {
+                count: engine.count(&filter)?,
+                distinct: None,
+                groups: None,
+            });
+        };
+        let g = engine.group_by(&filter, field, limit)?;
+        let groups = g
+            .groups
+            .into_iter()
+            .map(|(v, count)| GroupOut {
+                value: match v {
+                    GroupValue::Int(v) => json!(v),
+                    GroupValue::Text(v) => json!(v),
+                },
+                count,
+            })
+            .collect();
+        Ok(CountOut {
+            count: g.count,
+            distinct: Some(g.distinct),
+            groups: Some(groups),
+        })
+    })
+    .await?;
     Ok(json_response(
         StatusCode::OK,
-        serde_json::to_vec(&json!({ "count": n })).unwrap_or_default(),
+        serde_json::to_vec(&body).unwrap_or_default(),
     ))
+}
+
+/// The filter of a count request, and with `group_by` the field and the most groups
+/// (`limit`, default and most [`GROUPS_LIMIT_MAX`]). Without `group_by` the parameters are
+/// those of every filtered route, as before `group_by` existed.
+pub(crate) fn count_params(
+    mut pairs: Vec<(String, String)>,
+    catalogs: &annal_model::Catalogs,
+) -> Result<(annal_query::Filter, Option<(Field, usize)>), Problem> {
+    let mut group = None;
+    if pairs.iter().any(|(n, _)| n == "group_by") {
+        let mut field = None;
+        let mut limit = GROUPS_LIMIT_MAX;
+        let mut rest = Vec::with_capacity(pairs.len());
+        for (name, v) in pairs {
+            match name.as_str() {
+                "group_by" if field.is_some() => {
+                    return Err(Problem::bad_param(&name, "given more than once"))
+                }
+                "group_by" => field = Some(groupable(&name, &v)?),
+                "limit" => limit = number(&name, &v, 1, GROUPS_LIMIT_MAX as u64)? as usize,
+                _ => rest.push((name, v)),
+            }
+        }
+        pairs = rest;
+        group = field.map(|f| (f, limit));
+    }
+    let p = list_params(&pairs, catalogs)?;
+    if let Some((name, _)) = p.extra.first() {
+        return Err(Problem::bad_param(name, "not a parameter of this route"));
+    }
+    Ok((p.filter, group))
+}
+
+/// The field a `group_by` or `by` parameter names, if values can be counted by it.
+fn groupable(param: &str, name: &str) -> Result<Field, Problem> {
+    let f = Field::from_name(name)
+        .ok_or_else(|| Problem::bad_param(param, format!("no field named {name:?}")))?;
+    annal_query::check_field(f).map_err(|e| Problem::bad_param(param, e.to_string()))?;
+    Ok(f)
 }
 
 /// `GET /v1/events/histogram?interval=minute|hour|day[&by=FIELD]`.
@@ -344,12 +416,7 @@ pub(crate) fn histogram_params(
     for (name, v) in &p.extra {
         match name.as_str() {
             "interval" => interval = Interval::parse(v)?,
-            "by" => {
-                let f = Field::from_name(v)
-                    .ok_or_else(|| Problem::bad_param("by", format!("no field named {v:?}")))?;
-                annal_query::check_field(f)?;
-                by = Some(f);
-            }
+            "by" => by = Some(groupable(name, v)?),
             other => return Err(Problem::bad_param(other, "not a parameter of this route")),
         }
     }

@@ -16,7 +16,8 @@ use crate::schemas::{
     field_schema, AppendBody, AppendResult, AppendedOut, AuditEventListResponse,
     AuditEventResponse, AuditLog, AuditLogsLinks, AuditLogsMeta, AuditLogsPage, AuditPage,
     BucketOut, CatalogEntryOut, CatalogOut, CatalogsOut, CountOut, EventIn, EventOut, EventPage,
-    HTTPValidationError, HistogramOut, StreamMessage, ValidationError, AUDIT_EVENT_FILTERS,
+    GroupOut, HTTPValidationError, HistogramOut, StreamMessage, ValidationError,
+    AUDIT_EVENT_FILTERS,
 };
 
 #[derive(OpenApi)]
@@ -44,7 +45,7 @@ use crate::schemas::{
         crate::proofs::consistency,
     ),
     components(schemas(
-        EventIn, AppendBody, EventOut, EventPage, AppendedOut, AppendResult, CountOut, BucketOut, HistogramOut,
+        EventIn, AppendBody, EventOut, EventPage, AppendedOut, AppendResult, CountOut, GroupOut, BucketOut, HistogramOut,
         CatalogEntryOut, CatalogOut, CatalogsOut, AuditPage, AuditLog, AuditLogsMeta,
         AuditLogsLinks, AuditLogsPage, AuditEventResponse, AuditEventListResponse,
         ValidationError, HTTPValidationError, Problem, ProblemItem, StreamMessage,

@@ -302,11 +302,82 @@ pub struct AppendResult {
     items: Vec<AppendedOut>,
 }
 
-/// An exact count.
+/// An exact count; with `group_by`, the matches per value of that field too.
+// The count route answers this type serialized, so the document and the server agree.
 #[derive(Serialize, ToSchema)]
-#[allow(dead_code)]
 pub struct CountOut {
-    count: u64,
+    /// Every match (with `group_by`, also those without the field: the groups sum to at
+    /// most this).
+    pub(crate) count: u64,
+    /// With `group_by` only: distinct values among the matches. More than `groups` holds
+    /// when `limit` cut the list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub(crate) distinct: Option<u64>,
+    /// With `group_by` only: the largest groups, largest first, ties in value order
+    /// (numeric for integer fields); at most `limit`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub(crate) groups: Option<Vec<GroupOut>>,
+}
+
+/// Matches holding one value of the `group_by` field.
+#[derive(Serialize, ToSchema)]
+pub struct GroupOut {
+    /// The value, typed as the field is: an integer for integer fields (`event_code`,
+    /// `user_id`, `task_id`, `http_status`), a string for text fields.
+    #[schema(schema_with = group_value_schema)]
+    pub(crate) value: serde_json::Value,
+    /// Matches holding it.
+    pub(crate) count: u64,
+}
+
+fn group_value_schema() -> Schema {
+    let one_of = utoipa::openapi::schema::OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64))),
+        )
+        .item(ObjectBuilder::new().schema_type(Type::String))
+        .build();
+    Schema::OneOf(one_of)
+}
+
+/// `group_by` and its `limit`, of `GET /v1/events/count`.
+pub struct GroupParams;
+
+impl utoipa::IntoParams for GroupParams {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::Required;
+        let max = crate::native::GROUPS_LIMIT_MAX;
+        let fields = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(annal_model::FILTERABLE.map(|f| f.name())));
+        let limit = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(1))
+            .maximum(Some(max as u64))
+            .default(Some(serde_json::json!(max)));
+        [
+            ("group_by", fields, "Count the matches per value of this text or integer field (answered with `distinct` and `groups`). Other fields are refused with 400."),
+            ("limit", limit, "With `group_by`: the most groups returned, the largest; `distinct` says how many values there were. Without `group_by` it is ignored, as on every count."),
+        ]
+        .into_iter()
+        .map(|(name, schema, what)| {
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .description(Some(what))
+                .schema(Some(schema))
+                .build()
+        })
+        .collect()
+    }
 }
 
 /// One histogram bucket.

@@ -30,10 +30,16 @@ pub fn event_key(event: &Event, field: Field) -> Option<Key> {
     }
 }
 
+/// The integer an [`int_key`] stands for, if `key` is one (8 bytes).
+pub fn key_to_int(key: &[u8]) -> Option<i64> {
+    let b = <[u8; 8]>::try_from(key).ok()?;
+    Some((u64::from_be_bytes(b) ^ (1 << 63)) as i64)
+}
+
 /// A key shown as the value it stands for (integers in decimal).
 pub fn key_to_string(field: Field, key: &[u8]) -> String {
-    match (field, <[u8; 8]>::try_from(key)) {
-        (Field::Int(_), Ok(b)) => ((u64::from_be_bytes(b) ^ (1 << 63)) as i64).to_string(),
+    match (field, key_to_int(key)) {
+        (Field::Int(_), Some(v)) => v.to_string(),
         _ => String::from_utf8_lossy(key).into_owned(),
     }
 }

@@ -23,9 +23,9 @@ pub use file::{
 pub use indexer::{
     build_from_sealed, IndexOptions, IndexView, IndexedSegment, Indexer, DEFAULT_FIELDS, INDEX_DIR,
 };
-pub use key::{event_key, indexable, int_key, key_to_string, text_key, Key};
+pub use key::{event_key, indexable, int_key, key_to_int, key_to_string, text_key, Key};
 pub use mem::MemIndex;
 pub use roaring::RoaringBitmap;
 pub use segment::SegmentIndex;
-pub use times::TIME_CHUNK_RECORDS;
+pub use times::{BucketRuns, TIME_CHUNK_RECORDS};
 pub use values::{INLINE_POSTINGS_MAX, VALUE_BLOCK_VALUES};

@@ -9,7 +9,7 @@ use crate::error::{IndexError, Result};
 use crate::file::IndexFile;
 use crate::key::Key;
 use crate::mem::MemIndex;
-use crate::times::{for_each_time, ordinals_in_range};
+use crate::times::{bucket_runs, for_each_time, ordinals_in_range, BucketRuns};
 
 /// A segment's index. Ordinals are positions in the segment (seq − base); every method
 /// takes `limit`, the number of records visible to the caller, and answers for those only.
@@ -91,18 +91,29 @@ impl SegmentIndex {
         Ok(())
     }
 
-    /// Every value of `field` with its record count over the whole segment, without
-    /// reading postings.
-    pub fn value_counts(&self, field: usize) -> Result<Vec<(Key, u64)>> {
+    /// Every value of `field` with its record count (below `limit`), without reading
+    /// postings of a file. A file's counts are its whole segment's: `limit` is its count.
+    pub fn value_counts(&self, field: usize, limit: u64) -> Result<Vec<(Key, u64)>> {
         match self {
-            SegmentIndex::Mem(m) => Ok(m
-                .read()
-                .postings
-                .get(field)
-                .into_iter()
-                .flatten()
-                .map(|(k, b)| (k.clone(), b.len()))
-                .collect()),
+            SegmentIndex::Mem(m) => {
+                let m = m.read();
+                // An index caught up by a later view may hold records this one does not see.
+                let whole = m.len() <= limit;
+                Ok(m.postings
+                    .get(field)
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, b)| {
+                        let n = if whole {
+                            b.len()
+                        } else {
+                            b.range_cardinality(..limit as u32)
+                        };
+                        (k.clone(), n)
+                    })
+                    .filter(|(_, n)| *n > 0)
+                    .collect())
+            }
             SegmentIndex::File(f) => {
                 if let Some(v) = f.summary().fields.get(field).and_then(|s| s.values.clone()) {
                     return Ok(v);
@@ -142,6 +153,21 @@ impl SegmentIndex {
             SegmentIndex::File(file) => {
                 let t = file.times()?;
                 for_each_time(&t, set, f).map_err(|m| corrupt(file, m))
+            }
+        }
+    }
+
+    /// The records below `limit` cut into time buckets of `width` nanoseconds.
+    pub fn bucket_runs(&self, width: i64, limit: u64) -> Result<BucketRuns> {
+        match self {
+            SegmentIndex::Mem(m) => {
+                let m = m.read();
+                let Ok(runs) = bucket_runs(&m.times, width, limit);
+                Ok(runs)
+            }
+            SegmentIndex::File(file) => {
+                let t = file.times()?;
+                bucket_runs(&t, width, limit).map_err(|m| corrupt(file, m))
             }
         }
     }

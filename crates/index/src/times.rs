@@ -92,6 +92,143 @@ pub(crate) fn for_each_time<S: TimeSource>(
     Ok(())
 }
 
+/// A segment's records cut into time buckets: maximal runs of consecutive ordinals whose
+/// times fall in one bucket, in ordinal order, covering every ordinal below the limit they
+/// were made for. Records of a segment are mostly in time order, so a day segment cut into
+/// hours is about 24 runs; a segment written out of order has more (at most one per record).
+///
+/// Counting a bitmap's ordinals per bucket is then a sum over runs, each a range
+/// cardinality (rank over two ends) or, when the bitmap is small beside the number of runs,
+/// one walk of its ordinals beside the runs: no event is decoded and nothing is hashed per
+/// ordinal.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BucketRuns {
+    /// Start of each distinct bucket, ascending.
+    buckets: Vec<i64>,
+    /// (first ordinal, end ordinal, index into `buckets`), ascending and adjacent.
+    runs: Vec<(u32, u32, u32)>,
+}
+
+/// A range cardinality costs about this many steps of a walk over a bitmap's ordinals
+/// (binary searches in its containers): the break-even point between the two ways
+/// [`BucketRuns::count`] counts.
+const RANK_COST_ORDINALS: u64 = 16;
+
+impl BucketRuns {
+    /// Start of each bucket holding at least one record, ascending; indexes of this list
+    /// are the slots [`count`](Self::count) adds to.
+    pub fn buckets(&self) -> &[i64] {
+        &self.buckets
+    }
+
+    /// Number of runs.
+    pub fn len(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// True when no record is covered.
+    pub fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+
+    /// Adds to `out[i]` the ordinals of `set` in bucket `buckets()[i]`. `out` has one slot
+    /// per bucket; ordinals beyond the runs are not counted.
+    pub fn count(&self, set: &RoaringBitmap, out: &mut [u64]) {
+        assert_eq!(out.len(), self.buckets.len(), "one slot per bucket");
+        if self.runs.len() as u64 * RANK_COST_ORDINALS <= set.len() {
+            self.count_by_rank(set, out);
+        } else {
+            self.count_by_walk(set, out);
+        }
+    }
+
+    /// [`count`](Self::count) by one range cardinality per run.
+    pub fn count_by_rank(&self, set: &RoaringBitmap, out: &mut [u64]) {
+        let (Some(lo), Some(hi)) = (set.min(), set.max()) else {
+            return;
+        };
+        // Only the runs between the set's smallest and largest ordinal can hold any.
+        let first = self.runs.partition_point(|r| r.1 <= lo);
+        for &(start, end, slot) in &self.runs[first..] {
+            if start > hi {
+                break;
+            }
+            out[slot as usize] += set.range_cardinality(start..end);
+        }
+    }
+
+    /// [`count`](Self::count) by walking the set's ordinals beside the runs.
+    pub fn count_by_walk(&self, set: &RoaringBitmap, out: &mut [u64]) {
+        let mut i = 0;
+        for ord in set {
+            while i < self.runs.len() && self.runs[i].1 <= ord {
+                i += 1;
+            }
+            let Some(&(start, _, slot)) = self.runs.get(i) else {
+                return;
+            };
+            if ord >= start {
+                out[slot as usize] += 1;
+            }
+        }
+    }
+
+    /// Made from runs of (first ordinal, end ordinal, bucket start), adjacent and in
+    /// ordinal order: the distinct buckets sorted, each run given its bucket's slot.
+    fn from_runs(runs: Vec<(u32, u32, i64)>) -> BucketRuns {
+        let mut buckets: Vec<i64> = runs.iter().map(|r| r.2).collect();
+        buckets.sort_unstable();
+        buckets.dedup();
+        let runs = runs
+            .into_iter()
+            .map(|(start, end, b)| {
+                // Every run's bucket is in the list it was collected into.
+                let slot = buckets.binary_search(&b).unwrap_or_default();
+                (start, end, slot as u32)
+            })
+            .collect();
+        BucketRuns { buckets, runs }
+    }
+}
+
+/// The ordinals below `limit` as runs in buckets of `width` nanoseconds (a bucket starts at
+/// a multiple of `width`). A chunk whose smallest and largest time share a bucket is one
+/// range without decoding (every time of the chunk lies between the two); any other chunk is
+/// decoded and cut record by record.
+pub(crate) fn bucket_runs<S: TimeSource>(
+    src: &S,
+    width: i64,
+    limit: u64,
+) -> Result<BucketRuns, S::Error> {
+    assert!(width > 0, "bucket width must be positive");
+    let bucket = |t: i64| t.div_euclid(width) * width;
+    let mut runs: Vec<(u32, u32, i64)> = Vec::new();
+    // Extends the last run when it is in the same bucket, else starts one.
+    let mut push = |start: u64, end: u64, b: i64| match runs.last_mut() {
+        Some(last) if last.2 == b => last.1 = end as u32,
+        _ => runs.push((start as u32, end as u32, b)),
+    };
+    let mut times = Vec::with_capacity(TIME_CHUNK_RECORDS);
+    for c in 0..src.chunk_count() {
+        let start = (c * TIME_CHUNK_RECORDS) as u64;
+        if start >= limit {
+            break;
+        }
+        let end = (start + TIME_CHUNK_RECORDS as u64).min(limit);
+        let b = src.bounds(c);
+        if bucket(b.min) == bucket(b.max) {
+            push(start, end, bucket(b.min));
+            continue;
+        }
+        times.clear();
+        src.decode_chunk(c, &mut times)?;
+        for (ord, &t) in (start..end).zip(&times) {
+            push(ord, ord + 1, bucket(t));
+        }
+    }
+    Ok(BucketRuns::from_runs(runs))
+}
+
 /// Largest power of ten (in nanoseconds, up to a second) dividing every time.
 pub(crate) fn time_unit(times: &[i64]) -> (u8, i64) {
     let mut exp = 9u32;
@@ -308,6 +445,64 @@ mod tests {
             for_each_time(&enc, &all, |o, t| seen.push((o, t))).unwrap();
             let expect: Vec<(u32, i64)> = times.iter().enumerate().map(|(i, &t)| (i as u32, t)).collect();
             prop_assert_eq!(seen, expect);
+        }
+    }
+
+    proptest! {
+        /// Buckets from chunk bounds and runs, counted by rank or by walk, against putting
+        /// each record's time in its bucket one by one.
+        #[test]
+        fn bucket_counts_equal_a_scan(
+            times in proptest::collection::vec(-3_000i64..3_000, 0..600),
+            sorted in proptest::bool::ANY,
+            width in prop_oneof![Just(1i64), Just(7), Just(100), Just(1_000), Just(10_000)],
+            set in proptest::collection::btree_set(0u32..700, 0..300),
+            cut in 0u64..700,
+        ) {
+            let mut times = times;
+            if sorted {
+                times.sort_unstable();
+            }
+            let mut bytes = Vec::new();
+            encode_times(&times, &mut bytes);
+            let enc = EncodedTimes::parse(&bytes, times.len() as u64).unwrap();
+            let mut mem = MemTimes::default();
+            times.iter().for_each(|&t| mem.push(t));
+            let limit = cut.min(times.len() as u64);
+            let set: RoaringBitmap = set.into_iter().collect();
+            let mut want: std::collections::BTreeMap<i64, u64> = Default::default();
+            for o in set.iter().filter(|&o| u64::from(o) < limit) {
+                *want.entry(times[o as usize].div_euclid(width) * width).or_default() += 1;
+            }
+            let runs = bucket_runs(&enc, width, limit).unwrap();
+            prop_assert_eq!(&runs, &bucket_runs(&mem, width, limit).unwrap());
+            prop_assert!(runs.len() as u64 <= limit);
+            prop_assert!(runs.buckets().windows(2).all(|w| w[0] < w[1]));
+            let mut covered = 0;
+            for &(start, end, slot) in &runs.runs {
+                prop_assert_eq!(start, covered, "runs are adjacent from 0");
+                prop_assert!(end > start);
+                covered = end;
+                let b = runs.buckets()[slot as usize];
+                prop_assert!((start..end).all(|o| times[o as usize].div_euclid(width) * width == b));
+            }
+            prop_assert_eq!(u64::from(covered), limit);
+            for how in 0..3 {
+                let mut out = vec![0; runs.buckets().len()];
+                match how {
+                    0 => runs.count(&set, &mut out),
+                    1 => runs.count_by_rank(&set, &mut out),
+                    _ => runs.count_by_walk(&set, &mut out),
+                }
+                let got: std::collections::BTreeMap<i64, u64> = runs
+                    .buckets()
+                    .iter()
+                    .copied()
+                    .zip(out)
+                    .filter(|(_, n)| *n > 0)
+                    .collect();
+                prop_assert_eq!(&got, &want, "counting way {}", how);
+            }
         }
     }
 

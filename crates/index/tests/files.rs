@@ -58,10 +58,17 @@ fn assert_matches_rebuilt(view: &IndexView, opts: &IndexOptions) {
             seg.index.time_range(mid, hi, n).unwrap(),
             fresh.time_range(mid, hi, n).unwrap()
         );
+        for width in [60_000_000_000, 3_600_000_000_000] {
+            assert_eq!(
+                seg.index.bucket_runs(width, n).unwrap(),
+                fresh.bucket_runs(width, n).unwrap(),
+                "time buckets of {width} ns"
+            );
+        }
         for pos in 0..opts.fields.len() {
-            let mut want = fresh.value_counts(pos).unwrap();
+            let mut want = fresh.value_counts(pos, n).unwrap();
             want.sort();
-            assert_eq!(seg.index.value_counts(pos).unwrap(), want, "field {pos}");
+            assert_eq!(seg.index.value_counts(pos, n).unwrap(), want, "field {pos}");
             for (key, count) in want.iter().take(50) {
                 let p = seg.index.postings(pos, key, n).unwrap();
                 assert_eq!(p, fresh.postings(pos, key, n).unwrap());
@@ -143,4 +150,37 @@ fn only_text_and_integer_fields_can_be_indexed() {
             .len(),
         1
     );
+}
+
+/// An in-memory index caught up past a view answers that view's value counts for the
+/// records the view sees, not for every record it holds.
+#[test]
+fn memory_value_counts_stop_at_the_view() {
+    let opts = IndexOptions::default();
+    let events = annal_gen::events(GenConfig {
+        count: 300,
+        ..GenConfig::default()
+    });
+    let mut mem = annal_index::MemIndex::new(0, &opts.fields);
+    events.iter().for_each(|e| mem.push(e));
+    let index = SegmentIndex::Mem(Arc::new(RwLock::new(mem)));
+    let code = opts
+        .fields
+        .iter()
+        .position(|f| f.name() == "event_code")
+        .unwrap();
+    for limit in [0u64, 1, 64, 150, 300, 1000] {
+        let mut want: std::collections::BTreeMap<Box<[u8]>, u64> = Default::default();
+        for e in events.iter().take(limit as usize) {
+            if let Some(k) = annal_index::event_key(e, opts.fields[code]) {
+                *want.entry(k).or_default() += 1;
+            }
+        }
+        let got: std::collections::BTreeMap<Box<[u8]>, u64> = index
+            .value_counts(code, limit)
+            .unwrap()
+            .into_iter()
+            .collect();
+        assert_eq!(got, want, "limit {limit}");
+    }
 }

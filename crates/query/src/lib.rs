@@ -26,7 +26,7 @@ use annal_model::{Catalogs, Event};
 use annal_storage::Store;
 use parking_lot::Mutex;
 
-pub use aggregate::{Bucket, Interval};
+pub use aggregate::{Bucket, GroupValue, Groups, Interval};
 pub use builder::{FilterBuilder, FilterError, FilterErrors, FilterProblem};
 pub use cursor::{Cursor, Dir, CURSOR_TEXT_MAX};
 pub use error::{QueryError, Result};
