@@ -108,7 +108,7 @@ fn check(bytes: &[u8]) {
         });
         // Counts known without postings (the summary's, when it lists the values) are the
         // postings' counts.
-        if let (Ok(()), Ok(known), true) = (listed, index.value_counts(pos), limit == count) {
+        if let (Ok(()), Ok(known), true) = (listed, index.value_counts(pos, limit), limit == count) {
             let known: Vec<(Vec<u8>, u64)> =
                 known.into_iter().map(|(k, n)| (k.to_vec(), n)).collect();
             assert_eq!(known, counts, "value counts disagree with the postings");
