@@ -28,6 +28,15 @@ pub(crate) trait TimeSource {
     fn decode_chunk(&self, chunk: usize, out: &mut Vec<i64>) -> Result<(), Self::Error>;
 }
 
+/// The chunks holding ordinals below `limit`, as (chunk, first ordinal, end ordinal), the
+/// last one cut at `limit`.
+fn chunks_below<S: TimeSource>(src: &S, limit: u64) -> impl Iterator<Item = (usize, u64, u64)> {
+    (0..src.chunk_count())
+        .map(|c| (c, (c * TIME_CHUNK_RECORDS) as u64))
+        .take_while(move |&(_, start)| start < limit)
+        .map(move |(c, start)| (c, start, (start + TIME_CHUNK_RECORDS as u64).min(limit)))
+}
+
 /// Ordinals below `limit` whose time is in `from..to`.
 pub(crate) fn ordinals_in_range<S: TimeSource>(
     src: &S,
@@ -37,12 +46,7 @@ pub(crate) fn ordinals_in_range<S: TimeSource>(
 ) -> Result<RoaringBitmap, S::Error> {
     let mut out = RoaringBitmap::new();
     let mut times = Vec::with_capacity(TIME_CHUNK_RECORDS);
-    for c in 0..src.chunk_count() {
-        let start = (c * TIME_CHUNK_RECORDS) as u64;
-        if start >= limit {
-            break;
-        }
-        let end = (start + TIME_CHUNK_RECORDS as u64).min(limit);
+    for (c, start, end) in chunks_below(src, limit) {
         let b = src.bounds(c);
         if b.max < from || b.min >= to {
             continue;
@@ -209,12 +213,7 @@ pub(crate) fn bucket_runs<S: TimeSource>(
         _ => runs.push((start as u32, end as u32, b)),
     };
     let mut times = Vec::with_capacity(TIME_CHUNK_RECORDS);
-    for c in 0..src.chunk_count() {
-        let start = (c * TIME_CHUNK_RECORDS) as u64;
-        if start >= limit {
-            break;
-        }
-        let end = (start + TIME_CHUNK_RECORDS as u64).min(limit);
+    for (c, start, end) in chunks_below(src, limit) {
         let b = src.bounds(c);
         if bucket(b.min) == bucket(b.max) {
             push(start, end, bucket(b.min));
