@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::params::{filter_only, list_params, number, pairs, ListParams};
 use crate::problem::{Problem, ProblemItem, StorageErrorRef};
 use crate::respond::{blocking, json_response, link_pages};
-use crate::schemas::{CountOut, GroupOut};
+use crate::schemas::{CountOut, GroupOut, GROUPS_LIMIT_MAX};
 use crate::state::AppState;
 
 /// Located problems listed in one response at most; the count says how many there were.
@@ -278,10 +278,6 @@ fn find_key(snap: &annal_storage::Snapshot, key: &str) -> Result<Option<u64>, Pr
     }
     Ok(key.parse::<u64>().ok().and_then(in_trail))
 }
-
-/// Most groups one count answers: the largest `limit` with `group_by`, and its default.
-/// Beyond it the largest groups are returned and `distinct` says how many values there were.
-pub const GROUPS_LIMIT_MAX: usize = 1000;
 
 /// `GET /v1/events/count[?group_by=FIELD[&limit=N]]`.
 #[utoipa::path(get, path = "/v1/events/count", tag = "events",

@@ -4,20 +4,20 @@
 //! `/api/audit/swagger/v1/swagger.json` with Swagger UI at `/api/audit/swagger/`.
 
 use annal_model::{ValueKind, FILTERABLE};
-use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{RefOr, Required, Schema};
+use utoipa::openapi::{RefOr, Schema};
 use utoipa::{Modify, OpenApi};
 
 use crate::problem::{Problem, ProblemItem};
 use crate::routes::{OPEN_ROUTES, UNTIMED_ROUTES};
 use crate::schemas::{
-    field_schema, AppendBody, AppendResult, AppendedOut, AuditEventListResponse,
-    AuditEventResponse, AuditLog, AuditLogsLinks, AuditLogsMeta, AuditLogsPage, AuditPage,
-    BucketOut, CatalogEntryOut, CatalogOut, CatalogsOut, CountOut, EventIn, EventOut, EventPage,
-    GroupOut, HTTPValidationError, HistogramOut, StreamMessage, ValidationError,
-    AUDIT_EVENT_FILTERS,
+    field_schema, optional_query_param, AppendBody, AppendResult, AppendedOut,
+    AuditEventListResponse, AuditEventResponse, AuditLog, AuditLogsLinks, AuditLogsMeta,
+    AuditLogsPage, AuditPage, BucketOut, CatalogEntryOut, CatalogOut, CatalogsOut, CountOut,
+    EventIn, EventOut, EventPage, GroupOut, HTTPValidationError, HistogramOut, StreamMessage,
+    ValidationError, AUDIT_EVENT_FILTERS,
 };
 
 #[derive(OpenApi)]
@@ -148,12 +148,8 @@ fn field_param(name: String, integer: bool, what: String) -> Parameter {
         ObjectBuilder::new().schema_type(Type::String)
     };
     let schema: RefOr<Schema> = ArrayBuilder::new().items(item).build().into();
-    ParameterBuilder::new()
-        .name(name)
-        .parameter_in(ParameterIn::Query)
-        .required(Required::False)
+    optional_query_param(name, schema)
         .description(Some(what))
-        .schema(Some(schema))
         .explode(Some(true))
         .build()
 }
@@ -163,14 +159,8 @@ impl Modify for FieldParams {
         let v1 = openapi.paths.paths.get_mut(AUDIT_EVENTS_PATH);
         if let Some(op) = v1.and_then(|item| item.get.as_mut()) {
             let params = op.parameters.get_or_insert_with(Vec::new);
-            let filters = AUDIT_EVENT_FILTERS.map(|f| {
-                ParameterBuilder::new()
-                    .name(f.name())
-                    .parameter_in(ParameterIn::Query)
-                    .required(Required::False)
-                    .schema(Some(field_schema(f, false, None)))
-                    .build()
-            });
+            let filters = AUDIT_EVENT_FILTERS
+                .map(|f| optional_query_param(f.name(), field_schema(f, false, None)).build());
             params.splice(0..0, filters);
         }
         for path in FILTERED_PATHS {

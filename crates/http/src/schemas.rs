@@ -347,13 +347,27 @@ fn group_value_schema() -> Schema {
 /// `group_by` and its `limit`, of `GET /v1/events/count`.
 pub struct GroupParams;
 
+/// Most groups one count answers: the largest `limit` with `group_by`, and its default.
+/// Beyond it the largest groups are returned and `distinct` says how many values there were.
+pub const GROUPS_LIMIT_MAX: usize = 1000;
+
+/// An optional query parameter `name` of `schema`, for the caller to describe and build.
+pub(crate) fn optional_query_param(
+    name: impl Into<String>,
+    schema: impl Into<RefOr<Schema>>,
+) -> utoipa::openapi::path::ParameterBuilder {
+    utoipa::openapi::path::ParameterBuilder::new()
+        .name(name)
+        .parameter_in(utoipa::openapi::path::ParameterIn::Query)
+        .required(utoipa::openapi::Required::False)
+        .schema(Some(schema))
+}
+
 impl utoipa::IntoParams for GroupParams {
     fn into_params(
         _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
     ) -> Vec<utoipa::openapi::path::Parameter> {
-        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
-        use utoipa::openapi::Required;
-        let max = crate::native::GROUPS_LIMIT_MAX;
+        let max = GROUPS_LIMIT_MAX;
         let fields = ObjectBuilder::new()
             .schema_type(Type::String)
             .enum_values(Some(annal_model::FILTERABLE.map(|f| f.name())));
@@ -367,15 +381,7 @@ impl utoipa::IntoParams for GroupParams {
             ("limit", limit, "With `group_by`: the most groups returned, the largest; `distinct` says how many values there were. Without `group_by` it is ignored, as on every count."),
         ]
         .into_iter()
-        .map(|(name, schema, what)| {
-            ParameterBuilder::new()
-                .name(name)
-                .parameter_in(ParameterIn::Query)
-                .required(Required::False)
-                .description(Some(what))
-                .schema(Some(schema))
-                .build()
-        })
+        .map(|(name, schema, what)| optional_query_param(name, schema).description(Some(what)).build())
         .collect()
     }
 }
