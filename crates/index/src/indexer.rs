@@ -39,6 +39,16 @@ pub const DEFAULT_FIELDS: [&str; 15] = [
     "http_status",
 ];
 
+/// The name of the index file of the sealed segment at `base`, in [`INDEX_DIR`].
+pub fn index_file_name(base: u64) -> String {
+    format!("{base:020}.idx")
+}
+
+/// The index file of the sealed segment at `base`, relative to the data directory.
+pub fn index_file(base: u64) -> PathBuf {
+    Path::new(INDEX_DIR).join(index_file_name(base))
+}
+
 /// Which fields to index.
 #[derive(Clone, Debug)]
 pub struct IndexOptions {
@@ -213,7 +223,7 @@ impl Indexer {
     }
 
     fn path(&self, base: u64) -> PathBuf {
-        self.dir.join(format!("{base:020}.idx"))
+        self.dir.join(index_file_name(base))
     }
 
     /// The sealed segment's index file, built (from `mem` when it is complete) if missing

@@ -21,7 +21,8 @@ pub use file::{
     SUMMARY_VALUES_MAX,
 };
 pub use indexer::{
-    build_from_sealed, IndexOptions, IndexView, IndexedSegment, Indexer, DEFAULT_FIELDS, INDEX_DIR,
+    build_from_sealed, index_file, index_file_name, IndexOptions, IndexView, IndexedSegment,
+    Indexer, DEFAULT_FIELDS, INDEX_DIR,
 };
 pub use key::{event_key, indexable, int_key, key_to_int, key_to_string, text_key, Key};
 pub use mem::MemIndex;

@@ -42,7 +42,7 @@ use segment::{Segments, WalSegment};
 use writer::{Known, Request, WriterState};
 
 pub(crate) use segment::parse_name;
-pub use snapshot::Snapshot;
+pub use snapshot::{Snapshot, WalTail};
 
 /// Largest number of events in one append call.
 pub const APPEND_EVENTS_MAX: usize = 100_000;

@@ -9,6 +9,7 @@ use super::segment::{Segments, WalSegment};
 use super::{SegmentInfo, SegmentKind};
 use crate::error::{Result, StorageError};
 use crate::sealed::SealedRef;
+use crate::vfs::VFile;
 
 /// Records of an unsealed segment that [`Snapshot::scan`] reads (and holds decoded) at once.
 const UNSEALED_SCAN_RUN: u64 = 4096;
@@ -18,6 +19,8 @@ const UNSEALED_SCAN_RUN: u64 = 4096;
 pub struct Snapshot {
     sealed: Vec<SealedRef>,
     unsealed: Vec<(Arc<WalSegment>, u64)>,
+    /// Published bytes of each unsealed log, read with its record count.
+    unsealed_bytes: Vec<u64>,
     end: u64,
     /// Whether the unsealed records may hold an id made only of digits.
     digit_ids: bool,
@@ -27,11 +30,14 @@ impl Snapshot {
     /// The view of `segs` now: every sealed segment, and of each unsealed one the records
     /// published so far; `digit_ids` says whether those may hold an id made only of digits.
     pub(super) fn of(segs: &Segments, digit_ids: bool) -> Snapshot {
-        let unsealed: Vec<_> = segs
+        let (unsealed, unsealed_bytes): (Vec<_>, Vec<_>) = segs
             .unsealed
             .iter()
-            .map(|w| (w.clone(), w.state.read().record_offsets.len() as u64))
-            .collect();
+            .map(|w| {
+                let st = w.state.read();
+                ((w.clone(), st.record_offsets.len() as u64), st.bytes)
+            })
+            .unzip();
         let end = unsealed.last().map_or_else(
             || segs.sealed.last().map_or(0, |s| s.end()),
             |(w, n)| w.base + n,
@@ -39,6 +45,7 @@ impl Snapshot {
         Snapshot {
             sealed: segs.sealed.clone(),
             unsealed,
+            unsealed_bytes,
             end,
             digit_ids,
         }
@@ -109,6 +116,22 @@ impl Snapshot {
     /// Unsealed (rolled or active) segments in this view, as (base, count) in seq order.
     pub fn unsealed(&self) -> Vec<(u64, u64)> {
         self.unsealed.iter().map(|(w, n)| (w.base, *n)).collect()
+    }
+
+    /// The published part of every unsealed segment's log in this view, in seq order: what
+    /// an uploader may ship (the writer never changes these bytes again).
+    pub fn wal_tails(&self) -> Vec<WalTail> {
+        self.unsealed
+            .iter()
+            .zip(&self.unsealed_bytes)
+            .map(|((w, n), bytes)| WalTail {
+                base: w.base,
+                events: *n,
+                bytes: *bytes,
+                path: w.path.clone(),
+                file: w.file.clone(),
+            })
+            .collect()
     }
 
     /// Events `from..to` of one unsealed segment of this view, read with one I/O.
@@ -191,6 +214,36 @@ impl Snapshot {
             });
         }
         out
+    }
+}
+
+/// The published bytes of one unsealed write-ahead log (see [`Snapshot::wal_tails`]).
+pub struct WalTail {
+    /// The log's base seq.
+    pub base: u64,
+    /// Events published.
+    pub events: u64,
+    /// Bytes published: the file's first `bytes` bytes, ending at a batch end.
+    pub bytes: u64,
+    /// The log file.
+    pub path: std::path::PathBuf,
+    file: Arc<dyn VFile>,
+}
+
+impl WalTail {
+    /// `len` bytes at `offset`, which must lie within the published bytes.
+    pub fn read(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
+        if offset + len as u64 > self.bytes {
+            return Err(StorageError::Limit(format!(
+                "read of {len} bytes at {offset} passes the {} published bytes of log {}",
+                self.bytes, self.base
+            )));
+        }
+        let mut buf = vec![0u8; len];
+        self.file
+            .read_exact_at(&mut buf, offset)
+            .map_err(StorageError::io("read", &self.path))?;
+        Ok(buf)
     }
 }
 

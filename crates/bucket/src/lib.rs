@@ -1,0 +1,33 @@
+//! annal's trail in an S3-compatible bucket (or GCS, Azure: anything `object_store` reaches).
+//!
+//! The process that owns a data directory uploads every sealed segment, its index file, the
+//! tile roots and the checkpoint log, and ships the acknowledged tail of the write-ahead log
+//! as immutable parts every `ship_interval_ms` ([`Shipper`], run in the background by
+//! [`ShipperThread`]). Each round ends with a new manifest generation, written with a
+//! conditional create: the manifest says what the bucket holds, and the create fences a
+//! second writer. [`restore`] rebuilds a data directory from the newest manifest, checking
+//! every object and then the Merkle roots against the signed checkpoints.
+//!
+//! The bucket layout and the manifest are in docs/format.md "Bucket layout".
+
+mod config;
+mod error;
+mod layout;
+mod manifest;
+mod remote;
+mod restore;
+mod ship;
+mod status;
+mod thread;
+
+pub use config::{AckMode, BucketConfig, SHIP_INTERVAL_MS_DEFAULT};
+pub use error::{BucketError, Result};
+pub use layout::{STATUS_FILE, WRITER_FILE};
+pub use manifest::{
+    Manifest, ObjectRef, SealedEntry, TailEntry, TailPart, MANIFEST_FORMAT, MANIFEST_VERSION,
+};
+pub use remote::{sha256_hex, Remote, UPLOAD_CHUNK_BYTES};
+pub use restore::{restore, Restored};
+pub use ship::{writer_id, Claim, Shipped, Shipper, MANIFESTS_KEPT};
+pub use status::{read_status, SyncStatus};
+pub use thread::{ShipperThread, SnapshotSource, BACKOFF_MAX};

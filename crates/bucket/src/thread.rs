@@ -1,0 +1,275 @@
+//! The uploader in the background: a thread with its own small runtime that runs a
+//! [`Shipper`] round every ship interval, backs off while the bucket fails, and never stops
+//! or slows the store's appends.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use annal_storage::Snapshot;
+use parking_lot::{Condvar, Mutex};
+use tokio::sync::watch;
+
+use crate::error::{BucketError, Result};
+use crate::remote::Remote;
+use crate::ship::{Claim, Shipped, Shipper};
+use crate::status::{write_status, SyncStatus};
+
+/// Longest wait between two attempts while the bucket fails.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// Gives the uploader the store's current state.
+pub type SnapshotSource = Arc<dyn Fn() -> Snapshot + Send + Sync>;
+
+struct Shared {
+    status: Mutex<SyncStatus>,
+    /// Set to ask for a round now (`wake`) or to stop (`stop`).
+    signal: Mutex<Signal>,
+    cond: Condvar,
+    shipped: watch::Sender<u64>,
+}
+
+#[derive(Default)]
+struct Signal {
+    wake: bool,
+    stop: bool,
+}
+
+/// The running uploader of one data directory.
+pub struct ShipperThread {
+    shared: Arc<Shared>,
+    handle: Option<JoinHandle<()>>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Whether an error ends the uploader (another writer, another trail) or only this round.
+fn is_fatal(e: &BucketError) -> bool {
+    matches!(
+        e,
+        BucketError::Fenced { .. } | BucketError::OtherTrail { .. } | BucketError::Config(_)
+    )
+}
+
+impl ShipperThread {
+    /// Starts uploading `dir` to `remote` every `interval`. Waits for the first claim: a
+    /// prefix held by another writer or another trail is an error here; an unreachable bucket
+    /// is not (the claim is retried in the background while appends go on).
+    pub fn spawn(
+        remote: Remote,
+        dir: &Path,
+        snapshot: SnapshotSource,
+        interval: Duration,
+        claim: Claim,
+    ) -> Result<ShipperThread> {
+        let status = SyncStatus {
+            url: remote.url().to_string(),
+            endpoint: remote.endpoint().to_string(),
+            ..SyncStatus::default()
+        };
+        let shared = Arc::new(Shared {
+            status: Mutex::new(status),
+            signal: Mutex::new(Signal::default()),
+            cond: Condvar::new(),
+            shipped: watch::channel(0).0,
+        });
+        let (first_tx, first_rx) = mpsc::sync_channel::<Result<(), First>>(1);
+        let run = Runner {
+            shared: shared.clone(),
+            remote,
+            dir: dir.to_path_buf(),
+            snapshot,
+            interval,
+            claim,
+        };
+        let handle = std::thread::Builder::new()
+            .name("annal-uploader".into())
+            .spawn(move || run.run(first_tx))
+            .map_err(|e| crate::error::local("spawn uploader for", dir)(e))?;
+        let mut thread = ShipperThread {
+            shared,
+            handle: Some(handle),
+        };
+        match first_rx.recv() {
+            Ok(Err(First::Fatal(e))) => {
+                thread.stop();
+                Err(e)
+            }
+            Ok(Err(First::Transient(e))) => {
+                tracing::warn!("bucket not reachable at start, appends go on locally and uploads will resume: {e}");
+                Ok(thread)
+            }
+            _ => Ok(thread),
+        }
+    }
+
+    /// The uploader's state now.
+    pub fn status(&self) -> SyncStatus {
+        self.shared.status.lock().clone()
+    }
+
+    /// Acknowledged events the bucket holds, updated after every commit.
+    pub fn shipped(&self) -> watch::Receiver<u64> {
+        self.shared.shipped.subscribe()
+    }
+
+    /// Asks for a round now (an append waits for the bucket).
+    pub fn wake(&self) {
+        self.shared.signal.lock().wake = true;
+        self.shared.cond.notify_one();
+    }
+
+    /// Runs a last round (so a clean shutdown leaves the bucket holding every acknowledged
+    /// event, if it is reachable) and stops.
+    pub fn stop(&mut self) {
+        self.shared.signal.lock().stop = true;
+        self.shared.cond.notify_one();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for ShipperThread {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct Runner {
+    shared: Arc<Shared>,
+    remote: Remote,
+    dir: PathBuf,
+    snapshot: SnapshotSource,
+    interval: Duration,
+    claim: Claim,
+}
+
+impl Runner {
+    fn run(self, first: mpsc::SyncSender<Result<(), First>>) {
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                let e = crate::error::local("start runtime for", &self.dir)(e);
+                let _ = first.send(Err(First::Fatal(e)));
+                return;
+            }
+        };
+        rt.block_on(self.rounds(first));
+    }
+
+    async fn rounds(&self, first: mpsc::SyncSender<Result<(), First>>) {
+        let mut first = Some(first);
+        let mut shipper: Option<Shipper> = None;
+        let mut backoff = self.interval;
+        loop {
+            let stopping = self.shared.signal.lock().stop;
+            let wait = match self.round(&mut shipper).await {
+                Ok(done) => {
+                    if let Some(tx) = first.take() {
+                        let _ = tx.send(Ok(()));
+                    }
+                    backoff = self.interval;
+                    self.record_ok(&done);
+                    if done.complete() {
+                        self.interval
+                    } else {
+                        Duration::ZERO
+                    }
+                }
+                Err(e) => {
+                    let fatal = is_fatal(&e);
+                    tracing::warn!("upload to {} failed: {e}", self.remote.url());
+                    self.record_error(&e, fatal);
+                    self.save_status();
+                    if fatal {
+                        if let Some(tx) = first.take() {
+                            let _ = tx.send(Err(First::Fatal(e)));
+                        }
+                        return;
+                    }
+                    if let Some(tx) = first.take() {
+                        let _ = tx.send(Err(First::Transient(e.to_string())));
+                    }
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    backoff
+                }
+            };
+            self.save_status();
+            if stopping {
+                return;
+            }
+            self.wait(wait);
+        }
+    }
+
+    fn save_status(&self) {
+        if let Err(e) = write_status(&self.dir, &self.shared.status.lock()) {
+            tracing::warn!("cannot write the uploader status: {e}");
+        }
+    }
+
+    /// Claims the prefix if not yet done, then runs one round.
+    async fn round(&self, shipper: &mut Option<Shipper>) -> Result<Shipped> {
+        let snap = (self.snapshot)();
+        if shipper.is_none() {
+            let s = Shipper::claim(self.remote.clone(), &self.dir, &snap, self.claim).await?;
+            *shipper = Some(s);
+        }
+        let Some(s) = shipper.as_mut() else {
+            unreachable!("claimed above")
+        };
+        let done = s.ship(&snap, self.interval).await?;
+        self.shared.status.lock().local_events = snap.end();
+        Ok(done)
+    }
+
+    /// Waits `wait` or until woken or asked to stop (after which one more round runs).
+    fn wait(&self, wait: Duration) {
+        let mut sig = self.shared.signal.lock();
+        if !sig.wake && !sig.stop && !wait.is_zero() {
+            self.shared.cond.wait_for(&mut sig, wait);
+        }
+        sig.wake = false;
+    }
+
+    fn record_ok(&self, done: &Shipped) {
+        let mut st = self.shared.status.lock();
+        st.generation = done.generation;
+        st.bucket_events = done.events;
+        st.queued_bytes = done.queued_bytes;
+        st.oldest_unuploaded_seal = done.oldest_unuploaded_seal;
+        st.uploaded_objects += done.objects;
+        st.uploaded_bytes += done.bytes;
+        st.last_ok_ms = Some(now_ms());
+        st.last_error = None;
+        st.updated_ms = now_ms();
+        drop(st);
+        self.shared.shipped.send_replace(done.events);
+    }
+
+    fn record_error(&self, e: &BucketError, fatal: bool) {
+        let mut st = self.shared.status.lock();
+        st.last_error = Some(e.to_string());
+        st.last_error_ms = Some(now_ms());
+        st.fenced = fatal;
+        st.updated_ms = now_ms();
+    }
+}
+
+/// How the first round ended, for the spawner.
+enum First {
+    /// The uploader stopped: another writer or trail holds the prefix.
+    Fatal(BucketError),
+    /// The round failed and will be retried.
+    Transient(String),
+}
