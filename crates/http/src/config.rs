@@ -54,6 +54,9 @@ pub struct Config {
     /// (`annal_integrity::checkpoint_origin`).
     #[serde(default)]
     pub origin: Option<String>,
+    /// The bucket that holds the trail (`[object_store]`); None: the local disk only.
+    #[serde(default)]
+    pub object_store: Option<annal_bucket::BucketConfig>,
 }
 
 /// One configured API key.
@@ -93,6 +96,7 @@ impl Default for Config {
             checkpoint_interval_secs: CHECKPOINT_SECONDS_DEFAULT,
             signing_key: None,
             origin: None,
+            object_store: None,
         }
     }
 }
@@ -137,6 +141,9 @@ impl Config {
             || config.checkpoint_interval_secs == 0
         {
             return Err(invalid("limits must be above zero".into()));
+        }
+        if let Some(bucket) = &config.object_store {
+            bucket.check().map_err(|e| invalid(e.to_string()))?;
         }
         if config
             .origin
