@@ -20,9 +20,8 @@ use crate::query::TimeRange;
 /// Arguments of `annal export`.
 #[derive(clap::Args)]
 pub struct ExportArgs {
-    /// Data directory.
-    #[arg(long, default_value = crate::DEFAULT_DATA_DIR)]
-    data: PathBuf,
+    #[command(flatten)]
+    place: crate::place::DataArgs,
     #[command(flatten)]
     range: TimeRange,
     /// Write a proof bundle to this new directory (events, their inclusion proofs and a
@@ -44,14 +43,15 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
         to,
         ..Filter::default()
     };
-    let store = Store::open(&args.data, Options::default())
-        .with_context(|| format!("opening {}", args.data.display()))?;
+    let data = &args.place.dir()?;
+    let store = Store::open(data, Options::default())
+        .with_context(|| format!("opening {}", data.display()))?;
     let signing = match &args.with_proofs {
         Some(out) => {
-            let origin = checkpoint_origin(&args.data, args.origin.as_deref())?;
-            let key = signing_key(&args.data, args.key.as_deref(), &origin)?;
+            let origin = checkpoint_origin(data, args.origin.as_deref())?;
+            let key = signing_key(data, args.key.as_deref(), &origin)?;
             let snap = store.snapshot();
-            let notary = Notary::open(&args.data, key.signer, &origin, &snap)?;
+            let notary = Notary::open(data, key.signer, &origin, &snap)?;
             let signed = notary
                 .sign(&snap)?
                 .context("the trail is empty: nothing to export")?;

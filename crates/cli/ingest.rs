@@ -11,8 +11,6 @@ use annal_model::Catalogs;
 use annal_storage::{Durability, Options, Store};
 use anyhow::Context;
 
-use crate::DEFAULT_DATA_DIR;
-
 /// When the store acknowledges, as a command-line choice.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum DurabilityArg {
@@ -36,9 +34,8 @@ impl DurabilityArg {
 
 #[derive(clap::Args)]
 pub struct IngestArgs {
-    /// Data directory.
-    #[arg(long, default_value = DEFAULT_DATA_DIR)]
-    pub data: PathBuf,
+    #[command(flatten)]
+    pub place: crate::place::DataArgs,
     /// NDJSON file, or `-` for standard input.
     #[arg(default_value = "-")]
     pub input: String,
@@ -76,8 +73,9 @@ pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
         durability: args.durability.to_durability(),
         ..Options::default()
     };
-    let store = Store::open(&args.data, opts)
-        .with_context(|| format!("open store {}", args.data.display()))?;
+    let data = args.place.dir()?;
+    let store =
+        Store::open(&data, opts).with_context(|| format!("open store {}", data.display()))?;
     let progress = progress_bar(input_len);
     let start = Instant::now();
     let first_seq = store.len();
@@ -95,7 +93,7 @@ pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
     // Index the new segments now rather than on the first query.
     let index_start = Instant::now();
     let indexed = sealed.is_ok().then(|| {
-        annal_index::Indexer::new(&args.data, annal_index::IndexOptions::default())
+        annal_index::Indexer::new(&data, annal_index::IndexOptions::default())
             .and_then(|i| i.view(store.snapshot()).map(|_| ()))
     });
     let index_secs = index_start.elapsed().as_secs_f64();

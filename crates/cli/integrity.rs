@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use annal_integrity::json::{ConsistencyJson, InclusionJson};
 use annal_integrity::{
-    newest_checkpoint, store_consistency, store_inclusion, write_private_key, Hash, NoteSigner,
-    NoteVerifier, Tiles,
+    newest_checkpoint, store_consistency, store_inclusion, write_private_key, Hash, MadeKey,
+    NoteSigner, NoteVerifier, Tiles,
 };
 use annal_storage::{Options, Store};
 use anyhow::{bail, Context};
@@ -73,14 +73,7 @@ pub fn checkpoint(
     origin: Option<&str>,
     out: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
-    let note = newest_checkpoint(data, key, origin, &|made| {
-        eprintln!(
-            "annal: made signing key {}; its public key ({}): {}",
-            made.private_file.display(),
-            made.public_file.display(),
-            made.public_key
-        )
-    })?;
+    let note = newest_checkpoint(data, key, origin, &announce_key)?;
     match out {
         Some(p) => {
             std::fs::write(p, note.as_bytes()).with_context(|| format!("write {}", p.display()))?
@@ -88,6 +81,16 @@ pub fn checkpoint(
         None => print!("{note}"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Tells the operator of a signing key made on first use, and where its public half is.
+pub fn announce_key(made: &MadeKey) {
+    eprintln!(
+        "annal: made signing key {}; its public key ({}): {}",
+        made.private_file.display(),
+        made.public_file.display(),
+        made.public_key
+    )
 }
 
 /// The text of file `path`, which holds a `what` named by a flag.

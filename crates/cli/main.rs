@@ -1,9 +1,11 @@
 //! `annal`: the command-line front of the annal audit-event store. Parses arguments, calls the
 //! library crates, prints results; every mode is one function.
 
+mod bucket;
 mod export;
 mod ingest;
 mod integrity;
+mod place;
 mod query;
 mod report;
 mod serve;
@@ -67,12 +69,14 @@ enum Command {
         #[arg(long, default_value_t = 200_000)]
         events: u64,
     },
-    /// Segments, events, bytes on disk, bytes per event, time range.
-    Stats {
-        /// Data directory.
-        #[arg(long, default_value = DEFAULT_DATA_DIR)]
-        data: PathBuf,
-    },
+    /// Segments, events, bytes on disk, bytes per event, time range; with a bucket, what
+    /// the uploader still owes it.
+    Stats(place::DataArgs),
+    /// Upload everything not yet in the bucket (sealed files, indexes, tiles, checkpoints, the
+    /// acknowledged tail) and wait: exit 0 when the bucket holds every acknowledged event.
+    Sync(bucket::SyncArgs),
+    /// Rebuild a data directory from the bucket, checking every object and every root.
+    Restore(bucket::RestoreArgs),
     /// Select events: a page (NDJSON, table, CSV), a count, counts by a field or a histogram.
     Query(Box<query::QueryArgs>),
     /// Serve the HTTP API (native, seed-compatible, OpenAPI) over a data directory.
@@ -162,7 +166,9 @@ fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
         } => gen(n, seed, days, &start),
         Command::Ingest(args) => ingest::run(&args),
         Command::Verify(args) => report::verify(&args),
-        Command::Stats { data } => report::stats(&data),
+        Command::Stats(place) => report::stats(&place),
+        Command::Sync(args) => bucket::sync(&args),
+        Command::Restore(args) => bucket::restore(&args),
         Command::Demo { data, events } => demo(&data, events),
         Command::Query(args) => query::run(&args),
         Command::Keygen { out, name } => integrity::keygen(&out, &name),
@@ -214,7 +220,7 @@ fn demo(data: &std::path::Path, events: u64) -> anyhow::Result<ExitCode> {
     println!();
     let verified = report::verify(&report::VerifyArgs::of(data))?;
     println!();
-    report::stats(data)?;
+    report::stats(&place::DataArgs::at(data))?;
     println!("\nThe five newest failed logins (annal query --type LoginFailed --order desc --limit 5 --format table):\n");
     let data_arg = data.display().to_string();
     let sample = [

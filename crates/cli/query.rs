@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use annal_index::IndexOptions;
@@ -15,9 +14,8 @@ use anyhow::{anyhow, bail, Context};
 /// Arguments of `annal query`.
 #[derive(clap::Args)]
 pub struct QueryArgs {
-    /// Data directory.
-    #[arg(long, default_value = crate::DEFAULT_DATA_DIR)]
-    data: PathBuf,
+    #[command(flatten)]
+    place: crate::place::DataArgs,
     #[command(flatten)]
     range: TimeRange,
     /// Event code, in any catalog (repeatable: any of them).
@@ -85,8 +83,9 @@ pub struct QueryArgs {
 pub fn run(args: &QueryArgs) -> anyhow::Result<ExitCode> {
     let catalogs = Catalogs::builtin();
     let filter = filter(args, &catalogs)?;
-    let store = Store::open(&args.data, Options::default())
-        .with_context(|| format!("opening {}", args.data.display()))?;
+    let data = args.place.dir()?;
+    let store = Store::open(&data, Options::default())
+        .with_context(|| format!("opening {}", data.display()))?;
     let engine = Engine::new(store, IndexOptions::default(), catalogs)?;
     let out = std::io::stdout();
     let mut out = std::io::BufWriter::new(out.lock());

@@ -16,9 +16,8 @@ use anyhow::Context;
 /// Arguments of `annal verify`.
 #[derive(clap::Args)]
 pub struct VerifyArgs {
-    /// Data directory.
-    #[arg(long, default_value = crate::DEFAULT_DATA_DIR)]
-    data: PathBuf,
+    #[command(flatten)]
+    place: crate::place::DataArgs,
     // Only the sealed segments holding events in this range are read; the others are
     // checked through their footers (said in the command's help).
     #[command(flatten)]
@@ -39,7 +38,7 @@ impl VerifyArgs {
     /// The whole-trail check of `data`, as `annal verify --data DATA` does it.
     pub fn of(data: &Path) -> VerifyArgs {
         VerifyArgs {
-            data: data.to_path_buf(),
+            place: crate::place::DataArgs::at(data),
             range: TimeRange::default(),
             checkpoints: Vec::new(),
             public_key: None,
@@ -49,7 +48,7 @@ impl VerifyArgs {
 }
 
 pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
-    let data = &args.data;
+    let data = &args.place.dir()?;
     anyhow::ensure!(data.is_dir(), "{} is not a data directory", data.display());
     let (from, to) = args.range.bounds()?;
     let (from, to) = (from.map(|t| t.0), to.map(|t| t.0));
@@ -99,7 +98,8 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-pub fn stats(data: &Path) -> anyhow::Result<ExitCode> {
+pub fn stats(place: &crate::place::DataArgs) -> anyhow::Result<ExitCode> {
+    let data = &place.dir()?;
     anyhow::ensure!(data.is_dir(), "{} is not a data directory", data.display());
     // Read-only: works beside a running writer and changes nothing, not even a torn tail.
     let segments = inspect_dir(&OsFs, data).with_context(|| format!("read {}", data.display()))?;
@@ -139,6 +139,7 @@ pub fn stats(data: &Path) -> anyhow::Result<ExitCode> {
     if let (Some(lo), Some(hi)) = (lo, hi) {
         println!("time range      {} .. {}", Timestamp(lo), Timestamp(hi));
     }
+    crate::bucket::print_status(data)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -74,6 +74,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let state = AppState::new(engine.clone(), &config)
         .map_err(anyhow::Error::msg)?
         .with_notary(notary);
+    let uploader = crate::bucket::start_uploader(&data, &config, &engine)?;
     if state.keys.is_empty() {
         eprintln!("annal serve: no API keys configured: development mode, every route open, loopback only");
     }
@@ -96,6 +97,8 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         },
     ));
     drop(runtime);
+    // The uploader's last round ships the tail, then it lets go of the engine.
+    drop(uploader);
     served?;
     // Requests in flight have finished; closing the store syncs it.
     match Arc::try_unwrap(engine) {
@@ -108,7 +111,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
 
 /// The notary of `data` under the key policy, announcing a key made at first start. Refuses
 /// a store that lost or changed signed events.
-fn open_notary(
+pub(crate) fn open_notary(
     data: &std::path::Path,
     config: &Config,
     snap: &annal_storage::Snapshot,
@@ -118,12 +121,7 @@ fn open_notary(
     let key = signing_key(data, config.signing_key.as_deref(), &origin)
         .context("loading the checkpoint signing key")?;
     match &key.made {
-        Some(made) => eprintln!(
-            "annal serve: made a signing key {} (mode 0600); give auditors its public key ({}): {}",
-            made.private_file.display(),
-            made.public_file.display(),
-            made.public_key
-        ),
+        Some(made) => crate::integrity::announce_key(made),
         None => tracing::info!(
             "signing checkpoints with {}",
             key.signer.verifier().to_text()
@@ -131,7 +129,7 @@ fn open_notary(
     }
     Notary::open(data, key.signer, &origin, snap).with_context(|| {
         format!(
-            "{} does not extend the checkpoints it signed; not serving it (run `annal verify --data {}`)",
+            "{} does not extend the checkpoints it signed; not using it (run `annal verify --data {}`)",
             data.display(),
             data.display()
         )

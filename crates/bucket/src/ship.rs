@@ -69,6 +69,10 @@ pub struct Shipper {
     last: Manifest,
     /// Keys the newest manifest stopped naming, with the generation that stopped.
     retired: VecDeque<(u64, String)>,
+    /// Every log shipped and not yet replaced by its uploaded sealed segment, in seq order.
+    /// A manifest lists only those that continue its sealed segments without a gap; the others
+    /// wait for the seal before them to be uploaded.
+    tails: Vec<TailEntry>,
 }
 
 /// This data directory's writer id, made on first use when `make` says so.
@@ -125,6 +129,7 @@ impl Shipper {
             writer: ours.clone(),
             last: Manifest::empty(&ours),
             retired: VecDeque::new(),
+            tails: Vec::new(),
             remote,
         };
         if let Some(m) = newest {
@@ -137,6 +142,7 @@ impl Shipper {
             }
             shipper.check_extends(&m, snap)?;
             let taken = m.writer != ours;
+            shipper.tails = m.tail.clone();
             shipper.last = m;
             if taken {
                 // Fence the old writer at once: its next commit finds this generation taken.
@@ -223,14 +229,15 @@ impl Shipper {
         let tails = snap.wal_tails();
         let mut next = self.last.clone();
         next.writer = self.writer.clone();
-        next.tail = self.ship_tails(&tails, &mut done).await?;
-        next.events = next.sealed_end() + next.tail.iter().map(|t| t.events).sum::<u64>();
+        self.ship_tails(&tails, &mut done).await?;
+        self.list_tails(&mut next);
         if !next.same_contents(&self.last) {
             self.commit(next.clone()).await?;
         }
         self.upload_sealed(snap.sealed(), &mut next, started, budget, &mut done)
             .await?;
         self.upload_side_files(snap, &mut next, &mut done).await?;
+        self.list_tails(&mut next);
         if !next.same_contents(&self.last) {
             self.commit(next).await?;
         }
@@ -240,22 +247,16 @@ impl Shipper {
         Ok(done)
     }
 
-    /// The tail entries after shipping every unshipped byte of `tails`. Logs sealed here
-    /// since the last manifest keep their entry while it holds all their events, so the
-    /// bucket holds them until their sealed segment is uploaded.
-    async fn ship_tails(&self, tails: &[WalTail], done: &mut Shipped) -> Result<Vec<TailEntry>> {
+    /// Ships every unshipped byte of `tails` (the store's unsealed logs). Logs sealed here
+    /// since keep their entry, so the bucket holds their events until the sealed segment is
+    /// uploaded.
+    async fn ship_tails(&mut self, tails: &[WalTail], done: &mut Shipped) -> Result<()> {
         let first_unsealed = tails.first().map_or(u64::MAX, |t| t.base);
-        let mut out: Vec<TailEntry> = self
-            .last
-            .tail
-            .iter()
-            .filter(|t| t.base < first_unsealed)
-            .cloned()
-            .collect();
+        self.tails
+            .retain(|t| t.base < first_unsealed || tails.iter().any(|l| l.base == t.base));
         for tail in tails {
             let mut entry = self
-                .last
-                .tail
+                .tails
                 .iter()
                 .find(|t| t.base == tail.base)
                 .cloned()
@@ -284,10 +285,40 @@ impl Shipper {
             }
             entry.events = tail.events;
             if entry.events > 0 {
-                out.push(entry);
+                self.remember(entry);
             }
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// Records `entry` as shipped, replacing the older entry of its log.
+    fn remember(&mut self, entry: TailEntry) {
+        match self.tails.iter_mut().find(|t| t.base == entry.base) {
+            Some(t) => *t = entry,
+            None => {
+                self.tails.push(entry);
+                self.tails.sort_by_key(|t| t.base);
+            }
+        }
+    }
+
+    /// Sets `next`'s tail to the shipped logs that continue its sealed segments without a
+    /// gap, and its event count to match.
+    fn list_tails(&mut self, next: &mut Manifest) {
+        let sealed_end = next.sealed_end();
+        self.tails.retain(|t| t.base >= sealed_end);
+        let mut at = sealed_end;
+        next.tail = self
+            .tails
+            .iter()
+            .take_while(|t| {
+                let continues = t.base == at;
+                at = t.base + t.events;
+                continues
+            })
+            .cloned()
+            .collect();
+        next.events = sealed_end + next.tail.iter().map(|t| t.events).sum::<u64>();
     }
 
     /// Uploads sealed segments (and indexes) the manifest lacks, oldest first, turning their
@@ -329,7 +360,6 @@ impl Shipper {
                 segment,
                 index,
             });
-            next.tail.retain(|t| t.base >= seg.end());
         }
         Ok(())
     }
@@ -417,8 +447,8 @@ impl Shipper {
         let unshipped: u64 = tails
             .iter()
             .map(|t| {
-                let shipped = m
-                    .tail
+                let shipped = self
+                    .tails
                     .iter()
                     .find(|e| e.base == t.base)
                     .map_or(0, TailEntry::bytes);

@@ -99,6 +99,13 @@ pub enum IntegrityError {
         /// The data directory.
         dir: PathBuf,
     },
+    /// The directory's checkpoints were signed with a key whose private half is not here (a
+    /// directory restored from a bucket): a new key would sign checkpoints auditors reject.
+    #[error("{public} names the key this trail is signed with, but its private key is not in the data directory (a restored directory?); configure signing_key with that key's file rather than making a new one")]
+    PrivateKeyMissing {
+        /// The public key file found.
+        public: PathBuf,
+    },
 }
 
 /// The result of an integrity operation.

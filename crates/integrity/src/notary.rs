@@ -407,9 +407,12 @@ pub fn load_or_create_key(
     match std::fs::read_to_string(&path) {
         Ok(text) => Ok((NoteSigner::from_private_text(&text)?, false)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && key.is_none() => {
+            let public = dir.join(DATA_PUBLIC_KEY_FILE);
+            if public.exists() {
+                return Err(IntegrityError::PrivateKeyMissing { public });
+            }
             let signer = NoteSigner::generate(name)?;
             write_private_key(&path, &signer).map_err(err("create"))?;
-            let public = dir.join(DATA_PUBLIC_KEY_FILE);
             std::fs::write(&public, format!("{}\n", signer.verifier().to_text()))
                 .map_err(err("write public key beside"))?;
             Ok((signer, true))

@@ -1,0 +1,187 @@
+//! `annal sync`, `annal restore`, the uploader a server runs, and the bucket lines of
+//! `annal stats`.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use annal_bucket::{read_status, Claim, Remote, Shipper, ShipperThread, SnapshotSource};
+use annal_http::Config;
+use annal_query::Engine;
+use annal_storage::{Options, Store};
+use anyhow::Context;
+
+use crate::place::DataArgs;
+
+/// Arguments of `annal sync`.
+#[derive(clap::Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    place: DataArgs,
+    /// Take the prefix over from the writer that holds it (after a restore onto a new
+    /// machine, when the old one is gone for good): the old writer is fenced.
+    #[arg(long)]
+    take_over: bool,
+}
+
+/// Arguments of `annal restore`.
+#[derive(clap::Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    place: DataArgs,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn claim_of(take_over: bool) -> Claim {
+    if take_over {
+        Claim::TakeOver
+    } else {
+        Claim::Refuse
+    }
+}
+
+pub fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
+    let (data, config) = args.place.resolve()?;
+    let bucket = DataArgs::bucket(&config, "annal sync")?;
+    bucket.check()?;
+    let start = Instant::now();
+    let store = Store::open(&data, Options::default()).with_context(|| {
+        format!(
+            "opening {} (a server that holds it uploads it itself)",
+            data.display()
+        )
+    })?;
+    let shipped = runtime()?.block_on(sync_store(&store, &data, &config, &bucket, args.take_over));
+    store.close()?;
+    let shipped = shipped?;
+    println!(
+        "synced {} events of {} to {} (manifest generation {}; {} objects, {} bytes uploaded and checked) in {:.1}s",
+        shipped.events,
+        data.display(),
+        bucket.url,
+        shipped.generation,
+        shipped.objects,
+        shipped.bytes,
+        start.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Claims the prefix, indexes the sealed segments, signs a checkpoint of the whole trail (so
+/// the bucket's newest checkpoint covers every event and a restore checks them all), then
+/// uploads until the bucket holds everything.
+async fn sync_store(
+    store: &Store,
+    data: &Path,
+    config: &Config,
+    bucket: &annal_bucket::BucketConfig,
+    take_over: bool,
+) -> anyhow::Result<annal_bucket::Shipped> {
+    let remote = bucket.connect()?;
+    let snap = store.snapshot();
+    // The key first: a directory that cannot sign must not take a prefix over.
+    let notary = crate::serve::open_notary(data, config, &snap)?;
+    let mut shipper = Shipper::claim(remote, data, &snap, claim_of(take_over)).await?;
+    annal_index::Indexer::new(data, annal_index::IndexOptions::default())
+        .and_then(|i| i.view(snap.clone()).map(|_| ()))
+        .with_context(|| format!("index {}", data.display()))?;
+    notary.sign(&snap)?;
+    let interval = Duration::from_millis(bucket.ship_interval_ms);
+    let mut total = annal_bucket::Shipped::default();
+    loop {
+        let done = shipper.ship(&snap, interval).await?;
+        total.objects += done.objects;
+        total.bytes += done.bytes;
+        if done.complete() {
+            total.generation = done.generation;
+            total.events = done.events;
+            return Ok(total);
+        }
+    }
+}
+
+pub fn restore(args: &RestoreArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        args.place.data.is_some(),
+        "annal restore needs --data NEWDIR: the directory to rebuild (new or empty)"
+    );
+    let (data, config) = args.place.resolve()?;
+    let bucket = DataArgs::bucket(&config, "annal restore")?;
+    let remote = bucket.connect()?;
+    let start = Instant::now();
+    let restored = runtime()?.block_on(annal_bucket::restore(&remote, &data))?;
+    println!(
+        "restored {} events from {} (manifest generation {}) into {} in {:.1}s: {} objects, {} bytes, each checked against the manifest; every checksum and root checked, {} signed checkpoints hold",
+        restored.events,
+        bucket.url,
+        restored.generation,
+        data.display(),
+        start.elapsed().as_secs_f64(),
+        restored.objects,
+        restored.bytes,
+        restored.checkpoints
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the uploader of a server whose configuration has a bucket; None without one.
+/// A prefix held by another writer or trail refuses the start; an unreachable bucket does
+/// not (appends go on locally and uploads resume).
+pub fn start_uploader(
+    data: &Path,
+    config: &Config,
+    engine: &Arc<Engine>,
+) -> anyhow::Result<Option<ShipperThread>> {
+    let Some(bucket) = &config.object_store else {
+        return Ok(None);
+    };
+    let remote: Remote = bucket.connect()?;
+    let e = engine.clone();
+    let snapshot: SnapshotSource = Arc::new(move || e.store().snapshot());
+    let interval = Duration::from_millis(bucket.ship_interval_ms);
+    let thread = ShipperThread::spawn(remote, data, snapshot, interval, Claim::Refuse)
+        .with_context(|| format!("uploading {} to {}", data.display(), bucket.url))?;
+    eprintln!(
+        "annal serve: uploading to {} every {} ms",
+        bucket.url, bucket.ship_interval_ms
+    );
+    Ok(Some(thread))
+}
+
+/// The bucket lines of `annal stats`, from the status the uploader last wrote.
+pub fn print_status(data: &Path) -> anyhow::Result<()> {
+    let Some(st) = read_status(data)? else {
+        return Ok(());
+    };
+    let when = |ms: Option<u64>| {
+        ms.map_or_else(
+            || "never".to_string(),
+            |ms| annal_model::Timestamp(ms as i64 * 1_000_000).to_string(),
+        )
+    };
+    println!(
+        "bucket          {} at {}: generation {}, {} of {} acknowledged events uploaded",
+        st.url, st.endpoint, st.generation, st.bucket_events, st.local_events
+    );
+    println!(
+        "                {} bytes queued; oldest seal not uploaded: {}; last success {}",
+        st.queued_bytes,
+        st.oldest_unuploaded_seal
+            .map_or_else(|| "none".to_string(), |b| format!("segment {b}")),
+        when(st.last_ok_ms)
+    );
+    if let Some(e) = &st.last_error {
+        let fenced = if st.fenced { " (uploads stopped)" } else { "" };
+        println!(
+            "                last error{fenced} at {}: {e}",
+            when(st.last_error_ms)
+        );
+    }
+    Ok(())
+}
