@@ -154,6 +154,16 @@ pub fn start_uploader(
     Ok(Some(thread))
 }
 
+/// How appends wait for `uploader` when they are acknowledged only once in the bucket.
+pub fn ack_of(uploader: &ShipperThread, url: &str) -> annal_http::BucketAck {
+    let wake = uploader.waker();
+    annal_http::BucketAck {
+        shipped: uploader.shipped(),
+        wake: Arc::new(move || wake.wake()),
+        url: url.to_string(),
+    }
+}
+
 /// The bucket lines of `annal stats`, from the status the uploader last wrote.
 pub fn print_status(data: &Path) -> anyhow::Result<()> {
     let Some(st) = read_status(data)? else {

@@ -75,6 +75,12 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .map_err(anyhow::Error::msg)?
         .with_notary(notary);
     let uploader = crate::bucket::start_uploader(&data, &config, &engine)?;
+    let state = match (&uploader, &config.object_store) {
+        (Some(up), Some(b)) if b.ack == annal_bucket::AckMode::Bucket => {
+            state.with_bucket_ack(crate::bucket::ack_of(up, &b.url))
+        }
+        _ => state,
+    };
     if state.keys.is_empty() {
         eprintln!("annal serve: no API keys configured: development mode, every route open, loopback only");
     }

@@ -30,4 +30,4 @@ pub use remote::{sha256_hex, Remote, UPLOAD_CHUNK_BYTES};
 pub use restore::{restore, Restored};
 pub use ship::{writer_id, Claim, Shipped, Shipper, MANIFESTS_KEPT};
 pub use status::{read_status, SyncStatus};
-pub use thread::{ShipperThread, SnapshotSource, BACKOFF_MAX};
+pub use thread::{ShipperThread, SnapshotSource, Waker, BACKOFF_MAX};

@@ -121,8 +121,12 @@ impl ShipperThread {
 
     /// Asks for a round now (an append waits for the bucket).
     pub fn wake(&self) {
-        self.shared.signal.lock().wake = true;
-        self.shared.cond.notify_one();
+        self.waker().wake();
+    }
+
+    /// A handle that asks for a round, for code that does not own the thread.
+    pub fn waker(&self) -> Waker {
+        Waker(self.shared.clone())
     }
 
     /// Runs a last round (so a clean shutdown leaves the bucket holding every acknowledged
@@ -139,6 +143,18 @@ impl ShipperThread {
 impl Drop for ShipperThread {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Asks a [`ShipperThread`] for a round now.
+#[derive(Clone)]
+pub struct Waker(Arc<Shared>);
+
+impl Waker {
+    /// Asks for a round now.
+    pub fn wake(&self) {
+        self.0.signal.lock().wake = true;
+        self.0.cond.notify_one();
     }
 }
 
@@ -221,6 +237,7 @@ impl Runner {
     /// Claims the prefix if not yet done, then runs one round.
     async fn round(&self, shipper: &mut Option<Shipper>) -> Result<Shipped> {
         let snap = (self.snapshot)();
+        self.shared.status.lock().local_events = snap.end();
         if shipper.is_none() {
             let s = Shipper::claim(self.remote.clone(), &self.dir, &snap, self.claim).await?;
             *shipper = Some(s);
@@ -228,9 +245,7 @@ impl Runner {
         let Some(s) = shipper.as_mut() else {
             unreachable!("claimed above")
         };
-        let done = s.ship(&snap, self.interval).await?;
-        self.shared.status.lock().local_events = snap.end();
-        Ok(done)
+        s.ship(&snap, self.interval).await
     }
 
     /// Waits `wait` or until woken or asked to stop (after which one more round runs).

@@ -47,7 +47,7 @@ pub use fuzzing::{parse_route_query, QUERY_ROUTES};
 pub use listen::{CONNECTIONS_MAX, HEADER_READ_SECONDS};
 pub use openapi::{document, ApiDoc};
 pub use problem::{Problem, ProblemItem};
-pub use state::{AppState, JSON_CACHE_BYTES};
+pub use state::{AppState, BucketAck, BUCKET_ACK_WAIT, JSON_CACHE_BYTES};
 
 use crate::auth::require;
 use crate::routes::{OPEN_ROUTES, UNTIMED_ROUTES};

@@ -16,7 +16,7 @@ use crate::params::{filter_only, list_params, number, pairs, ListParams};
 use crate::problem::{Problem, ProblemItem, StorageErrorRef};
 use crate::respond::{blocking, json_response, link_pages};
 use crate::schemas::{CountOut, GroupOut, GROUPS_LIMIT_MAX};
-use crate::state::AppState;
+use crate::state::{AppState, BucketAck, BUCKET_ACK_WAIT};
 
 /// Located problems listed in one response at most; the count says how many there were.
 const PROBLEMS_LISTED_MAX: usize = 100;
@@ -37,7 +37,7 @@ const PROBLEMS_LISTED_MAX: usize = 100;
         (status = 422, description = "Invalid events, every problem located; nothing stored", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 429, description = "The writer's queue is full; retry after Retry-After", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 507, description = "The disk holding the data directory is full; nothing of the append was stored; retry after Retry-After", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The store stopped accepting appends", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store stopped accepting appends; or, with ack = \"bucket\", the events are stored locally but the bucket did not confirm them in time (send them again with the same ids to wait again)", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn append(
     State(state): State<AppState>,
@@ -72,6 +72,10 @@ pub async fn append(
     .await?;
     let (done, ids, end) = appended;
     state.appended.send_replace(end);
+    if let Some(ack) = &state.bucket_ack {
+        let needed = done.iter().map(|a| a.seq + 1).max().unwrap_or(0);
+        wait_for_bucket(ack, needed).await?;
+    }
     let items: Vec<_> = done
         .iter()
         .zip(ids)
@@ -79,6 +83,29 @@ pub async fn append(
         .collect();
     let body = serde_json::to_vec(&json!({ "items": items })).unwrap_or_default();
     Ok(json_response(StatusCode::OK, body))
+}
+
+/// Waits until the bucket holds the first `needed` events; 503 naming the bucket when it has
+/// not within [`BUCKET_ACK_WAIT`] (the events are stored locally and will be uploaded).
+async fn wait_for_bucket(ack: &BucketAck, needed: u64) -> Result<(), Problem> {
+    let mut shipped = ack.shipped.clone();
+    (ack.wake)();
+    let reached = tokio::time::timeout(BUCKET_ACK_WAIT, shipped.wait_for(|&n| n >= needed)).await;
+    match reached {
+        Ok(Ok(_)) => Ok(()),
+        _ => {
+            let mut p = Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the events are stored on this server's disk but {} has not confirmed them within {} s; they will be uploaded. Send them again with the same ids to wait for the bucket.",
+                    ack.url,
+                    BUCKET_ACK_WAIT.as_secs()
+                ),
+            );
+            p.retry_after = Some(BUCKET_ACK_WAIT.as_secs());
+            Err(p)
+        }
+    }
 }
 
 /// The problem for a refused append; an id conflict is located at its event's `id`

@@ -26,7 +26,24 @@ pub struct AppState {
     pub rows_json: Arc<parking_lot::Mutex<annal_query::Lru<u64, Arc<[u8]>>>>,
     /// Signs checkpoints and answers proofs; None serves neither (503).
     pub notary: Option<Arc<Notary>>,
+    /// Set when appends are acknowledged only once the bucket holds them.
+    pub bucket_ack: Option<BucketAck>,
 }
+
+/// How an append waits for the bucket (`ack = "bucket"` in `[object_store]`).
+#[derive(Clone)]
+pub struct BucketAck {
+    /// Acknowledged events the bucket holds, as the uploader commits them.
+    pub shipped: watch::Receiver<u64>,
+    /// Asks the uploader for a round now.
+    pub wake: Arc<dyn Fn() + Send + Sync>,
+    /// The bucket prefix, for messages.
+    pub url: String,
+}
+
+/// Longest an append waits for the bucket before it answers 503 (the events stay stored
+/// locally and are uploaded later; a retry with the same ids waits again).
+pub const BUCKET_ACK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Memory the JSON row cache may hold.
 pub const JSON_CACHE_BYTES: usize = 32 << 20;
@@ -44,7 +61,14 @@ impl AppState {
                 JSON_CACHE_BYTES,
             ))),
             notary: None,
+            bucket_ack: None,
         })
+    }
+
+    /// The same state, acknowledging appends only once `ack` says the bucket holds them.
+    pub fn with_bucket_ack(mut self, ack: BucketAck) -> AppState {
+        self.bucket_ack = Some(ack);
+        self
     }
 
     /// The same state, signing and proving with `notary`.
