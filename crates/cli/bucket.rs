@@ -6,10 +6,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use annal_bucket::{read_status, Claim, Remote, Shipper, ShipperThread, SnapshotSource};
+use annal_bucket::{
+    read_status, Claim, Eviction, Remote, Shipper, ShipperThread, SnapshotSource, TieredFs,
+};
 use annal_http::Config;
 use annal_query::Engine;
-use annal_storage::{Options, Store};
+use annal_storage::Store;
 use anyhow::Context;
 
 use crate::place::DataArgs;
@@ -51,7 +53,8 @@ pub fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
     let bucket = DataArgs::bucket(&config, "annal sync")?;
     bucket.check()?;
     let start = Instant::now();
-    let store = Store::open(&data, Options::default()).with_context(|| {
+    let (opts, _) = crate::place::store_options(&data, &config)?;
+    let store = Store::open(&data, opts).with_context(|| {
         format!(
             "opening {} (a server that holds it uploads it itself)",
             data.display()
@@ -137,6 +140,7 @@ pub fn start_uploader(
     data: &Path,
     config: &Config,
     engine: &Arc<Engine>,
+    tiered: Option<Arc<TieredFs>>,
 ) -> anyhow::Result<Option<ShipperThread>> {
     let Some(bucket) = &config.object_store else {
         return Ok(None);
@@ -145,7 +149,14 @@ pub fn start_uploader(
     let e = engine.clone();
     let snapshot: SnapshotSource = Arc::new(move || e.store().snapshot());
     let interval = Duration::from_millis(bucket.ship_interval_ms);
-    let thread = ShipperThread::spawn(remote, data, snapshot, interval, Claim::Refuse)
+    let eviction = match (tiered, bucket.local_bytes_max) {
+        (Some(fs), Some(local_bytes_max)) => Some(Eviction {
+            fs,
+            local_bytes_max,
+        }),
+        _ => None,
+    };
+    let thread = ShipperThread::spawn(remote, data, snapshot, interval, Claim::Refuse, eviction)
         .with_context(|| format!("uploading {} to {}", data.display(), bucket.url))?;
     eprintln!(
         "annal serve: uploading to {} every {} ms",
@@ -186,6 +197,12 @@ pub fn print_status(data: &Path) -> anyhow::Result<()> {
             .map_or_else(|| "none".to_string(), |b| format!("segment {b}")),
         when(st.last_ok_ms)
     );
+    if st.evicted_segments > 0 {
+        println!(
+            "                {} sealed segments only in the bucket (local_bytes_max), read through it",
+            st.evicted_segments
+        );
+    }
     if let Some(e) = &st.last_error {
         let fenced = if st.fenced { " (uploads stopped)" } else { "" };
         println!(

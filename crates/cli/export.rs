@@ -11,7 +11,7 @@ use annal_integrity::{
 };
 use annal_model::Catalogs;
 use annal_query::{Engine, Filter};
-use annal_storage::{Options, Store};
+use annal_storage::Store;
 use anyhow::Context;
 
 use crate::integrity::read_public_key;
@@ -43,9 +43,9 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
         to,
         ..Filter::default()
     };
-    let data = &args.place.dir()?;
-    let store = Store::open(data, Options::default())
-        .with_context(|| format!("opening {}", data.display()))?;
+    let (data, _, opts, _) = args.place.open()?;
+    let data = &data;
+    let store = Store::open(data, opts).with_context(|| format!("opening {}", data.display()))?;
     let signing = match &args.with_proofs {
         Some(out) => {
             let origin = checkpoint_origin(data, args.origin.as_deref())?;

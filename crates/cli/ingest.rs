@@ -69,11 +69,11 @@ pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
         let len = f.metadata().ok().map(|m| m.len());
         (Box::new(f), len)
     };
+    let (data, _, opts, _) = args.place.open()?;
     let opts = Options {
         durability: args.durability.to_durability(),
-        ..Options::default()
+        ..opts
     };
-    let data = args.place.dir()?;
     let store =
         Store::open(&data, opts).with_context(|| format!("open store {}", data.display()))?;
     let progress = progress_bar(input_len);

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use annal_index::IndexOptions;
 use annal_model::{Catalogs, Event, Field, IntField, TextField, Timestamp};
 use annal_query::{Dir, Engine, Filter, FilterBuilder, Interval, Page, Query, Start};
-use annal_storage::{Options, Store};
+use annal_storage::Store;
 use anyhow::{anyhow, bail, Context};
 
 /// Arguments of `annal query`.
@@ -83,9 +83,8 @@ pub struct QueryArgs {
 pub fn run(args: &QueryArgs) -> anyhow::Result<ExitCode> {
     let catalogs = Catalogs::builtin();
     let filter = filter(args, &catalogs)?;
-    let data = args.place.dir()?;
-    let store = Store::open(&data, Options::default())
-        .with_context(|| format!("opening {}", data.display()))?;
+    let (data, _, opts, _) = args.place.open()?;
+    let store = Store::open(&data, opts).with_context(|| format!("opening {}", data.display()))?;
     let engine = Engine::new(store, IndexOptions::default(), catalogs)?;
     let out = std::io::stdout();
     let mut out = std::io::BufWriter::new(out.lock());

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use annal_integrity::{audit, AuditOptions, AuditRun};
 use annal_model::Timestamp;
-use annal_storage::{inspect_dir, OsFs, SegmentInfo, SegmentKind};
+use annal_storage::{inspect_dir, SegmentInfo, SegmentKind};
 
 use crate::integrity::{read_public_key, read_text};
 use crate::query::TimeRange;
@@ -48,7 +48,8 @@ impl VerifyArgs {
 }
 
 pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
-    let data = &args.place.dir()?;
+    let (data, _, store_opts, _) = args.place.open()?;
+    let data = &data;
     anyhow::ensure!(data.is_dir(), "{} is not a data directory", data.display());
     let (from, to) = args.range.bounds()?;
     let (from, to) = (from.map(|t| t.0), to.map(|t| t.0));
@@ -77,7 +78,7 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         indicatif::ProgressBar::hidden()
     };
     let start = Instant::now();
-    let report = audit(&OsFs, data, &opts, &|n| bar.inc(n))
+    let report = audit(&*store_opts.fs, data, &opts, &|n| bar.inc(n))
         .with_context(|| format!("verify {}", data.display()))?;
     bar.finish_and_clear();
     let run = AuditRun {
@@ -99,13 +100,19 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn stats(place: &crate::place::DataArgs) -> anyhow::Result<ExitCode> {
-    let data = &place.dir()?;
+    let (data, _, opts, _) = place.open()?;
+    let data = &data;
     anyhow::ensure!(data.is_dir(), "{} is not a data directory", data.display());
     // Read-only: works beside a running writer and changes nothing, not even a torn tail.
-    let segments = inspect_dir(&OsFs, data).with_context(|| format!("read {}", data.display()))?;
+    let segments =
+        inspect_dir(&*opts.fs, data).with_context(|| format!("read {}", data.display()))?;
     let sealed = |s: &&SegmentInfo| s.kind == SegmentKind::Sealed;
-    let (events, bytes) = totals(segments.iter());
-    let (sealed_events, sealed_bytes) = totals(segments.iter().filter(sealed));
+    let (events, _) = totals(segments.iter());
+    // Segments evicted to the bucket are listed (their events count) but take no local bytes.
+    let local = |s: &&SegmentInfo| s.path.exists();
+    let (_, bytes) = totals(segments.iter().filter(local));
+    let (sealed_events, _) = totals(segments.iter().filter(sealed));
+    let (_, sealed_bytes) = totals(segments.iter().filter(sealed).filter(local));
     let sealed_segments = segments.iter().filter(sealed).count();
     let ranges = || segments.iter().filter_map(|s| s.time_range);
     let (lo, hi) = (ranges().map(|r| r.0).min(), ranges().map(|r| r.1).max());

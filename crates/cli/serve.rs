@@ -10,7 +10,7 @@ use annal_index::IndexOptions;
 use annal_integrity::{checkpoint_origin, signing_key, Notary};
 use annal_model::Catalogs;
 use annal_query::Engine;
-use annal_storage::{Options, Store};
+use annal_storage::Store;
 use anyhow::Context;
 
 /// Address served when neither `--listen` nor the configuration names one.
@@ -50,8 +50,8 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         Some(a) => a,
         None => LISTEN_DEFAULT.parse()?,
     };
-    let store = Store::open(&data, Options::default())
-        .with_context(|| format!("opening {}", data.display()))?;
+    let (opts, tiered) = crate::place::store_options(&data, &config)?;
+    let store = Store::open(&data, opts).with_context(|| format!("opening {}", data.display()))?;
     if args.demo && store.is_empty() {
         println!(
             "Generating {} audit events into {} …",
@@ -74,7 +74,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let state = AppState::new(engine.clone(), &config)
         .map_err(anyhow::Error::msg)?
         .with_notary(notary);
-    let uploader = crate::bucket::start_uploader(&data, &config, &engine)?;
+    let uploader = crate::bucket::start_uploader(&data, &config, &engine, tiered)?;
     let state = match (&uploader, &config.object_store) {
         (Some(up), Some(b)) if b.ack == annal_bucket::AckMode::Bucket => {
             state.with_bucket_ack(crate::bucket::ack_of(up, &b.url))

@@ -321,6 +321,28 @@ def ack_after_upload_waits_for_the_bucket():
 
 
 @scenario
+def evicted_segments_answer_the_same():
+    bucket = new_bucket("evict")
+    data = os.path.join(WORK, "evict")
+    cfg = config("evict", MOTO_PORT, bucket, data, local_bytes_max=0, ship_interval_ms=200)
+    annal("ingest", "--config", cfg, input=gen(30_000, 6))
+    before = all_lines(data)
+    counts = annal("query", "--config", cfg, "--group-by", "action").stdout
+    server = Server(cfg, data).start()
+    wait_until("every sealed segment evicted",
+               lambda: not any(n.endswith(".seg") for n in os.listdir(data)), 60)
+    server.stop()
+    assert "sealed segments only in the bucket" in annal("stats", "--config", cfg).stdout
+    export = annal("export", "--config", cfg).stdout.splitlines()
+    assert [l for l in export if l.startswith("{")] == before
+    assert annal("query", "--config", cfg, "--group-by", "action").stdout == counts
+    annal("verify", "--config", cfg)
+    # Without the bucket the directory is refused, saying why.
+    r = annal("export", "--data", data, check=False)
+    assert r.returncode != 0 and "live only in its bucket" in r.stderr, r.stderr
+
+
+@scenario
 def sigkill_during_uploads_loses_no_acknowledged_event():
     bucket = new_bucket("sigkill")
     data = os.path.join(WORK, "sigkill")

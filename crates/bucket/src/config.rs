@@ -99,13 +99,6 @@ impl BucketConfig {
                 "ship_interval_ms must be at least {SHIP_INTERVAL_MS_MIN}"
             )));
         }
-        if self.local_bytes_max.is_some() {
-            // Refused rather than ignored: a setting that silently did nothing would let a
-            // disk fill that the operator believes is bounded.
-            return Err(BucketError::Config(
-                "local_bytes_max is not supported yet: every sealed file stays on the local disk (docs/architecture.md, \"Bucket\")".into(),
-            ));
-        }
         if let Some(e) = &self.endpoint {
             if e.starts_with("http://") && !self.allow_http {
                 return Err(BucketError::Config(format!(

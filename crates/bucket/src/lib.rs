@@ -19,6 +19,7 @@ mod restore;
 mod ship;
 mod status;
 mod thread;
+mod tiered;
 
 pub use config::{AckMode, BucketConfig, SHIP_INTERVAL_MS_DEFAULT};
 pub use error::{BucketError, Result};
@@ -30,4 +31,5 @@ pub use remote::{sha256_hex, Remote, UPLOAD_CHUNK_BYTES};
 pub use restore::{restore, Restored};
 pub use ship::{writer_id, Claim, Shipped, Shipper, MANIFESTS_KEPT};
 pub use status::{read_status, SyncStatus};
-pub use thread::{ShipperThread, SnapshotSource, Waker, BACKOFF_MAX};
+pub use thread::{Eviction, ShipperThread, SnapshotSource, Waker, BACKOFF_MAX};
+pub use tiered::{local_sealed_bytes, TieredFs, CACHE_CHUNKS_MAX, CHUNK_BYTES, EVICTED_FILE};

@@ -16,9 +16,20 @@ use crate::error::{BucketError, Result};
 use crate::remote::Remote;
 use crate::ship::{Claim, Shipped, Shipper};
 use crate::status::{write_status, SyncStatus};
+use crate::tiered::TieredFs;
 
 /// Longest wait between two attempts while the bucket fails.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// Sealed segments moved to the bucket once uploaded, oldest first, to keep the local ones
+/// within a size.
+#[derive(Clone)]
+pub struct Eviction {
+    /// The store's file layer.
+    pub fs: Arc<TieredFs>,
+    /// Bytes of sealed segment files kept on the local disk.
+    pub local_bytes_max: u64,
+}
 
 /// Gives the uploader the store's current state.
 pub type SnapshotSource = Arc<dyn Fn() -> Snapshot + Send + Sync>;
@@ -67,6 +78,7 @@ impl ShipperThread {
         snapshot: SnapshotSource,
         interval: Duration,
         claim: Claim,
+        eviction: Option<Eviction>,
     ) -> Result<ShipperThread> {
         let status = SyncStatus {
             url: remote.url().to_string(),
@@ -87,6 +99,7 @@ impl ShipperThread {
             snapshot,
             interval,
             claim,
+            eviction,
         };
         let handle = std::thread::Builder::new()
             .name("annal-uploader".into())
@@ -165,6 +178,7 @@ struct Runner {
     snapshot: SnapshotSource,
     interval: Duration,
     claim: Claim,
+    eviction: Option<Eviction>,
 }
 
 impl Runner {
@@ -245,7 +259,19 @@ impl Runner {
         let Some(s) = shipper.as_mut() else {
             unreachable!("claimed above")
         };
-        s.ship(&snap, self.interval).await
+        let done = s.ship(&snap, self.interval).await?;
+        if let Some(ev) = &self.eviction {
+            let evicted = ev.fs.evict_over(&s.manifest().sealed, ev.local_bytes_max)?;
+            if !evicted.is_empty() {
+                tracing::info!(
+                    "evicted {} uploaded sealed segments to {}",
+                    evicted.len(),
+                    self.remote.url()
+                );
+            }
+            self.shared.status.lock().evicted_segments = ev.fs.evicted().len() as u64;
+        }
+        Ok(done)
     }
 
     /// Waits `wait` or until woken or asked to stop (after which one more round runs).

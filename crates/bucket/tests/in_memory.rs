@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use annal_bucket::{restore, BucketError, Claim, Remote, Shipper};
+use annal_bucket::{restore, BucketError, Claim, Remote, Shipper, TieredFs};
 use annal_storage::{Options, SealOptions, Store};
 use object_store::memory::InMemory;
 use object_store::path::Path as Key;
@@ -217,4 +217,48 @@ async fn leftovers_of_a_crash_are_swept_and_unchanged_rounds_commit_nothing() {
     assert_eq!(done.generation, gen, "nothing changed, no new generation");
     assert_eq!(done.objects, 0);
     store.close().unwrap();
+}
+
+fn scan_all(store: &Store) -> Vec<annal_model::Event> {
+    let snap = store.snapshot();
+    let mut out = Vec::new();
+    snap.scan(0, snap.end(), |_, e| {
+        out.push(e);
+        true
+    })
+    .unwrap();
+    out
+}
+
+#[tokio::test]
+async fn evicted_segments_are_read_through_the_bucket() {
+    let mem = Arc::new(InMemory::new());
+    let primary = tempfile::tempdir().unwrap();
+    let dir = primary.path();
+    let shipper = fill_and_ship(dir, remote(&mem), 6_000).await;
+    let before = all_events(dir);
+    let sealed = shipper.manifest().sealed.clone();
+
+    let fs = TieredFs::open(dir, remote(&mem)).unwrap();
+    let opts = || Options {
+        fs: fs.clone(),
+        ..small_segments()
+    };
+    let store = Store::open(dir, opts()).unwrap();
+    let evicted = fs.evict_over(&sealed, 0).unwrap();
+    assert_eq!(evicted.len(), sealed.len());
+    assert_eq!(annal_bucket::local_sealed_bytes(dir).unwrap(), 0);
+    assert_eq!(scan_all(&store), before, "open readers moved to the bucket");
+    store.close().unwrap();
+
+    // Reopened, the store finds the evicted segments through the list and the bucket.
+    let store = Store::open(dir, opts()).unwrap();
+    assert_eq!(scan_all(&store), before);
+    store.close().unwrap();
+    let report = annal_storage::verify_dir(&*fs, dir, &|_| {}).unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
+    assert_eq!(report.events, 6_000);
+
+    // Without the bucket's file layer the directory is missing segments: never silently.
+    assert!(Store::open(dir, Options::default()).is_err());
 }

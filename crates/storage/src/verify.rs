@@ -85,13 +85,11 @@ impl VerifyReport {
 /// The segment files of `dir` as (base seq, sealed?, path), in seq order. A sealed file sorts
 /// before a leftover active file of the same base (a seal that crashed before removing its
 /// source), which readers then skip as already covered.
-fn segment_files(dir: &Path) -> Result<Vec<(u64, bool, PathBuf)>> {
+fn segment_files(fs: &dyn Vfs, dir: &Path) -> Result<Vec<(u64, bool, PathBuf)>> {
     let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(StorageError::io("list", dir))? {
-        let entry = entry.map_err(StorageError::io("list", dir))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
+    for name in fs.list_dir(dir).map_err(StorageError::io("list", dir))? {
         if let Some((base, ext @ ("seg" | "wal"))) = crate::store::parse_name(&name) {
-            files.push((base, ext == "seg", entry.path()));
+            files.push((base, ext == "seg", dir.join(&name)));
         }
     }
     files.sort_by_key(|(base, sealed, _)| (*base, !*sealed));
@@ -102,7 +100,7 @@ fn segment_files(dir: &Path) -> Result<Vec<(u64, bool, PathBuf)>> {
 /// change to any file, so it works beside a running writer. A torn tail of the active segment
 /// is left out of the counts (it is not part of the trail); damage is an error naming the file.
 pub fn inspect_dir(fs: &dyn Vfs, dir: &Path) -> Result<Vec<SegmentInfo>> {
-    let files = segment_files(dir)?;
+    let files = segment_files(fs, dir)?;
     let mut out: Vec<SegmentInfo> = Vec::with_capacity(files.len());
     let last_wal = files.iter().rposition(|(_, sealed, _)| !sealed);
     for (i, (base, sealed, path)) in files.into_iter().enumerate() {
@@ -292,7 +290,7 @@ fn plan(fs: &dyn Vfs, dir: &Path, report: &mut VerifyReport) -> Result<Vec<Plann
     let mut tree: Option<Frontier> = Some(Frontier::new());
     // Gaps after the first unsealed file are found when it has been read.
     let mut unsealed_before = false;
-    for (base, is_sealed, path) in segment_files(dir)? {
+    for (base, is_sealed, path) in segment_files(fs, dir)? {
         if base < next_base {
             continue;
         }
@@ -300,7 +298,7 @@ fn plan(fs: &dyn Vfs, dir: &Path, report: &mut VerifyReport) -> Result<Vec<Plann
             report.problems.push(missing(&path, next_base, base));
             tree = None;
         }
-        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let bytes = fs.open_read(&path).and_then(|f| f.len()).unwrap_or(0);
         report.files += 1;
         report.bytes += bytes;
         let start = if unsealed_before { None } else { tree.take() };

@@ -102,17 +102,16 @@ struct SegmentFiles {
 /// place. Other files (the lock, `.torn` keeps, the operator's own) are left alone.
 fn list_segment_files(fs: &dyn Vfs, dir: &Path) -> Result<SegmentFiles> {
     let mut out = SegmentFiles::default();
-    for entry in std::fs::read_dir(dir).map_err(StorageError::io("list", dir))? {
-        let entry = entry.map_err(StorageError::io("list", dir))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
+    for name in fs.list_dir(dir).map_err(StorageError::io("list", dir))? {
+        let path = dir.join(&name);
         match parse_name(&name) {
             Some((base, "seg")) => out.sealed.push(base),
             Some((base, "wal")) => out.logs.push(base),
             Some((_, "seg.tmp")) => {
                 // A seal that crashed before its rename: the active segment still holds it all.
                 tracing::warn!(file = %name, "removing unfinished sealed segment");
-                fs.remove(&entry.path())
-                    .map_err(StorageError::io("remove", entry.path()))?;
+                fs.remove(&path)
+                    .map_err(StorageError::io("remove", &path))?;
                 out.removed_tmp = true;
             }
             _ => {}

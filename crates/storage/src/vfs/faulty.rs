@@ -2,7 +2,6 @@
 //! with the `fault-injection` feature, so shipped binaries do not carry it.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -347,9 +346,6 @@ impl VFile for FaultyFile {
     }
     fn len(&self) -> io::Result<u64> {
         self.inner.len()
-    }
-    fn as_file(&self) -> &File {
-        self.inner.as_file()
     }
 }
 

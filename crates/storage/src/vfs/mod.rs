@@ -30,8 +30,6 @@ pub trait VFile: Send + Sync {
     fn is_empty(&self) -> io::Result<bool> {
         Ok(self.len()? == 0)
     }
-    /// The underlying OS file, for memory mapping.
-    fn as_file(&self) -> &File;
 }
 
 /// A file system.
@@ -48,6 +46,15 @@ pub trait Vfs: Send + Sync + 'static {
     fn remove(&self, path: &Path) -> io::Result<()>;
     /// fsync of a directory: makes creations, renames and removals in it durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Names of the files in a directory (a file system that keeps some files elsewhere, as
+    /// annal-bucket's does for segments evicted to a bucket, lists those too).
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            names.push(entry?.file_name().to_string_lossy().into_owned());
+        }
+        Ok(names)
+    }
 }
 
 /// The real file system.
@@ -71,9 +78,6 @@ impl VFile for OsFile {
     }
     fn len(&self) -> io::Result<u64> {
         Ok(self.0.metadata()?.len())
-    }
-    fn as_file(&self) -> &File {
-        &self.0
     }
 }
 
