@@ -4,8 +4,10 @@
 //!
 //! ```sh
 //! cargo run --release -p annal-bench -- ingest|query|integrity|seal [--events N] [--dir DIR]
+//! cargo run --release -p annal-bench -- bucket --endpoint http://127.0.0.1:5000 --url s3://bench
 //! ```
 
+mod bucket;
 mod ingest;
 mod integrity;
 mod query;
@@ -91,6 +93,26 @@ enum BenchCommand {
         #[arg(long, default_value_t = 2_000_000)]
         events: u64,
     },
+    /// The trail in an S3 API: upload and restore rates, ingest with the uploader running,
+    /// the RPO. The bucket must exist (moto: `curl -X PUT ENDPOINT/BUCKET`); each run writes
+    /// under a fresh prefix. Credentials from the environment (`AWS_ACCESS_KEY_ID` …).
+    Bucket {
+        /// Scratch directory (created, emptied and removed).
+        #[arg(long, default_value = "./annal-bench")]
+        dir: PathBuf,
+        /// Events to generate.
+        #[arg(long, default_value_t = 2_000_000)]
+        events: u64,
+        /// `s3://BUCKET[/PREFIX]`.
+        #[arg(long)]
+        url: String,
+        /// The S3 API endpoint.
+        #[arg(long)]
+        endpoint: String,
+        /// The uploader's ship interval, ms.
+        #[arg(long, default_value_t = 1000)]
+        ship_interval_ms: u64,
+    },
     /// Bytes/event and the time to read one record, across block sizes and zstd levels.
     Seal {
         /// Scratch directory.
@@ -129,6 +151,13 @@ fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
             no_sqlite,
         } => ingest::run(&dir, events, seconds, &threads, &batch, !no_sqlite),
         BenchCommand::Seal { dir, events } => seal::run(&dir, events),
+        BenchCommand::Bucket {
+            dir,
+            events,
+            url,
+            endpoint,
+            ship_interval_ms,
+        } => bucket::run(&dir, events, &url, &endpoint, ship_interval_ms),
         BenchCommand::Integrity { dir, events } => integrity::run(&dir, events),
         BenchCommand::Query {
             dir,
