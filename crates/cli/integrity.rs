@@ -1,7 +1,7 @@
 //! `annal keygen`, `annal checkpoint`, `annal proof`: signing keys, signed checkpoints of the
 //! trail, and RFC 6962 proofs with RFC 6962's JSON names.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use annal_integrity::json::{ConsistencyJson, InclusionJson};
@@ -9,7 +9,7 @@ use annal_integrity::{
     newest_checkpoint, store_consistency, store_inclusion, write_private_key, Hash, MadeKey,
     NoteSigner, NoteVerifier, Tiles,
 };
-use annal_storage::{Options, Store};
+use annal_storage::Store;
 use anyhow::{bail, Context};
 
 /// Proof commands.
@@ -17,9 +17,8 @@ use anyhow::{bail, Context};
 pub enum ProofCommand {
     /// The audit path of one event in the tree of the first `size` events.
     Inclusion {
-        /// Data directory.
-        #[arg(long, default_value = crate::DEFAULT_DATA_DIR)]
-        data: PathBuf,
+        #[command(flatten)]
+        place: crate::place::DataArgs,
         /// The event's seq (its leaf index).
         #[arg(long)]
         seq: u64,
@@ -29,9 +28,8 @@ pub enum ProofCommand {
     },
     /// The consistency proof between two tree sizes.
     Consistency {
-        /// Data directory.
-        #[arg(long, default_value = crate::DEFAULT_DATA_DIR)]
-        data: PathBuf,
+        #[command(flatten)]
+        place: crate::place::DataArgs,
         /// The older size.
         #[arg(long)]
         from: u64,
@@ -107,11 +105,13 @@ pub fn read_public_key(path: &Path) -> anyhow::Result<NoteVerifier> {
 /// The open store, its snapshot, its tile roots, and the tree size `size` asks for (at most
 /// the trail's length; all of it when not given).
 fn trail(
-    data: &Path,
+    place: &crate::place::DataArgs,
     size: Option<u64>,
     flag: &str,
 ) -> anyhow::Result<(Store, annal_storage::Snapshot, Vec<Hash>, u64)> {
-    let store = Store::open(data, Options::default())?;
+    let (data, _, opts, _) = place.open()?;
+    let data = &data;
+    let store = Store::open(data, opts)?;
     let snap = store.snapshot();
     let size = size.unwrap_or(snap.end());
     if size > snap.end() {
@@ -125,14 +125,14 @@ fn trail(
 /// `annal proof …`: prints the proof as JSON with RFC 6962's names.
 pub fn proof(cmd: ProofCommand) -> anyhow::Result<ExitCode> {
     let json = match cmd {
-        ProofCommand::Inclusion { data, seq, size } => {
-            let (_store, snap, tiles, size) = trail(&data, size, "--size")?;
+        ProofCommand::Inclusion { place, seq, size } => {
+            let (_store, snap, tiles, size) = trail(&place, size, "--size")?;
             serde_json::to_value(InclusionJson::from(&store_inclusion(
                 &snap, &tiles, seq, size,
             )?))?
         }
-        ProofCommand::Consistency { data, from, to } => {
-            let (_store, snap, tiles, to) = trail(&data, to, "--to")?;
+        ProofCommand::Consistency { place, from, to } => {
+            let (_store, snap, tiles, to) = trail(&place, to, "--to")?;
             let proof = store_consistency(&snap, &tiles, from, to)?;
             serde_json::to_value(ConsistencyJson::new(from, to, &proof))?
         }
