@@ -12,6 +12,7 @@
 
 mod config;
 mod error;
+mod follow;
 mod layout;
 mod manifest;
 mod remote;
@@ -22,6 +23,10 @@ mod thread;
 
 pub use config::{AckMode, BucketConfig, SHIP_INTERVAL_MS_DEFAULT};
 pub use error::{BucketError, Result};
+pub use follow::{
+    Followed, Follower, DOWNLOAD_FILE, FOLLOW_APPEND_BYTES_MAX, FOLLOW_APPEND_EVENTS_MAX,
+    TAIL_CACHE_BYTES_MAX,
+};
 pub use layout::{STATUS_FILE, WRITER_FILE};
 pub use manifest::{
     Manifest, ObjectRef, SealedEntry, TailEntry, TailPart, MANIFEST_FORMAT, MANIFEST_VERSION,
