@@ -108,6 +108,17 @@ impl Follower {
         &self.remote
     }
 
+    /// Checks, without appending, that `store` holds a prefix of the bucket's trail (what
+    /// [`Self::follow`] checks before its first append): another trail is
+    /// [`BucketError::OtherTrail`]. A prefix without a manifest agrees with any store.
+    pub async fn check(&mut self, store: &Store) -> Result<()> {
+        if let Some(m) = manifest::newest(&self.remote).await? {
+            self.check_agrees(store, &m).await?;
+            self.agreed = true;
+        }
+        Ok(())
+    }
+
     /// Reads the newest manifest and appends to `store` the events it holds past the store's
     /// end; writes the bucket's checkpoint log and public key into the store's directory when
     /// they changed. A store that holds another trail than the bucket's is refused
@@ -125,14 +136,14 @@ impl Follower {
         while store.len() < m.events {
             let at = store.len();
             if let Some(s) = m.sealed.iter().find(|s| s.base <= at && at < s.end) {
-                self.from_sealed(store, s).await?;
+                self.append_sealed(store, s).await?;
                 self.check_root(store, s)?;
             } else if let Some(t) = m
                 .tail
                 .iter()
                 .find(|t| t.base <= at && at < t.base + t.events)
             {
-                self.from_tail(store, t).await?;
+                self.append_tail(store, t).await?;
             } else {
                 return Err(self.manifest_error(&m, format!("holds no events at seq {at}")));
             }
@@ -172,8 +183,8 @@ impl Follower {
 
     /// Refuses a store that is not a prefix of the bucket's trail: more events than the
     /// bucket, or another Merkle root at the end of the last sealed segment it holds. Events
-    /// past that end are compared one by one as they are read (see [`Self::from_sealed`] and
-    /// [`Self::from_tail`]), since the entry holding the store's end is read first.
+    /// past that end are compared one by one as they are read (see [`Self::append_sealed`] and
+    /// [`Self::append_tail`]), since the entry holding the store's end is read first.
     async fn check_agrees(&mut self, store: &Store, m: &Manifest) -> Result<()> {
         let have = store.len();
         if have > m.events {
@@ -315,7 +326,7 @@ impl Follower {
     }
 
     /// Appends the events of sealed segment `s` from the store's end on.
-    async fn from_sealed(&mut self, store: &Store, s: &SealedEntry) -> Result<()> {
+    async fn append_sealed(&mut self, store: &Store, s: &SealedEntry) -> Result<()> {
         // Events from a sealed segment supersede a cursor into its (former) log.
         self.tail = None;
         let seg = self.download_segment(store.dir(), s).await?;
@@ -340,7 +351,7 @@ impl Follower {
 
     /// Appends the events of log `t` from the store's end on, downloading only the parts
     /// past what the cursor holds.
-    async fn from_tail(&mut self, store: &Store, t: &TailEntry) -> Result<()> {
+    async fn append_tail(&mut self, store: &Store, t: &TailEntry) -> Result<()> {
         let from = store.len();
         let mut cursor = match self.tail.take() {
             Some(c) if c.base == t.base && c.next_seq == from => c,
@@ -451,7 +462,8 @@ impl TailCursor {
                 self.fetched = bytes.len() as u64;
                 return;
             }
-            self.buf.extend_from_slice(&wal::encode_header(self.next_seq));
+            self.buf
+                .extend_from_slice(&wal::encode_header(self.next_seq));
         }
         self.buf.extend_from_slice(bytes);
         self.fetched = offset + bytes.len() as u64;
@@ -459,11 +471,7 @@ impl TailCursor {
 
     /// Decodes the whole batches held, in seq order (each event with its seq and record
     /// length), and keeps only the bytes after them.
-    fn take_records(
-        &mut self,
-        remote: &Remote,
-        t: &TailEntry,
-    ) -> Result<Vec<(u64, Event, usize)>> {
+    fn take_records(&mut self, remote: &Remote, t: &TailEntry) -> Result<Vec<(u64, Event, usize)>> {
         let damaged = |detail: String| BucketError::Object {
             key: format!("{}/wal/{:020}", remote.url(), t.base),
             detail,

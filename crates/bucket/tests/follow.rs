@@ -49,7 +49,9 @@ fn root_at(store: &Store, size: u64) -> annal_integrity::Hash {
     let snap = store.snapshot();
     let mut tiles = Tiles::open(store.dir());
     tiles.catch_up(&snap).unwrap();
-    StoreTree::new(&snap, tiles.roots()).subtree(0, size).unwrap()
+    StoreTree::new(&snap, tiles.roots())
+        .subtree(0, size)
+        .unwrap()
 }
 
 fn assert_same(primary: &Store, replica: &Store) {
@@ -58,7 +60,11 @@ fn assert_same(primary: &Store, replica: &Store) {
     let n = primary.len();
     for size in [1, n / 3, n / 2, n] {
         if size > 0 {
-            assert_eq!(root_at(replica, size), root_at(primary, size), "root at {size}");
+            assert_eq!(
+                root_at(replica, size),
+                root_at(primary, size),
+                "root at {size}"
+            );
         }
     }
 }
@@ -109,7 +115,10 @@ async fn a_replica_follows_every_round_and_reproduces_the_tree() {
     assert!(done.complete(), "{done:?}");
     assert!(shipper.manifest().sealed.len() >= 2, "the workload seals");
     let f = follower.follow(&replica).await.unwrap();
-    assert_eq!(f.appended, 0, "everything was followed from the tail already");
+    assert_eq!(
+        f.appended, 0,
+        "everything was followed from the tail already"
+    );
     assert_same(&primary, &replica);
     // The sealed roots the manifest names are the replica's.
     for s in &shipper.manifest().sealed {
@@ -210,7 +219,62 @@ async fn a_directory_of_another_trail_is_refused() {
     let other = tempfile::tempdir().unwrap();
     let store = Store::open(other.path(), Options::default()).unwrap();
     store.append(&events(4_001, 7)).unwrap();
-    let e = Follower::new(remote(&mem)).follow(&store).await.unwrap_err();
+    let e = Follower::new(remote(&mem))
+        .follow(&store)
+        .await
+        .unwrap_err();
     assert!(matches!(e, BucketError::OtherTrail { .. }), "{e}");
     store.close().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_follower_thread_keeps_the_replica_caught_up() {
+    let mem = Arc::new(InMemory::new());
+    let pdir = tempfile::tempdir().unwrap();
+    let primary = Store::open(pdir.path(), small_segments()).unwrap();
+    let mut shipper = Shipper::claim(
+        remote(&mem),
+        pdir.path(),
+        &primary.snapshot(),
+        Claim::Refuse,
+    )
+    .await
+    .unwrap();
+    let rdir = tempfile::tempdir().unwrap();
+    let replica = Arc::new(Store::open(rdir.path(), Options::default()).unwrap());
+    let mut thread = annal_bucket::FollowerThread::spawn(
+        remote(&mem),
+        replica.clone(),
+        Duration::from_millis(20),
+    )
+    .unwrap();
+    let mut local = thread.local_events();
+    for chunk in events(2_000, 5).chunks(400) {
+        primary.append(chunk).unwrap();
+        shipper.ship(&primary.snapshot(), BUDGET).await.unwrap();
+        let want = primary.len();
+        tokio::time::timeout(Duration::from_secs(30), local.wait_for(|n| *n >= want))
+            .await
+            .expect("caught up in time")
+            .unwrap();
+        let st = thread.status();
+        assert_eq!(st.last_error, None);
+        assert_eq!(st.local_events, want);
+    }
+    let st = thread.status();
+    assert_eq!((st.lag(), st.bucket_events, st.stopped), (0, 2_000, false));
+    thread.stop();
+    let replica = Arc::into_inner(replica).expect("the thread gave the store back");
+    assert_same(&primary, &replica);
+    replica.close().unwrap();
+    primary.close().unwrap();
+
+    // A replica of another trail does not start.
+    let other = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(other.path(), Options::default()).unwrap());
+    store.append(&events(3_000, 1)).unwrap();
+    let e = annal_bucket::FollowerThread::spawn(remote(&mem), store, Duration::from_millis(20))
+        .err()
+        .expect("another trail");
+    assert!(matches!(e, BucketError::OtherTrail { .. }), "{e}");
 }
