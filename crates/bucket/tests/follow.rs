@@ -71,7 +71,10 @@ fn assert_same(primary: &Store, replica: &Store) {
 
 /// Signs a checkpoint of the primary, so the bucket has a checkpoint log to copy.
 fn sign(dir: &Path, store: &Store) {
-    let signer = annal_integrity::NoteSigner::generate("test").unwrap();
+    // The data directory's own key: `checkpoint.pub` beside it is shipped.
+    let signer = annal_integrity::signing_key(dir, None, "test/a")
+        .unwrap()
+        .signer;
     let snap = store.snapshot();
     let notary = annal_integrity::Notary::open(dir, signer, "test/a", &snap).unwrap();
     notary.sign(&snap).unwrap();
@@ -133,6 +136,21 @@ async fn a_replica_follows_every_round_and_reproduces_the_tree() {
     );
     let again = follower.follow(&replica).await.unwrap();
     assert_eq!(again.appended, 0);
+    // The replica adopts the primary's newest checkpoint, signs none.
+    let adopted = annal_integrity::Notary::adopting(rdir.path(), &replica.snapshot()).unwrap();
+    assert!(adopted.adopts());
+    let newest = annal_integrity::read_log(&pdir.path().join(CHECKPOINT_LOG_FILE))
+        .unwrap()
+        .notes
+        .pop()
+        .unwrap();
+    let latest = adopted.latest().expect("a checkpoint adopted");
+    assert_eq!(&*latest.note, newest.note.as_str());
+    assert!(adopted.verifier().is_some(), "checkpoint.pub was copied");
+    let proof = adopted
+        .consistency(&replica.snapshot(), 10, latest.checkpoint.size)
+        .unwrap();
+    assert!(!proof.is_empty());
     primary.close().unwrap();
     replica.close().unwrap();
 }
