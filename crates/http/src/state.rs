@@ -26,6 +26,15 @@ pub struct AppState {
     pub rows_json: Arc<parking_lot::Mutex<annal_query::Lru<u64, Arc<[u8]>>>>,
     /// Signs checkpoints and answers proofs; None serves neither (503).
     pub notary: Option<Arc<Notary>>,
+    /// Set when this server is a read replica: appends are refused (409), naming the primary.
+    pub replica: Option<Arc<ReplicaInfo>>,
+}
+
+/// What a read replica says about its role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaInfo {
+    /// The bucket prefix it follows, `s3://BUCKET/PREFIX`: its writer is the primary.
+    pub primary: String,
 }
 
 /// Memory the JSON row cache may hold.
@@ -44,7 +53,14 @@ impl AppState {
                 JSON_CACHE_BYTES,
             ))),
             notary: None,
+            replica: None,
         })
+    }
+
+    /// The same state, serving as a read replica of `info.primary`.
+    pub fn with_replica(mut self, info: ReplicaInfo) -> AppState {
+        self.replica = Some(Arc::new(info));
+        self
     }
 
     /// The same state, signing and proving with `notary`.
