@@ -296,3 +296,64 @@ async fn the_follower_thread_keeps_the_replica_caught_up() {
         .expect("another trail");
     assert!(matches!(e, BucketError::OtherTrail { .. }), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_that_fails_is_retried_while_the_replica_keeps_what_it_has() {
+    use object_store::{path::Path as Key, ObjectStoreExt, PutPayload};
+    let mem = Arc::new(InMemory::new());
+    let pdir = tempfile::tempdir().unwrap();
+    let primary = Store::open(pdir.path(), Options::default()).unwrap();
+    let mut shipper = Shipper::claim(
+        remote(&mem),
+        pdir.path(),
+        &primary.snapshot(),
+        Claim::Refuse,
+    )
+    .await
+    .unwrap();
+    primary.append(&events(500, 8)).unwrap();
+    shipper.ship(&primary.snapshot(), BUDGET).await.unwrap();
+    let rdir = tempfile::tempdir().unwrap();
+    let replica = Arc::new(Store::open(rdir.path(), Options::default()).unwrap());
+    let thread = annal_bucket::FollowerThread::spawn(
+        remote(&mem),
+        replica.clone(),
+        Duration::from_millis(10),
+    )
+    .unwrap();
+    let mut local = thread.local_events();
+    local.wait_for(|n| *n == 500).await.unwrap();
+
+    // The newest manifest becomes unreadable (what a bucket answering garbage looks like).
+    primary.append(&events(300, 9)).unwrap();
+    shipper.ship(&primary.snapshot(), BUDGET).await.unwrap();
+    let gen = shipper.manifest().generation;
+    let key = Key::from(format!("trails/a/manifest/{gen:020}.json"));
+    let good = mem.get(&key).await.unwrap().bytes().await.unwrap();
+    mem.put(&key, PutPayload::from_static(b"{not json"))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while thread.status().last_error.is_none() {
+        assert!(std::time::Instant::now() < deadline, "no error recorded");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let st = thread.status();
+    assert!(!st.stopped, "a bucket failure does not stop the follower");
+    assert!(st.last_error.unwrap().contains("manifest"));
+    assert_eq!(replica.len(), 500, "the replica keeps what it has");
+
+    // The bucket answers again: the follower resumes and clears the error.
+    mem.put(&key, PutPayload::from(good)).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(40), local.wait_for(|n| *n == 800))
+        .await
+        .expect("resumed")
+        .unwrap();
+    let st = thread.status();
+    assert_eq!((st.last_error.clone(), st.lag()), (None, 0));
+    drop(thread);
+    let replica = Arc::into_inner(replica).unwrap();
+    assert_same(&primary, &replica);
+    replica.close().unwrap();
+    primary.close().unwrap();
+}
