@@ -11,6 +11,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use annal_integrity::{StoreTree, Subtrees, Tiles, CHECKPOINT_LOG_FILE, DATA_PUBLIC_KEY_FILE};
 use annal_model::{decode_record, encode_record, Event};
@@ -43,6 +44,19 @@ pub struct Followed {
     pub events: u64,
     /// Events appended to the replica's store.
     pub appended: u64,
+    /// Events the replica's store holds after the round.
+    pub local: u64,
+    /// Objects downloaded (and checked), manifests aside.
+    pub objects: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+impl Followed {
+    /// True when the replica holds every event the bucket did.
+    pub fn complete(&self) -> bool {
+        self.local >= self.events
+    }
 }
 
 /// The downloaded, not yet appended end of the write-ahead log being followed.
@@ -88,6 +102,8 @@ pub struct Follower {
     /// The side files as last written: checkpoint log, public key.
     checkpoints: Option<ObjectRef>,
     public_key: Option<ObjectRef>,
+    /// Downloads of the round in progress: objects and bytes.
+    downloaded: (u64, u64),
 }
 
 impl Follower {
@@ -100,7 +116,16 @@ impl Follower {
             agreed: false,
             checkpoints: None,
             public_key: None,
+            downloaded: (0, 0),
         }
+    }
+
+    /// The object `want` names, checked, counted in the round's downloads.
+    async fn get(&mut self, want: &ObjectRef) -> Result<bytes::Bytes> {
+        let bytes = self.remote.get_checked(want).await?;
+        self.downloaded.0 += 1;
+        self.downloaded.1 += bytes.len() as u64;
+        Ok(bytes)
     }
 
     /// The bucket.
@@ -125,8 +150,20 @@ impl Follower {
     /// ([`BucketError::OtherTrail`]); an append that does not reproduce the primary's seqs
     /// fails with [`BucketError::Diverged`].
     pub async fn follow(&mut self, store: &Store) -> Result<Followed> {
+        self.follow_for(store, Duration::MAX).await
+    }
+
+    /// [`Self::follow`], but starts no new segment or log once `budget` is spent (after the
+    /// first): a replica catching up from many segments returns between them, so that it
+    /// can be stopped. [`Followed::complete`] says whether it caught up.
+    pub async fn follow_for(&mut self, store: &Store, budget: Duration) -> Result<Followed> {
+        let started = Instant::now();
+        self.downloaded = (0, 0);
         let Some(m) = manifest::newest(&self.remote).await? else {
-            return Ok(Followed::default());
+            return Ok(Followed {
+                local: store.len(),
+                ..Followed::default()
+            });
         };
         let start = store.len();
         if !self.agreed {
@@ -134,6 +171,9 @@ impl Follower {
             self.agreed = true;
         }
         while store.len() < m.events {
+            if store.len() > start && started.elapsed() >= budget {
+                break;
+            }
             let at = store.len();
             if let Some(s) = m.sealed.iter().find(|s| s.base <= at && at < s.end) {
                 self.append_sealed(store, s).await?;
@@ -159,6 +199,9 @@ impl Follower {
             generation: m.generation,
             events: m.events,
             appended: store.len() - start,
+            local: store.len(),
+            objects: self.downloaded.0,
+            bytes: self.downloaded.1,
         })
     }
 
@@ -267,7 +310,7 @@ impl Follower {
             if cursor.next_seq >= have {
                 break;
             }
-            let bytes = self.remote.get_checked(&p.object).await?;
+            let bytes = self.get(&p.object).await?;
             cursor.push(&bytes, p.offset);
             for (seq, e, _) in cursor.take_records(&self.remote, t)? {
                 if seq < have {
@@ -301,8 +344,8 @@ impl Follower {
     }
 
     /// Downloads `s`'s segment (checked) into the directory and opens it.
-    async fn download_segment(&self, dir: &Path, s: &SealedEntry) -> Result<SealedSegment> {
-        let bytes = self.remote.get_checked(&s.segment).await?;
+    async fn download_segment(&mut self, dir: &Path, s: &SealedEntry) -> Result<SealedSegment> {
+        let bytes = self.get(&s.segment).await?;
         let path = dir.join(DOWNLOAD_FILE);
         let mut f = std::fs::File::create(&path).map_err(local("create", &path))?;
         f.write_all(&bytes).map_err(local("write", &path))?;
@@ -375,7 +418,7 @@ impl Follower {
                     ),
                 });
             }
-            let bytes = self.remote.get_checked(&p.object).await?;
+            let bytes = self.get(&p.object).await?;
             cursor.push(&bytes, p.offset);
             for (seq, e, len) in cursor.take_records(&self.remote, t)? {
                 if seq >= batch.next() {
@@ -409,7 +452,7 @@ impl Follower {
     }
 
     async fn write_side(
-        &self,
+        &mut self,
         dir: &Path,
         name: &str,
         want: &Option<ObjectRef>,
@@ -431,7 +474,7 @@ impl Follower {
         if written.as_ref() == Some(want) {
             return Ok(());
         }
-        let bytes = self.remote.get_checked(want).await?;
+        let bytes = self.get(want).await?;
         let tmp: PathBuf = dir.join(format!("{name}.follow.tmp"));
         let mut f = std::fs::File::create(&tmp).map_err(local("create", &tmp))?;
         f.write_all(&bytes).map_err(local("write", &tmp))?;

@@ -31,6 +31,10 @@ pub struct FollowStatus {
     pub local_events: u64,
     /// Events appended since the process started.
     pub appended: u64,
+    /// Objects downloaded since the process started (manifests aside).
+    pub downloaded_objects: u64,
+    /// Their bytes.
+    pub downloaded_bytes: u64,
     /// When a round last succeeded (ms since the Unix epoch).
     pub last_ok_ms: Option<u64>,
     /// The last round's error, cleared by a round that succeeds.
@@ -56,6 +60,9 @@ fn is_fatal(e: &BucketError) -> bool {
         BucketError::OtherTrail { .. } | BucketError::Diverged { .. } | BucketError::Config(_)
     )
 }
+
+/// Shortest time a round may spend appending before it returns between two segments.
+const ROUND_BUDGET_MIN: Duration = Duration::from_secs(1);
 
 struct Shared {
     status: Mutex<FollowStatus>,
@@ -185,10 +192,18 @@ impl Runner {
         }
         let mut backoff = Backoff::new(self.interval);
         while !self.shared.signals.stopping() {
-            let wait = match self.follower.follow(store).await {
+            // A round ends between segments once its interval is spent, so a replica catching
+            // up can be stopped; it then goes on at once.
+            let budget = self.interval.max(ROUND_BUDGET_MIN);
+            let wait = match self.follower.follow_for(store, budget).await {
                 Ok(done) => {
                     self.record_ok(&done, store.len());
-                    backoff.ok()
+                    let interval = backoff.ok();
+                    if done.complete() {
+                        interval
+                    } else {
+                        Duration::ZERO
+                    }
                 }
                 Err(e) => {
                     let fatal = is_fatal(&e);
@@ -220,6 +235,8 @@ impl Runner {
         st.bucket_events = done.events;
         st.local_events = local;
         st.appended += done.appended;
+        st.downloaded_objects += done.objects;
+        st.downloaded_bytes += done.bytes;
         st.last_ok_ms = Some(now_ms());
         st.last_error = None;
         drop(st);
