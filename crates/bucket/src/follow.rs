@@ -225,9 +225,10 @@ impl Follower {
     }
 
     /// Refuses a store that is not a prefix of the bucket's trail: more events than the
-    /// bucket, or another Merkle root at the end of the last sealed segment it holds. Events
-    /// past that end are compared one by one as they are read (see [`Self::append_sealed`] and
-    /// [`Self::append_tail`]), since the entry holding the store's end is read first.
+    /// bucket, another Merkle root at the end of the last sealed segment it holds whole, or
+    /// other events than those of the segment or log that holds its last event (compared
+    /// one by one). Unsealed logs wholly between those two are not compared: the bucket holds
+    /// several only while the primary's sealer is behind.
     async fn check_agrees(&mut self, store: &Store, m: &Manifest) -> Result<()> {
         let have = store.len();
         if have > m.events {
@@ -242,17 +243,19 @@ impl Follower {
         if let Some(s) = m.sealed.iter().rev().find(|s| s.end <= have) {
             self.check_root(store, s)?;
         }
-        // The entry that holds the store's end: its events below the end must be the store's.
-        if have > 0 && have < m.events {
-            if let Some(s) = m.sealed.iter().find(|s| s.base < have && have < s.end) {
+        let Some(last) = have.checked_sub(1) else {
+            return Ok(());
+        };
+        if let Some(s) = m.sealed.iter().find(|s| s.base <= last && last < s.end) {
+            if s.end > have {
                 self.compare_sealed(store, s).await?;
-            } else if let Some(t) = m
-                .tail
-                .iter()
-                .find(|t| t.base < have && have < t.base + t.events)
-            {
-                self.compare_tail(store, t).await?;
             }
+        } else if let Some(t) = m
+            .tail
+            .iter()
+            .find(|t| t.base <= last && last < t.base + t.events)
+        {
+            self.compare_tail(store, t).await?;
         }
         Ok(())
     }
