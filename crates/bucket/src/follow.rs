@@ -285,19 +285,18 @@ impl Follower {
         let seg = self.download_segment(store.dir(), s).await?;
         let have = store.len();
         let snap = store.snapshot();
-        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-        for i in seg.block_of(s.base).unwrap_or(0)..seg.blocks().len() {
+        for i in 0..seg.blocks().len() {
             let first = seg.blocks()[i].first_seq;
             if first >= have {
                 break;
             }
-            for (j, e) in seg.read_block(i)?.iter().enumerate() {
-                let seq = first + j as u64;
-                if seq >= have {
-                    break;
-                }
-                self.compare_one(store, &snap, seq, e, &mut ours, &mut theirs)?;
-            }
+            let theirs: Vec<(u64, Event)> = seg
+                .read_block(i)?
+                .into_iter()
+                .zip(first..have)
+                .map(|(e, seq)| (seq, e))
+                .collect();
+            self.compare(store, &snap, &theirs)?;
         }
         drop(seg);
         remove_download(store.dir())
@@ -307,7 +306,6 @@ impl Follower {
     async fn compare_tail(&mut self, store: &Store, t: &TailEntry) -> Result<()> {
         let have = store.len();
         let snap = store.snapshot();
-        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         let mut cursor = TailCursor::new(t.base);
         for p in &t.parts {
             if cursor.next_seq >= have {
@@ -315,35 +313,52 @@ impl Follower {
             }
             let bytes = self.get(&p.object).await?;
             cursor.push(&bytes, p.offset);
-            for (seq, e, _) in cursor.take_records(&self.remote, t)? {
-                if seq < have {
-                    self.compare_one(store, &snap, seq, &e, &mut ours, &mut theirs)?;
-                }
-            }
+            let theirs: Vec<(u64, Event)> = cursor
+                .take_records(&self.remote, t)?
+                .into_iter()
+                .filter(|(seq, _, _)| *seq < have)
+                .map(|(seq, e, _)| (seq, e))
+                .collect();
+            self.compare(store, &snap, &theirs)?;
         }
         Ok(())
     }
 
-    fn compare_one(
+    /// Compares `theirs` (consecutive seqs, each in the store) with the store's events, by
+    /// their record bytes; read with one scan, as a sealed block is decoded once.
+    fn compare(
         &self,
         store: &Store,
         snap: &annal_storage::Snapshot,
-        seq: u64,
-        e: &Event,
-        ours: &mut Vec<u8>,
-        theirs: &mut Vec<u8>,
+        theirs: &[(u64, Event)],
     ) -> Result<()> {
-        ours.clear();
-        theirs.clear();
-        encode_record(&snap.get(seq)?, ours);
-        encode_record(e, theirs);
-        if ours != theirs {
-            return Err(self.other_trail(
+        let Some(&(from, _)) = theirs.first() else {
+            return Ok(());
+        };
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let mut differs = None;
+        let mut i = 0;
+        snap.scan(from, from + theirs.len() as u64, |seq, ours| {
+            let Some((_, e)) = theirs.get(i) else {
+                return false;
+            };
+            a.clear();
+            b.clear();
+            encode_record(&ours, &mut a);
+            encode_record(e, &mut b);
+            i += 1;
+            if a != b {
+                differs = Some(seq);
+            }
+            differs.is_none()
+        })?;
+        match differs {
+            Some(seq) => Err(self.other_trail(
                 store,
                 format!("the event at seq {seq} differs from the bucket's"),
-            ));
+            )),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Downloads `s`'s segment (checked) into the directory and opens it.
