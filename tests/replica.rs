@@ -6,6 +6,7 @@
 
 mod support;
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -159,10 +160,29 @@ fn a_replica_process_follows_the_bucket_and_refuses_appends() {
     );
     assert_eq!(r.status, 200, "{}", r.body);
 
-    // New events on the primary reach the running replica, the same at every seq.
+    // New events on the primary reach the running replica, the same at every seq, and its
+    // live streams.
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(60))
+        .build();
+    let stream = agent
+        .get(&format!("{}/v1/events/stream", server.base))
+        .call()
+        .unwrap();
+    let mut reader = BufReader::new(stream.into_reader());
     primary.append(&events(1_200, 2)).unwrap();
     rt.block_on(shipper.ship(&primary.snapshot(), BUDGET))
         .unwrap();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "stream ended");
+        if let Some(id) = line.strip_prefix("id: ") {
+            assert!(id.trim().parse::<u64>().unwrap() >= 3_000, "{line}");
+            break;
+        }
+    }
+    drop(reader);
     wait_for(4_200);
     for seq in [0u64, 2_999, 3_000, 4_199] {
         let ours = call(
