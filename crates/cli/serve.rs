@@ -13,6 +13,10 @@ use annal_query::Engine;
 use annal_storage::Store;
 use anyhow::Context;
 
+// The read replica's wiring (`--replica`), kept apart from the primary's.
+#[path = "replica.rs"]
+mod replica;
+
 /// Address served when neither `--listen` nor the configuration names one.
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:8080";
 
@@ -34,6 +38,10 @@ pub struct ServeArgs {
     /// Events `--demo` generates.
     #[arg(long, default_value_t = 200_000)]
     demo_events: u64,
+    /// Serve as a read replica of the bucket in the configuration's [object_store]: the data
+    /// directory is a local copy fed from the bucket; appends are refused (409).
+    #[arg(long, conflicts_with = "demo")]
+    replica: bool,
 }
 
 pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
@@ -50,6 +58,9 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         Some(a) => a,
         None => LISTEN_DEFAULT.parse()?,
     };
+    if args.replica {
+        return replica::serve_replica(&config, &data, listen);
+    }
     let (opts, tiered) = crate::place::store_options(&data, &config)?;
     let store = Store::open(&data, opts).with_context(|| format!("opening {}", data.display()))?;
     if args.demo && store.is_empty() {

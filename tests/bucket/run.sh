@@ -6,14 +6,8 @@
 # Usage: tests/bucket/run.sh [path/to/annal]   (default: target/debug/annal, built if missing)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-venv="target/bucket-venv"
-# Pinned, so a release cannot turn CI red overnight. moto brings boto3, which the test uses to
-# look into the bucket and to damage it.
-MOTO_VERSION="5.2.5"
+# shellcheck source=tests/bucket/venv.sh
+source tests/bucket/venv.sh
 annal="${1:-target/debug/annal}"
 [ -x "$annal" ] || cargo build --quiet --bin annal
-if ! "$venv/bin/pip" freeze 2>/dev/null | grep -qx "moto==$MOTO_VERSION"; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
-fi
 exec "$venv/bin/python" tests/bucket/test_bucket.py "$annal" "$venv/bin/moto_server"

@@ -84,6 +84,17 @@ pub enum BucketError {
     /// A checkpoint log or key could not be read.
     #[error(transparent)]
     Integrity(#[from] annal_integrity::IntegrityError),
+    /// A replica's store stopped matching the primary's trail: an append did not give the
+    /// primary's seq. The follower stops rather than serve a trail that differs.
+    #[error("replica {dir} diverged from the primary at seq {seq}: {detail}; stopped following")]
+    Diverged {
+        /// The replica's data directory.
+        dir: PathBuf,
+        /// The first seq that differs.
+        seq: u64,
+        /// What happened.
+        detail: String,
+    },
     /// A check of the restored trail failed.
     #[error("restored trail in {dir} does not check: {detail}")]
     Restore {

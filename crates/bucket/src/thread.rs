@@ -6,20 +6,18 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use annal_storage::Snapshot;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use crate::error::{BucketError, Result};
+use crate::poll::{now_ms, runtime, Backoff, Signals};
 use crate::remote::Remote;
 use crate::ship::{Claim, Shipped, Shipper};
 use crate::status::{write_status, SyncStatus};
 use crate::tiered::TieredFs;
-
-/// Longest wait between two attempts while the bucket fails.
-pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// Sealed segments moved to the bucket once uploaded, oldest first, to keep the local ones
 /// within a size.
@@ -36,28 +34,14 @@ pub type SnapshotSource = Arc<dyn Fn() -> Snapshot + Send + Sync>;
 
 struct Shared {
     status: Mutex<SyncStatus>,
-    /// Set to ask for a round now (`wake`) or to stop (`stop`).
-    signal: Mutex<Signal>,
-    cond: Condvar,
+    signals: Signals,
     shipped: watch::Sender<u64>,
-}
-
-#[derive(Default)]
-struct Signal {
-    wake: bool,
-    stop: bool,
 }
 
 /// The running uploader of one data directory.
 pub struct ShipperThread {
     shared: Arc<Shared>,
     handle: Option<JoinHandle<()>>,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Whether an error ends the uploader (another writer, another trail) or only this round.
@@ -87,8 +71,7 @@ impl ShipperThread {
         };
         let shared = Arc::new(Shared {
             status: Mutex::new(status),
-            signal: Mutex::new(Signal::default()),
-            cond: Condvar::new(),
+            signals: Signals::default(),
             shipped: watch::channel(0).0,
         });
         let (first_tx, first_rx) = mpsc::sync_channel::<Result<(), First>>(1);
@@ -145,8 +128,7 @@ impl ShipperThread {
     /// Runs a last round (so a clean shutdown leaves the bucket holding every acknowledged
     /// event, if it is reachable) and stops.
     pub fn stop(&mut self) {
-        self.shared.signal.lock().stop = true;
-        self.shared.cond.notify_one();
+        self.shared.signals.stop();
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
@@ -166,8 +148,7 @@ pub struct Waker(Arc<Shared>);
 impl Waker {
     /// Asks for a round now.
     pub fn wake(&self) {
-        self.0.signal.lock().wake = true;
-        self.0.cond.notify_one();
+        self.0.signals.wake();
     }
 }
 
@@ -183,13 +164,9 @@ struct Runner {
 
 impl Runner {
     fn run(self, first: mpsc::SyncSender<Result<(), First>>) {
-        let rt = match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
+        let rt = match runtime(&self.dir) {
             Ok(rt) => rt,
             Err(e) => {
-                let e = crate::error::local("start runtime for", &self.dir)(e);
                 let _ = first.send(Err(First::Fatal(e)));
                 return;
             }
@@ -200,18 +177,18 @@ impl Runner {
     async fn rounds(&self, first: mpsc::SyncSender<Result<(), First>>) {
         let mut first = Some(first);
         let mut shipper: Option<Shipper> = None;
-        let mut backoff = self.interval;
+        let mut backoff = Backoff::new(self.interval);
         loop {
-            let stopping = self.shared.signal.lock().stop;
+            let stopping = self.shared.signals.stopping();
             let wait = match self.round(&mut shipper).await {
                 Ok(done) => {
                     if let Some(tx) = first.take() {
                         let _ = tx.send(Ok(()));
                     }
-                    backoff = self.interval;
+                    let interval = backoff.ok();
                     self.record_ok(&done);
                     if done.complete() {
-                        self.interval
+                        interval
                     } else {
                         Duration::ZERO
                     }
@@ -230,15 +207,14 @@ impl Runner {
                     if let Some(tx) = first.take() {
                         let _ = tx.send(Err(First::Transient(e.to_string())));
                     }
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
-                    backoff
+                    backoff.failed()
                 }
             };
             self.save_status();
             if stopping {
                 return;
             }
-            self.wait(wait);
+            self.shared.signals.wait(wait);
         }
     }
 
@@ -272,15 +248,6 @@ impl Runner {
             self.shared.status.lock().evicted_segments = ev.fs.evicted().len() as u64;
         }
         Ok(done)
-    }
-
-    /// Waits `wait` or until woken or asked to stop (after which one more round runs).
-    fn wait(&self, wait: Duration) {
-        let mut sig = self.shared.signal.lock();
-        if !sig.wake && !sig.stop && !wait.is_zero() {
-            self.shared.cond.wait_for(&mut sig, wait);
-        }
-        sig.wake = false;
     }
 
     fn record_ok(&self, done: &Shipped) {

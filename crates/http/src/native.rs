@@ -33,7 +33,7 @@ const PROBLEMS_LISTED_MAX: usize = 100;
         (status = 200, description = "Durable: every event's seq and id", body = crate::schemas::AppendResult),
         (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than the limit"),
-        (status = 409, description = "An id is already stored with other content, or repeated in the request with other content; nothing stored", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "An id is already stored with other content, or repeated in the request with other content; or this server is a read replica (type https://annal.dev/problems/read-only-replica: appends go to the primary); nothing stored", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid events, every problem located; nothing stored", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 429, description = "The writer's queue is full; retry after Retry-After", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 507, description = "The disk holding the data directory is full; nothing of the append was stored; retry after Retry-After", body = crate::problem::Problem, content_type = "application/problem+json"),
@@ -44,6 +44,10 @@ pub async fn append(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
+    if let Some(replica) = &state.replica {
+        // Before the body is read: a replica stores nothing, whatever was sent.
+        return Err(Problem::read_only_replica(&replica.primary));
+    }
     let body = body.map_err(|e| Problem::new(e.status(), e.body_text()))?;
     let ndjson = headers
         .get(header::CONTENT_TYPE)

@@ -31,6 +31,9 @@ pub fn loc_schema() -> utoipa::openapi::Array {
     utoipa::openapi::ArrayBuilder::new().items(item).build()
 }
 
+/// `type` of the problem an append to a read replica gets.
+pub const READ_ONLY_REPLICA: &str = "https://annal.dev/problems/read-only-replica";
+
 /// An RFC 9457 problem.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct Problem {
@@ -84,6 +87,18 @@ impl Problem {
     pub fn with(mut self, item: ProblemItem) -> Problem {
         self.errors.push(item);
         self
+    }
+
+    /// The 409 of an append to a read replica of `primary` (a bucket prefix).
+    pub fn read_only_replica(primary: &str) -> Problem {
+        Problem {
+            kind: READ_ONLY_REPLICA.into(),
+            title: "Read-only replica".into(),
+            ..Problem::new(
+                StatusCode::CONFLICT,
+                format!("this server is a read replica of {primary}; appends go to the primary (the writer of that prefix)"),
+            )
+        }
     }
 
     /// The status code.

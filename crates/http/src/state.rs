@@ -28,6 +28,15 @@ pub struct AppState {
     pub notary: Option<Arc<Notary>>,
     /// Set when appends are acknowledged only once the bucket holds them.
     pub bucket_ack: Option<BucketAck>,
+    /// Set when this server is a read replica: appends are refused (409), naming the primary.
+    pub replica: Option<Arc<ReplicaInfo>>,
+}
+
+/// What a read replica says about its role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaInfo {
+    /// The bucket prefix it follows, `s3://BUCKET/PREFIX`: its writer is the primary.
+    pub primary: String,
 }
 
 /// How an append waits for the bucket (`ack = "bucket"` in `[object_store]`).
@@ -62,12 +71,19 @@ impl AppState {
             ))),
             notary: None,
             bucket_ack: None,
+            replica: None,
         })
     }
 
     /// The same state, acknowledging appends only once `ack` says the bucket holds them.
     pub fn with_bucket_ack(mut self, ack: BucketAck) -> AppState {
         self.bucket_ack = Some(ack);
+        self
+    }
+
+    /// The same state, serving as a read replica of `info.primary`.
+    pub fn with_replica(mut self, info: ReplicaInfo) -> AppState {
+        self.replica = Some(Arc::new(info));
         self
     }
 

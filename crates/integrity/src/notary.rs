@@ -46,17 +46,39 @@ pub struct Signed {
 }
 
 struct State {
-    log: CheckpointLog,
+    /// The log this notary appends to; None when it adopts another's notes.
+    log: Option<CheckpointLog>,
     tiles: Tiles,
     latest: Option<Signed>,
+    /// Adopting: the notes of the log newer than `latest`, as last read.
+    pending: Vec<crate::log::StoredNote>,
+    /// Adopting: length and modification time of the log when last read.
+    seen: Option<(u64, std::time::SystemTime)>,
 }
 
-/// Signs and proves for one store.
+/// Where a notary's checkpoints come from.
+enum Source {
+    /// It signs them with this key.
+    Signs(Box<NoteSigner>),
+    /// It signs nothing: it adopts the notes that another process (a read replica's primary)
+    /// signed into the checkpoint log of `dir`, once the store holds their trees.
+    Adopts {
+        /// The data directory, whose `checkpoint.pub` (once there) the notes must be
+        /// signed with.
+        dir: PathBuf,
+    },
+}
+
+/// Signs (or adopts) checkpoints and proves for one store.
 pub struct Notary {
-    signer: NoteSigner,
+    source: Source,
     origin: String,
     state: Mutex<State>,
 }
+
+/// Notes of another's checkpoint log held until the store reaches their size, at most (the
+/// newest are kept: a replica far behind adopts the newest note it reaches).
+const PENDING_NOTES_MAX: usize = 1 << 16;
 
 impl Notary {
     /// Opens the notary of data directory `dir` at `snap`: reads the checkpoint log and
@@ -102,10 +124,44 @@ impl Notary {
             }
         };
         Ok(Notary {
-            signer,
+            source: Source::Signs(Box::new(signer)),
             origin: origin.to_string(),
-            state: Mutex::new(State { log, tiles, latest }),
+            state: Mutex::new(State {
+                log: Some(log),
+                tiles,
+                latest,
+                pending: Vec::new(),
+                seen: None,
+            }),
         })
+    }
+
+    /// A notary that signs nothing, for a read replica whose data directory `dir` receives
+    /// the primary's checkpoint log (and its public key, [`DATA_PUBLIC_KEY_FILE`]): its
+    /// newest checkpoint is the newest note of that log whose tree the store holds, adopted
+    /// only once its signature (when the key is there) and its root (always) check against
+    /// the store. [`Notary::sign`] adopts instead of signing.
+    pub fn adopting(dir: &Path, snap: &Snapshot) -> Result<Notary, IntegrityError> {
+        let notary = Notary {
+            source: Source::Adopts {
+                dir: dir.to_path_buf(),
+            },
+            origin: String::new(),
+            state: Mutex::new(State {
+                log: None,
+                tiles: Tiles::open(dir),
+                latest: None,
+                pending: Vec::new(),
+                seen: None,
+            }),
+        };
+        notary.sign(snap)?;
+        Ok(notary)
+    }
+
+    /// True when this notary adopts another's checkpoints instead of signing.
+    pub fn adopts(&self) -> bool {
+        matches!(self.source, Source::Adopts { .. })
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -114,9 +170,13 @@ impl Notary {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The public key auditors check signatures with.
-    pub fn verifier(&self) -> NoteVerifier {
-        self.signer.verifier()
+    /// The public key auditors check signatures with (None: an adopting notary that has
+    /// not read one yet).
+    pub fn verifier(&self) -> Option<NoteVerifier> {
+        match &self.source {
+            Source::Signs(signer) => Some(signer.verifier()),
+            Source::Adopts { dir, .. } => read_verifier(dir),
+        }
     }
 
     /// The newest signed checkpoint.
@@ -128,6 +188,12 @@ impl Notary {
     /// extend), appends it to the log (synced) and returns the newest checkpoint.
     pub fn sign(&self, snap: &Snapshot) -> Result<Option<Signed>, IntegrityError> {
         let mut st = self.state();
+        let signer = match &self.source {
+            Source::Signs(signer) => signer,
+            Source::Adopts { dir } => {
+                return adopt(&mut st, dir, read_verifier(dir).as_ref(), snap);
+            }
+        };
         let size = snap.end();
         // The first checkpoint may be of the empty tree (C2SP allows size 0), so a fresh
         // store has a signed head from its first start; after that only growth is signed.
@@ -160,8 +226,10 @@ impl Notary {
             size,
             root,
         };
-        let note = self.signer.sign(&checkpoint);
-        st.log.append(&note)?;
+        let note = signer.sign(&checkpoint);
+        if let Some(log) = st.log.as_mut() {
+            log.append(&note)?;
+        }
         let signed = Signed {
             checkpoint,
             note: note.into(),
@@ -196,6 +264,72 @@ impl Notary {
     ) -> Result<Vec<Hash>, IntegrityError> {
         store_consistency(snap, &self.tiles(snap)?, first, second)
     }
+}
+
+/// The public key in `dir`'s [`DATA_PUBLIC_KEY_FILE`], if it is there and reads.
+fn read_verifier(dir: &Path) -> Option<NoteVerifier> {
+    let text = std::fs::read_to_string(dir.join(DATA_PUBLIC_KEY_FILE)).ok()?;
+    NoteVerifier::from_text(&text).ok()
+}
+
+/// Adopts the newest note of `dir`'s checkpoint log whose tree `snap` holds, after checking
+/// its signature with `verifier` (when there is one) and its root against the store.
+fn adopt(
+    st: &mut State,
+    dir: &Path,
+    verifier: Option<&NoteVerifier>,
+    snap: &Snapshot,
+) -> Result<Option<Signed>, IntegrityError> {
+    let path = dir.join(CHECKPOINT_LOG_FILE);
+    let seen = std::fs::metadata(&path)
+        .ok()
+        .map(|m| (m.len(), m.modified().unwrap_or(std::time::UNIX_EPOCH)));
+    if seen != st.seen {
+        // The follower replaces the whole file (a rename), so it is read again whole.
+        let adopted = st.latest.as_ref().map_or(0, |l| l.checkpoint.size);
+        let notes = read_log(&path)?.notes;
+        let newer: Vec<_> = notes
+            .into_iter()
+            .filter(|n| n.checkpoint.size > adopted)
+            .collect();
+        let skip = newer.len().saturating_sub(PENDING_NOTES_MAX);
+        st.pending = newer.into_iter().skip(skip).collect();
+        st.seen = seen;
+    }
+    let end = snap.end();
+    let Some(at) = st.pending.iter().rposition(|n| n.checkpoint.size <= end) else {
+        return Ok(st.latest.clone());
+    };
+    let stored = st.pending[at].clone();
+    let place = format!("{CHECKPOINT_LOG_FILE} offset {}", stored.offset);
+    let cp = match verifier {
+        Some(v) => v.verify(&stored.note).map_err(|e| {
+            IntegrityError::Disagrees(format!(
+                "{place} is not signed by {}: {e}",
+                DATA_PUBLIC_KEY_FILE
+            ))
+        })?,
+        None => stored.checkpoint.clone(),
+    };
+    let root = match cp.size {
+        0 => empty_root(),
+        size => {
+            st.tiles.catch_up(snap)?;
+            StoreTree::new(snap, st.tiles.roots()).subtree(0, size)?
+        }
+    };
+    if root != cp.root {
+        return Err(IntegrityError::Disagrees(format!(
+            "{place} signed a root for the first {} events that this store's events do not give",
+            cp.size
+        )));
+    }
+    st.pending.drain(..=at);
+    st.latest = Some(Signed {
+        checkpoint: cp,
+        note: stored.note.into(),
+    });
+    Ok(st.latest.clone())
 }
 
 /// The inclusion proof of event `seq` in the tree of the first `size` events of `snap`, whose
