@@ -152,9 +152,9 @@ class Server:
         self.proc = None
         self.base = None
 
-    def start(self):
+    def start(self, *extra):
         self.proc = subprocess.Popen([ANNAL, "serve", "--config", self.cfg, "--data", self.data,
-                                      "--listen", "127.0.0.1:0"], env=ENV, text=True,
+                                      "--listen", "127.0.0.1:0", *extra], env=ENV, text=True,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         PROCS.append(self.proc)
         line = self.proc.stdout.readline()
@@ -171,6 +171,10 @@ class Server:
                 return r.status, json.loads(r.read())
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"{}")
+
+    def get(self, path):
+        with urllib.request.urlopen(f"http://{self.base}{path}", timeout=30) as r:
+            return r.read()
 
     def kill(self):
         self.proc.send_signal(signal.SIGKILL)
@@ -320,6 +324,40 @@ def ack_after_upload_waits_for_the_bucket():
     server.stop()
 
 
+SEED_QUERIES = [
+    "/v1/events?limit=200",
+    "/v1/events?limit=50&order=desc",
+    "/v1/events/count",
+    "/v1/events/count?status=failure",
+    "/v1/events/histogram?interval=day&by=status",
+    "/api/Audit?category=Configuration&startDate=2026-01-02",
+    "/api/Audit?eventType=Login%20Failed&startDate=2026-01-01",
+    "/api/v2/audit_logs?filter[created_at][]=2026-01-02T00:00:00Z&filter[created_at][]=2026-01-02T06:00:00Z&sort=created_at",
+]
+
+
+@scenario
+def a_replica_answers_as_the_primary_does():
+    bucket = new_bucket("replica")
+    data = os.path.join(WORK, "replica-primary")
+    cfg = config("replica", MOTO_PORT, bucket, data, ship_interval_ms=200)
+    primary = Server(cfg, data).start()
+    events = gen(20_000, 7).splitlines(keepends=True)
+    for i in range(0, 10_000, 1_000):
+        assert primary.post("".join(events[i:i + 1_000]))[0] == 200
+    replica = Server(cfg, os.path.join(WORK, "replica-cache")).start("--replica")
+    for i in range(10_000, 20_000, 1_000):
+        assert primary.post("".join(events[i:i + 1_000]))[0] == 200
+    wait_until("the replica to hold every event",
+               lambda: json.loads(replica.get("/v1/events/count"))["count"] == 20_000, 60)
+    for q in SEED_QUERIES:
+        assert replica.get(q) == primary.get(q), q
+    status, body = replica.post(events[0])
+    assert status == 409 and f"s3://{bucket}/trail" in body["detail"], (status, body)
+    replica.stop()
+    primary.stop()
+
+
 @scenario
 def evicted_segments_answer_the_same():
     bucket = new_bucket("evict")
@@ -329,8 +367,11 @@ def evicted_segments_answer_the_same():
     before = all_lines(data)
     counts = annal("query", "--config", cfg, "--group-by", "action").stdout
     server = Server(cfg, data).start()
+    answers = {q: server.get(q) for q in SEED_QUERIES}
     wait_until("every sealed segment evicted",
                lambda: not any(n.endswith(".seg") for n in os.listdir(data)), 60)
+    for q in SEED_QUERIES:
+        assert server.get(q) == answers[q], q
     server.stop()
     assert "sealed segments only in the bucket" in annal("stats", "--config", cfg).stdout
     export = annal("export", "--config", cfg).stdout.splitlines()
