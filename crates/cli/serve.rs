@@ -1,7 +1,6 @@
 //! `annal serve`: the HTTP service over a data directory; `annal apikey`: a new API key.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -23,15 +22,13 @@ pub const LISTEN_DEFAULT: &str = "127.0.0.1:8080";
 /// Arguments of `annal serve`.
 #[derive(clap::Args)]
 pub struct ServeArgs {
-    /// Data directory (default: the configuration's, else ./annal-data).
-    #[arg(long)]
-    data: Option<PathBuf>,
+    /// The data directory and the configuration file (TOML: API keys, limits, listen
+    /// address, data directory, bucket).
+    #[command(flatten)]
+    place: crate::place::DataArgs,
     /// Address to listen on (default: the configuration's, else 127.0.0.1:8080).
     #[arg(long)]
     listen: Option<SocketAddr>,
-    /// Configuration file (TOML): API keys, limits, listen address, data directory.
-    #[arg(long)]
-    config: Option<PathBuf>,
     /// Fill an empty store with generated events first.
     #[arg(long)]
     demo: bool,
@@ -45,15 +42,7 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    let config = match &args.config {
-        Some(path) => Config::load(path)?,
-        None => Config::default(),
-    };
-    let data = args
-        .data
-        .clone()
-        .or_else(|| config.data.clone())
-        .unwrap_or_else(|| PathBuf::from(crate::DEFAULT_DATA_DIR));
+    let (data, config) = args.place.resolve()?;
     let listen = match args.listen.or(config.listen) {
         Some(a) => a,
         None => LISTEN_DEFAULT.parse()?,

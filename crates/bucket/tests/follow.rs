@@ -6,44 +6,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use annal_bucket::{BucketError, Claim, Follower, Remote, Shipper};
+use annal_bucket::{BucketError, Claim, Follower, Shipper};
 use annal_integrity::{StoreTree, Subtrees, Tiles, CHECKPOINT_LOG_FILE};
-use annal_storage::{Options, SealOptions, Store};
+use annal_storage::{Options, Store};
 use object_store::memory::InMemory;
 
-const BUDGET: Duration = Duration::from_secs(60);
-
-fn remote(store: &Arc<InMemory>) -> Remote {
-    Remote::new(store.clone(), "trails/a", "s3://test/trails/a", "memory")
-}
-
-fn small_segments() -> Options {
-    Options {
-        segment_bytes_max: 256 << 10,
-        seal: SealOptions::default(),
-        ..Options::default()
-    }
-}
-
-fn events(n: u64, seed: u64) -> Vec<annal_model::Event> {
-    annal_gen::events(annal_gen::GenConfig {
-        count: n,
-        seed,
-        days: 3,
-        ..Default::default()
-    })
-}
-
-fn all_events(store: &Store) -> Vec<annal_model::Event> {
-    let snap = store.snapshot();
-    let mut out = Vec::new();
-    snap.scan(0, snap.end(), |_, e| {
-        out.push(e);
-        true
-    })
-    .unwrap();
-    out
-}
+mod support;
+use support::{events, remote, scan_all as all_events, small_segments, BUDGET};
 
 fn root_at(store: &Store, size: u64) -> annal_integrity::Hash {
     let snap = store.snapshot();

@@ -4,50 +4,15 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use annal_bucket::{restore, BucketError, Claim, Remote, Shipper, TieredFs};
-use annal_storage::{Options, SealOptions, Store};
+use annal_storage::{Options, Store};
 use object_store::memory::InMemory;
+
+mod support;
 use object_store::path::Path as Key;
 use object_store::{ObjectStoreExt, PutPayload};
-
-const BUDGET: Duration = Duration::from_secs(60);
-
-fn remote(store: &Arc<InMemory>) -> Remote {
-    Remote::new(store.clone(), "trails/a", "s3://test/trails/a", "memory")
-}
-
-fn small_segments() -> Options {
-    Options {
-        segment_bytes_max: 256 << 10,
-        seal: SealOptions::default(),
-        ..Options::default()
-    }
-}
-
-fn events(n: u64, seed: u64) -> Vec<annal_model::Event> {
-    annal_gen::events(annal_gen::GenConfig {
-        count: n,
-        seed,
-        days: 3,
-        ..Default::default()
-    })
-}
-
-fn all_events(dir: &Path) -> Vec<annal_model::Event> {
-    let store = Store::open(dir, Options::default()).unwrap();
-    let snap = store.snapshot();
-    let mut out = Vec::new();
-    snap.scan(0, snap.end(), |_, e| {
-        out.push(e);
-        true
-    })
-    .unwrap();
-    drop(snap);
-    store.close().unwrap();
-    out
-}
+use support::{all_events, events, remote, scan_all, small_segments, BUDGET};
 
 /// Appends in batches, shipping after each, so the bucket sees a tail, rolls and seals.
 async fn fill_and_ship(dir: &Path, remote: Remote, n: u64) -> Shipper {
@@ -217,17 +182,6 @@ async fn leftovers_of_a_crash_are_swept_and_unchanged_rounds_commit_nothing() {
     assert_eq!(done.generation, gen, "nothing changed, no new generation");
     assert_eq!(done.objects, 0);
     store.close().unwrap();
-}
-
-fn scan_all(store: &Store) -> Vec<annal_model::Event> {
-    let snap = store.snapshot();
-    let mut out = Vec::new();
-    snap.scan(0, snap.end(), |_, e| {
-        out.push(e);
-        true
-    })
-    .unwrap();
-    out
 }
 
 #[tokio::test]
