@@ -126,13 +126,95 @@ pub fn run(
     );
     drop(restored);
 
-    // Ingest with the uploader running, sampling the RPO.
+    // Ingest with the uploader running, at full speed and then at a steady rate.
+    let full = live_phase(
+        dir,
+        url,
+        endpoint,
+        &format!("{stamp}-live"),
+        interval_ms,
+        |store| {
+            annal_ingest::ingest_ndjson(store, ndjson.clone())?;
+            Ok(())
+        },
+    )?;
+    println!(
+        "| local ingest with the uploader running | {:.0} events/s ({:+.1}% against no uploader) |",
+        n as f64 / full.ingest.as_secs_f64(),
+        (ingest_plain.as_secs_f64() / full.ingest.as_secs_f64() - 1.0) * 100.0
+    );
+    println!(
+        "| bucket caught up after that ingest ended | {:.2} s |",
+        full.drain.as_secs_f64()
+    );
+    print_rpo("while ingesting at full speed", &full.ages);
+    let events = annal_gen::events(GenConfig {
+        count: STEADY_RATE * STEADY_SECONDS,
+        seed: 2,
+        ..GenConfig::default()
+    });
+    let steady = live_phase(
+        dir,
+        url,
+        endpoint,
+        &format!("{stamp}-steady"),
+        interval_ms,
+        |store| {
+            let start = Instant::now();
+            for (i, batch) in events.chunks(STEADY_BATCH).enumerate() {
+                let due = Duration::from_secs_f64((i * STEADY_BATCH) as f64 / STEADY_RATE as f64);
+                if let Some(wait) = due.checked_sub(start.elapsed()) {
+                    std::thread::sleep(wait);
+                }
+                store.append(batch)?;
+            }
+            Ok(())
+        },
+    )?;
+    print_rpo(
+        &format!("at a steady {STEADY_RATE} events/s for {STEADY_SECONDS} s"),
+        &steady.ages,
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The steady phase: events per second, for how long, in appends of how many.
+const STEADY_RATE: u64 = 20_000;
+const STEADY_SECONDS: u64 = 10;
+const STEADY_BATCH: usize = 1_000;
+
+/// What one phase with the uploader running measured.
+struct Live {
+    ingest: Duration,
+    drain: Duration,
+    ages: Vec<Duration>,
+}
+
+fn print_rpo(when: &str, ages: &[Duration]) {
+    println!(
+        "| RPO {when}: age of the oldest acknowledged event not in the bucket, sampled every 5 ms | p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms |",
+        ms(percentile(ages, 0.5)),
+        ms(percentile(ages, 0.99)),
+        ms(ages.last().copied().unwrap_or_default())
+    );
+}
+
+/// Runs `produce` on a fresh store with the uploader running under prefix `run`, sampling
+/// the RPO, then waits for the bucket to hold everything.
+fn live_phase(
+    dir: &Path,
+    url: &str,
+    endpoint: &str,
+    run: &str,
+    interval_ms: u64,
+    produce: impl FnOnce(&Store) -> anyhow::Result<()>,
+) -> anyhow::Result<Live> {
     let live = Scratch::new(dir, "bucket-live")?;
     let store = Arc::new(Store::open(&live.0, Options::default())?);
     let s = store.clone();
     let snapshot: SnapshotSource = Arc::new(move || s.snapshot());
     let thread = ShipperThread::spawn(
-        remote(url, endpoint, &format!("{stamp}-live"))?,
+        remote(url, endpoint, run)?,
         &live.0,
         snapshot,
         Duration::from_millis(interval_ms),
@@ -156,16 +238,16 @@ pub fn run(
         })
     };
     let t = Instant::now();
-    annal_ingest::ingest_ndjson(&store, ndjson)?;
-    let ingest_live = t.elapsed();
-    let ingest_end = ingest_live;
+    produce(&store)?;
+    let ingest = t.elapsed();
+    let n = store.len();
     let mut rx = thread.shipped();
-    let drained = rt.block_on(async {
+    let drained = runtime()?.block_on(async {
         tokio::time::timeout(Duration::from_secs(600), rx.wait_for(|&b| b >= n))
             .await
             .is_ok()
     });
-    let drain = t.elapsed() - ingest_live;
+    let drain = t.elapsed() - ingest;
     stop.store(true, Ordering::Relaxed);
     let samples = sampler
         .join()
@@ -174,24 +256,13 @@ pub fn run(
     let store = Arc::try_unwrap(store).map_err(|_| anyhow::anyhow!("store still shared"))?;
     store.close()?;
     anyhow::ensure!(drained, "the uploader did not catch up within 600 s");
-    println!(
-        "| local ingest with the uploader running | {:.0} events/s ({:+.1}% against no uploader) |",
-        n as f64 / ingest_live.as_secs_f64(),
-        (ingest_plain.as_secs_f64() / ingest_live.as_secs_f64() - 1.0) * 100.0
-    );
-    println!(
-        "| bucket caught up after ingest ended | {:.2} s |",
-        drain.as_secs_f64()
-    );
-    let mut ages = rpo_ages(&samples, ingest_end);
+    let mut ages = rpo_ages(&samples, ingest);
     ages.sort_unstable();
-    println!(
-        "| RPO while ingesting at full speed: age of the oldest acknowledged event not in the bucket | p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms |",
-        ms(percentile(&ages, 0.5)),
-        ms(percentile(&ages, 0.99)),
-        ms(ages.last().copied().unwrap_or_default())
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok(Live {
+        ingest,
+        drain,
+        ages,
+    })
 }
 
 /// For each sample during ingest: how long ago the first event the bucket lacks was
