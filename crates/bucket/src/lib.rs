@@ -12,6 +12,8 @@
 
 mod config;
 mod error;
+#[cfg(feature = "fault-injection")]
+mod faulty;
 mod layout;
 mod manifest;
 mod remote;
@@ -22,6 +24,8 @@ mod thread;
 
 pub use config::{AckMode, BucketConfig, SHIP_INTERVAL_MS_DEFAULT};
 pub use error::{BucketError, Result};
+#[cfg(feature = "fault-injection")]
+pub use faulty::{Fault, FaultyObjectStore, Request, RequestOp, REQUESTS_TRACED_MAX};
 pub use layout::{STATUS_FILE, WRITER_FILE};
 pub use manifest::{
     Manifest, ObjectRef, SealedEntry, TailEntry, TailPart, MANIFEST_FORMAT, MANIFEST_VERSION,

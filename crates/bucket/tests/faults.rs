@@ -1,0 +1,452 @@
+//! The uploader and restore against a bucket that fails: every request of a scripted
+//! workload failing in turn, torn puts, flipped bits, an outage, a slow bucket. The bucket is
+//! `object_store`'s in-memory store behind [`FaultyObjectStore`]; the checks read the
+//! in-memory store directly, so they neither count as requests nor meet a fault.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use annal_bucket::{
+    restore, sha256_hex, BucketError, Claim, FaultyObjectStore, Manifest, Remote, RequestOp,
+    Shipped, Shipper, ShipperThread,
+};
+use annal_index::{IndexOptions, Indexer};
+use annal_model::Event;
+use annal_storage::{Options, SealOptions, Store};
+use object_store::memory::InMemory;
+use object_store::path::Path as Key;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+const BUDGET: Duration = Duration::from_secs(60);
+const PREFIX: &str = "trails/a";
+const URL: &str = "s3://test/trails/a";
+/// Events of the scripted workload: enough for a few sealed segments of 256 KiB.
+const EVENTS: u64 = 2_400;
+/// Events per append (and per round) of the scripted workload.
+const BATCH: usize = 400;
+/// Rounds after the workload for the uploader to catch up, at most.
+const CATCH_UP_ROUNDS: usize = 6;
+
+fn small_segments() -> Options {
+    Options {
+        segment_bytes_max: 256 << 10,
+        seal: SealOptions::default(),
+        ..Options::default()
+    }
+}
+
+fn events(n: u64, seed: u64) -> Vec<Event> {
+    annal_gen::events(annal_gen::GenConfig {
+        count: n,
+        seed,
+        days: 3,
+        ..Default::default()
+    })
+}
+
+/// A fresh bucket: the in-memory store, and the same behind the fault injector.
+fn bucket() -> (Arc<InMemory>, Arc<FaultyObjectStore>) {
+    let mem = Arc::new(InMemory::new());
+    let faulty = Arc::new(FaultyObjectStore::new(mem.clone()));
+    (mem, faulty)
+}
+
+fn remote(store: Arc<dyn ObjectStore>) -> Remote {
+    Remote::new(store, PREFIX, URL, "memory")
+}
+
+fn store_events(store: &Store) -> Vec<Event> {
+    let snap = store.snapshot();
+    let mut out = Vec::new();
+    snap.scan(0, snap.end(), |_, e| {
+        out.push(e);
+        true
+    })
+    .unwrap();
+    out
+}
+
+fn dir_events(dir: &Path) -> Vec<Event> {
+    let store = Store::open(dir, Options::default()).unwrap();
+    let out = store_events(&store);
+    store.close().unwrap();
+    out
+}
+
+/// Every manifest in the bucket, oldest first.
+async fn manifests(mem: &InMemory) -> Vec<Manifest> {
+    let at = Key::from(format!("{PREFIX}/manifest"));
+    let mut keys: Vec<Key> = futures::StreamExt::collect::<Vec<_>>(mem.list(Some(&at)))
+        .await
+        .into_iter()
+        .map(|m| m.unwrap().location)
+        .collect();
+    keys.sort();
+    let mut out = Vec::new();
+    for k in keys {
+        let bytes = mem.get(&k).await.unwrap().bytes().await.unwrap();
+        let m: Manifest = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{k} is not a manifest ({e}): {bytes:?}"));
+        out.push(m);
+    }
+    out
+}
+
+/// What must hold after every round, failed or not: every manifest in the bucket names
+/// only objects that are there with its size and SHA-256, and no generation holds fewer
+/// events than the one before (an event the bucket held is never dropped).
+async fn check_bucket(mem: &InMemory, when: &str) -> Option<Manifest> {
+    let all = manifests(mem).await;
+    let mut events = 0;
+    for m in &all {
+        assert!(
+            m.events >= events,
+            "{when}: generation {} holds {} events, an older one {events}",
+            m.generation,
+            m.events
+        );
+        events = m.events;
+        for o in m.objects() {
+            let key = Key::from(format!("{PREFIX}/{}", o.key));
+            let got = match mem.get(&key).await {
+                Ok(g) => g.bytes().await.unwrap(),
+                Err(e) => panic!(
+                    "{when}: generation {} names {}, which is missing: {e}",
+                    m.generation, o.key
+                ),
+            };
+            assert!(
+                got.len() as u64 == o.bytes && sha256_hex(&got) == o.sha256,
+                "{when}: generation {} names {} ({} bytes), the bucket holds {} bytes with another hash",
+                m.generation,
+                o.key,
+                o.bytes,
+                got.len()
+            );
+        }
+    }
+    all.into_iter().last()
+}
+
+/// Restores the bucket's newest manifest (reading the in-memory store directly) and checks
+/// that it holds exactly the first events of `primary`.
+async fn check_restores(mem: &Arc<InMemory>, primary: &[Event], when: &str) -> u64 {
+    let into = tempfile::tempdir().unwrap();
+    let dir = into.path().join("r");
+    let restored = restore(&remote(mem.clone()), &dir)
+        .await
+        .unwrap_or_else(|e| panic!("{when}: restore failed: {e}"));
+    let got = dir_events(&dir);
+    assert_eq!(got.len() as u64, restored.events, "{when}");
+    assert!(
+        got.len() <= primary.len() && got[..] == primary[..got.len()],
+        "{when}: the restored events are not the primary's first {}",
+        got.len()
+    );
+    restored.events
+}
+
+/// One round as the uploader thread runs it: claims the prefix if not yet done, then ships.
+async fn round(
+    shipper: &mut Option<Shipper>,
+    remote: &Remote,
+    dir: &Path,
+    store: &Store,
+) -> Result<Shipped, BucketError> {
+    let snap = store.snapshot();
+    if shipper.is_none() {
+        *shipper = Some(Shipper::claim(remote.clone(), dir, &snap, Claim::Refuse).await?);
+    }
+    shipper.as_mut().unwrap().ship(&snap, BUDGET).await
+}
+
+/// How a run of the workload went.
+struct Run {
+    /// Rounds that failed.
+    failed: Vec<String>,
+    /// The primary's events.
+    primary: Vec<Event>,
+    /// The final round.
+    last: Shipped,
+}
+
+/// The checks after every round of a workload.
+struct Checker {
+    mem: Arc<InMemory>,
+    faulty: Arc<FaultyObjectStore>,
+    /// Faults fired when last checked.
+    fired: u64,
+    /// The rounds that failed, with their errors.
+    failed: Vec<String>,
+}
+
+impl Checker {
+    async fn after(
+        &mut self,
+        r: Result<Shipped, BucketError>,
+        when: String,
+        store: &Store,
+    ) -> Result<Shipped, BucketError> {
+        if let Err(e) = &r {
+            self.failed.push(format!("{when}: {e}"));
+        }
+        check_bucket(&self.mem, &when).await;
+        if self.faulty.fired() > self.fired {
+            self.fired = self.faulty.fired();
+            if !manifests(&self.mem).await.is_empty() {
+                let when = format!("{when}, after the fault");
+                check_restores(&self.mem, &store_events(store), &when).await;
+            }
+        }
+        r
+    }
+}
+
+/// The scripted workload: events appended in batches, each batch sealed and indexed, a round
+/// after each; then rounds until the bucket holds everything. After every round the bucket is
+/// checked; after the round in which the planned fault fired, its newest manifest must
+/// restore.
+async fn workload(
+    mem: &Arc<InMemory>,
+    faulty: &Arc<FaultyObjectStore>,
+    events: &[Event],
+    mut before_batch: impl FnMut(usize),
+) -> Run {
+    let primary = tempfile::tempdir().unwrap();
+    let dir = primary.path();
+    let store = Store::open(dir, small_segments()).unwrap();
+    let indexer = Indexer::new(dir, IndexOptions::default()).unwrap();
+    let remote = remote(faulty.clone());
+    let mut shipper = None;
+    let mut check = Checker {
+        mem: mem.clone(),
+        faulty: faulty.clone(),
+        fired: faulty.fired(),
+        failed: Vec::new(),
+    };
+    for (i, chunk) in events.chunks(BATCH).enumerate() {
+        before_batch(i);
+        store.append(chunk).unwrap();
+        store.wait_sealed().unwrap();
+        indexer.view(store.snapshot()).unwrap();
+        let r = round(&mut shipper, &remote, dir, &store).await;
+        let _ = check.after(r, format!("round {i}"), &store).await;
+    }
+    let mut last = None;
+    for i in 0..CATCH_UP_ROUNDS {
+        let r = round(&mut shipper, &remote, dir, &store).await;
+        if let Ok(done) = check.after(r, format!("catch-up round {i}"), &store).await {
+            if done.complete() {
+                last = Some(done);
+                break;
+            }
+        }
+    }
+    let failed = check.failed;
+    let primary = store_events(&store);
+    store.close().unwrap();
+    let last = last.unwrap_or_else(|| panic!("never caught up; failed rounds: {failed:#?}"));
+    Run {
+        failed,
+        primary,
+        last,
+    }
+}
+
+/// The end of every run: the bucket holds every event, and a restore gives them all.
+async fn check_complete(mem: &Arc<InMemory>, run: &Run, when: &str) {
+    assert_eq!(run.last.events, run.primary.len() as u64, "{when}");
+    let newest = check_bucket(mem, when).await.expect("a manifest");
+    assert_eq!(newest.events, run.primary.len() as u64, "{when}");
+    let restored = check_restores(mem, &run.primary, when).await;
+    assert_eq!(restored, run.primary.len() as u64, "{when}");
+}
+
+/// The clean run: how many requests the workload makes, and which.
+async fn clean_run(events: &[Event]) -> Vec<annal_bucket::Request> {
+    let (mem, faulty) = bucket();
+    let run = workload(&mem, &faulty, events, |_| {}).await;
+    assert!(run.failed.is_empty(), "{:#?}", run.failed);
+    check_complete(&mem, &run, "clean run").await;
+    let m = manifests(&mem).await.pop().unwrap();
+    assert!(m.sealed.len() >= 2, "the workload seals: {} sealed", m.sealed.len());
+    assert!(
+        m.sealed.iter().all(|s| s.index.is_some()),
+        "and uploads indexes"
+    );
+    assert!(!m.tail.is_empty(), "and leaves a tail");
+    faulty.trace()
+}
+
+#[tokio::test]
+async fn every_request_fails_in_turn() {
+    let events = events(EVENTS, 7);
+    let started = Instant::now();
+    let trace = clean_run(&events).await;
+    let clean = started.elapsed();
+    let n = trace.len() as u64;
+    eprintln!("the workload makes {n} requests (clean run {clean:?})");
+    for k in 0..n {
+        let (mem, faulty) = bucket();
+        faulty.fail_request(k);
+        let when = format!("request {k} ({:?} {}) failing", trace[k as usize].op, trace[k as usize].key);
+        let run = workload(&mem, &faulty, &events, |_| {}).await;
+        assert_eq!(faulty.fired(), 1, "{when}: the fault fired");
+        assert!(!run.failed.is_empty(), "{when}: a round failed");
+        check_complete(&mem, &run, &when).await;
+    }
+}
+
+#[tokio::test]
+async fn a_torn_put_is_never_named_by_a_manifest() {
+    let events = events(EVENTS, 8);
+    let trace = clean_run(&events).await;
+    let puts: Vec<_> = trace.iter().filter(|r| r.op.is_put()).collect();
+    eprintln!("the workload makes {} puts", puts.len());
+    for put in puts {
+        let (mem, faulty) = bucket();
+        faulty.partial_put(put.number);
+        let when = format!("put {} ({:?} {}) torn", put.number, put.op, put.key);
+        let run = workload(&mem, &faulty, &events, |_| {}).await;
+        assert_eq!(faulty.fired(), 1, "{when}: the fault fired");
+        check_complete(&mem, &run, &when).await;
+    }
+}
+
+#[tokio::test]
+async fn a_flipped_bit_on_read_back_fails_the_round_and_the_next_redoes_it() {
+    let events = events(EVENTS, 9);
+    let trace = clean_run(&events).await;
+    let gets: Vec<_> = trace.iter().filter(|r| r.op == RequestOp::Get).collect();
+    eprintln!("the workload makes {} gets", gets.len());
+    for get in gets {
+        let (mem, faulty) = bucket();
+        faulty.flip_on_get(get.number);
+        let when = format!("get {} ({}) flipped", get.number, get.key);
+        let run = workload(&mem, &faulty, &events, |_| {}).await;
+        assert_eq!(faulty.fired(), 1, "{when}: the fault fired");
+        let short = get.key.strip_prefix(&format!("{PREFIX}/")).unwrap();
+        assert!(
+            run.failed.iter().any(|f| f.contains(short)),
+            "{when}: a round failed naming the key: {:#?}",
+            run.failed
+        );
+        check_complete(&mem, &run, &when).await;
+    }
+}
+
+#[tokio::test]
+async fn a_flipped_bit_during_restore_fails_it_naming_the_key() {
+    let events = events(EVENTS, 10);
+    let (mem, faulty) = bucket();
+    let run = workload(&mem, &faulty, &events, |_| {}).await;
+    check_complete(&mem, &run, "workload").await;
+    let scratch = tempfile::tempdir().unwrap();
+    let remote = remote(faulty.clone());
+    // A clean restore through the injector, to learn its requests.
+    let start = faulty.requests();
+    restore(&remote, &scratch.path().join("clean")).await.unwrap();
+    let trace: Vec<_> = faulty
+        .trace()
+        .into_iter()
+        .filter(|r| r.number >= start)
+        .collect();
+    let gets: Vec<_> = trace
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.op == RequestOp::Get)
+        .collect();
+    assert!(gets.len() >= 4, "{trace:#?}");
+    for (i, (at, get)) in gets.into_iter().enumerate() {
+        let into = scratch.path().join(format!("r{i}"));
+        faulty.flip_on_get(faulty.requests() + at as u64);
+        let fired = faulty.fired();
+        let r = restore(&remote, &into).await;
+        assert_eq!(faulty.fired(), fired + 1, "{}: the fault fired", get.key);
+        let short = get.key.strip_prefix(&format!("{PREFIX}/")).unwrap();
+        match r {
+            Err(e) => assert!(
+                e.to_string().contains(short),
+                "flipping a bit of {short} fails the restore naming another: {e}"
+            ),
+            // A flipped bit in a manifest may land where it changes nothing restored (its
+            // time, say): then the restore must still give exactly the primary's events.
+            Ok(done) if short.starts_with("manifest/") => {
+                assert_eq!(done.events, run.primary.len() as u64, "{short}");
+                assert_eq!(dir_events(&into), run.primary, "{short}");
+            }
+            Ok(done) => panic!("{short} flipped, yet the restore succeeded: {done:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_outage_then_heal_catches_up_and_appends_never_wait() {
+    let events = events(EVENTS, 11);
+    let (mem, faulty) = bucket();
+    let batches = events.len().div_ceil(BATCH);
+    let f = faulty.clone();
+    // The bucket goes down before the second batch and comes back before the last one.
+    let run = workload(&mem, &faulty, &events, move |i| {
+        if i == 1 {
+            f.fail_from(f.requests());
+        } else if i + 1 == batches {
+            f.heal();
+        }
+    })
+    .await;
+    assert!(
+        run.failed.len() >= batches - 2,
+        "every round in the outage failed: {:#?}",
+        run.failed
+    );
+    check_complete(&mem, &run, "after the outage").await;
+}
+
+#[tokio::test]
+async fn a_slow_bucket_does_not_hold_up_appends() {
+    let events = events(EVENTS, 12);
+    let (mem, faulty) = bucket();
+    faulty.slow(Duration::from_millis(50));
+    let primary = tempfile::tempdir().unwrap();
+    let dir = primary.path();
+    let store = Arc::new(Store::open(dir, small_segments()).unwrap());
+    let source = {
+        let store = store.clone();
+        Arc::new(move || store.snapshot())
+    };
+    let mut thread = ShipperThread::spawn(
+        remote(faulty.clone()),
+        dir,
+        source,
+        Duration::from_millis(20),
+        Claim::Refuse,
+    )
+    .unwrap();
+    let mut shipped = thread.shipped();
+    for chunk in events.chunks(BATCH / 4) {
+        store.append(chunk).unwrap();
+    }
+    store.wait_sealed().unwrap();
+    let total = events.len() as u64;
+    tokio::time::timeout(Duration::from_secs(30), shipped.wait_for(|&n| n == total))
+        .await
+        .unwrap_or_else(|_| panic!("not caught up: {:?}", thread.status()))
+        .unwrap();
+    // The events are in the bucket; wait for the sealed segments too.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while thread.status().queued_bytes > 0 || thread.status().bucket_events < total {
+        assert!(Instant::now() < deadline, "not caught up: {:?}", thread.status());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = thread.status();
+    assert_eq!(status.bucket_events, total);
+    assert_eq!(status.last_error, None);
+    thread.stop();
+    let primary_events = store_events(&store);
+    Arc::try_unwrap(store).ok().unwrap().close().unwrap();
+    check_bucket(&mem, "slow bucket").await;
+    assert_eq!(check_restores(&mem, &primary_events, "slow bucket").await, total);
+}
