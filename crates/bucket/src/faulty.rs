@@ -15,9 +15,8 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload,
-    ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult,
-    RenameOptions, UploadPart,
+    CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta,
+    ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, UploadPart,
 };
 use parking_lot::Mutex;
 
@@ -224,8 +223,7 @@ impl FaultyObjectStore {
         let mut plan = self.plan.lock();
         let number = plan.requests;
         plan.requests += 1;
-        let fault = if plan.fail.contains(&number) || plan.fail_from.is_some_and(|k| number >= k)
-        {
+        let fault = if plan.fail.contains(&number) || plan.fail_from.is_some_and(|k| number >= k) {
             Some(Fault::Failed)
         } else if op.is_put() && plan.partial.contains(&number) {
             Some(Fault::Torn)
@@ -415,7 +413,10 @@ impl ObjectStore for FaultyObjectStore {
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        let d = self.begin(RequestOp::List, prefix.map(Path::to_string).unwrap_or_default());
+        let d = self.begin(
+            RequestOp::List,
+            prefix.map(Path::to_string).unwrap_or_default(),
+        );
         let error = (d.fault == Some(Fault::Failed)).then(|| d.error());
         delayed_stream(d.delay, error, self.inner.list(prefix))
     }
@@ -425,7 +426,10 @@ impl ObjectStore for FaultyObjectStore {
         prefix: Option<&Path>,
         offset: &Path,
     ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        let d = self.begin(RequestOp::List, prefix.map(Path::to_string).unwrap_or_default());
+        let d = self.begin(
+            RequestOp::List,
+            prefix.map(Path::to_string).unwrap_or_default(),
+        );
         let error = (d.fault == Some(Fault::Failed)).then(|| d.error());
         delayed_stream(d.delay, error, self.inner.list_with_offset(prefix, offset))
     }

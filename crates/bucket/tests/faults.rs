@@ -212,6 +212,7 @@ async fn workload(
     mem: &Arc<InMemory>,
     faulty: &Arc<FaultyObjectStore>,
     events: &[Event],
+    what: &str,
     mut before_batch: impl FnMut(usize),
 ) -> Run {
     let primary = tempfile::tempdir().unwrap();
@@ -232,12 +233,15 @@ async fn workload(
         store.wait_sealed().unwrap();
         indexer.view(store.snapshot()).unwrap();
         let r = round(&mut shipper, &remote, dir, &store).await;
-        let _ = check.after(r, format!("round {i}"), &store).await;
+        let _ = check.after(r, format!("{what}: round {i}"), &store).await;
     }
     let mut last = None;
     for i in 0..CATCH_UP_ROUNDS {
         let r = round(&mut shipper, &remote, dir, &store).await;
-        if let Ok(done) = check.after(r, format!("catch-up round {i}"), &store).await {
+        if let Ok(done) = check
+            .after(r, format!("{what}: catch-up round {i}"), &store)
+            .await
+        {
             if done.complete() {
                 last = Some(done);
                 break;
@@ -267,11 +271,15 @@ async fn check_complete(mem: &Arc<InMemory>, run: &Run, when: &str) {
 /// The clean run: how many requests the workload makes, and which.
 async fn clean_run(events: &[Event]) -> Vec<annal_bucket::Request> {
     let (mem, faulty) = bucket();
-    let run = workload(&mem, &faulty, events, |_| {}).await;
+    let run = workload(&mem, &faulty, events, "clean run", |_| {}).await;
     assert!(run.failed.is_empty(), "{:#?}", run.failed);
     check_complete(&mem, &run, "clean run").await;
     let m = manifests(&mem).await.pop().unwrap();
-    assert!(m.sealed.len() >= 2, "the workload seals: {} sealed", m.sealed.len());
+    assert!(
+        m.sealed.len() >= 2,
+        "the workload seals: {} sealed",
+        m.sealed.len()
+    );
     assert!(
         m.sealed.iter().all(|s| s.index.is_some()),
         "and uploads indexes"
@@ -291,8 +299,11 @@ async fn every_request_fails_in_turn() {
     for k in 0..n {
         let (mem, faulty) = bucket();
         faulty.fail_request(k);
-        let when = format!("request {k} ({:?} {}) failing", trace[k as usize].op, trace[k as usize].key);
-        let run = workload(&mem, &faulty, &events, |_| {}).await;
+        let when = format!(
+            "request {k} ({:?} {}) failing",
+            trace[k as usize].op, trace[k as usize].key
+        );
+        let run = workload(&mem, &faulty, &events, &when, |_| {}).await;
         assert_eq!(faulty.fired(), 1, "{when}: the fault fired");
         assert!(!run.failed.is_empty(), "{when}: a round failed");
         check_complete(&mem, &run, &when).await;
@@ -309,7 +320,7 @@ async fn a_torn_put_is_never_named_by_a_manifest() {
         let (mem, faulty) = bucket();
         faulty.partial_put(put.number);
         let when = format!("put {} ({:?} {}) torn", put.number, put.op, put.key);
-        let run = workload(&mem, &faulty, &events, |_| {}).await;
+        let run = workload(&mem, &faulty, &events, &when, |_| {}).await;
         assert_eq!(faulty.fired(), 1, "{when}: the fault fired");
         check_complete(&mem, &run, &when).await;
     }
@@ -325,11 +336,13 @@ async fn a_flipped_bit_on_read_back_fails_the_round_and_the_next_redoes_it() {
         let (mem, faulty) = bucket();
         faulty.flip_on_get(get.number);
         let when = format!("get {} ({}) flipped", get.number, get.key);
-        let run = workload(&mem, &faulty, &events, |_| {}).await;
+        let run = workload(&mem, &faulty, &events, &when, |_| {}).await;
         assert_eq!(faulty.fired(), 1, "{when}: the fault fired");
         let short = get.key.strip_prefix(&format!("{PREFIX}/")).unwrap();
+        // A manifest's create has already won its generation: a read-back that differs
+        // writes it again in place, and the round goes on.
         assert!(
-            run.failed.iter().any(|f| f.contains(short)),
+            short.starts_with("manifest/") || run.failed.iter().any(|f| f.contains(short)),
             "{when}: a round failed naming the key: {:#?}",
             run.failed
         );
@@ -341,13 +354,15 @@ async fn a_flipped_bit_on_read_back_fails_the_round_and_the_next_redoes_it() {
 async fn a_flipped_bit_during_restore_fails_it_naming_the_key() {
     let events = events(EVENTS, 10);
     let (mem, faulty) = bucket();
-    let run = workload(&mem, &faulty, &events, |_| {}).await;
+    let run = workload(&mem, &faulty, &events, "workload", |_| {}).await;
     check_complete(&mem, &run, "workload").await;
     let scratch = tempfile::tempdir().unwrap();
     let remote = remote(faulty.clone());
     // A clean restore through the injector, to learn its requests.
     let start = faulty.requests();
-    restore(&remote, &scratch.path().join("clean")).await.unwrap();
+    restore(&remote, &scratch.path().join("clean"))
+        .await
+        .unwrap();
     let trace: Vec<_> = faulty
         .trace()
         .into_iter()
@@ -389,7 +404,7 @@ async fn an_outage_then_heal_catches_up_and_appends_never_wait() {
     let batches = events.len().div_ceil(BATCH);
     let f = faulty.clone();
     // The bucket goes down before the second batch and comes back before the last one.
-    let run = workload(&mem, &faulty, &events, move |i| {
+    let run = workload(&mem, &faulty, &events, "outage", move |i| {
         if i == 1 {
             f.fail_from(f.requests());
         } else if i + 1 == batches {
@@ -438,7 +453,11 @@ async fn a_slow_bucket_does_not_hold_up_appends() {
     // The events are in the bucket; wait for the sealed segments too.
     let deadline = Instant::now() + Duration::from_secs(30);
     while thread.status().queued_bytes > 0 || thread.status().bucket_events < total {
-        assert!(Instant::now() < deadline, "not caught up: {:?}", thread.status());
+        assert!(
+            Instant::now() < deadline,
+            "not caught up: {:?}",
+            thread.status()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let status = thread.status();
@@ -448,5 +467,8 @@ async fn a_slow_bucket_does_not_hold_up_appends() {
     let primary_events = store_events(&store);
     Arc::try_unwrap(store).ok().unwrap().close().unwrap();
     check_bucket(&mem, "slow bucket").await;
-    assert_eq!(check_restores(&mem, &primary_events, "slow bucket").await, total);
+    assert_eq!(
+        check_restores(&mem, &primary_events, "slow bucket").await,
+        total
+    );
 }
