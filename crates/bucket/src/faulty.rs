@@ -66,6 +66,22 @@ impl RequestOp {
     pub fn is_put(self) -> bool {
         matches!(self, RequestOp::Put | RequestOp::Create)
     }
+
+    /// True for a request that changes the bucket, whose answer
+    /// [`FaultyObjectStore::lose_reply`] can lose after the change is made.
+    pub fn changes(self) -> bool {
+        matches!(
+            self,
+            RequestOp::Put
+                | RequestOp::Create
+                | RequestOp::PutPart
+                | RequestOp::Complete
+                | RequestOp::Abort
+                | RequestOp::Delete
+                | RequestOp::Copy
+                | RequestOp::Rename
+        )
+    }
 }
 
 /// A fault that fired on a request.
@@ -77,6 +93,8 @@ pub enum Fault {
     Torn,
     /// One bit of the returned bytes was flipped.
     Flipped,
+    /// The request changed the bucket, then answered an error (its answer was lost).
+    Lost,
 }
 
 /// One request, as recorded by [`FaultyObjectStore::trace`].
@@ -104,6 +122,8 @@ struct Plan {
     partial: BTreeSet<u64>,
     /// Gets whose bytes come back with a bit flipped ([`FaultyObjectStore::flip_on_get`]).
     flip: BTreeSet<u64>,
+    /// Requests made whose answer is an error ([`FaultyObjectStore::lose_reply`]).
+    lose: BTreeSet<u64>,
     /// Time every request waits before it is made (a slow or distant bucket).
     delay: Duration,
     /// Faults fired so far.
@@ -135,6 +155,14 @@ impl Decision {
         }
     }
 
+    /// What the request answers once made: `made`, unless its answer is lost.
+    fn answer<T>(&self, made: object_store::Result<T>) -> object_store::Result<T> {
+        match self.fault {
+            Some(Fault::Lost) => made.and(Err(self.error())),
+            _ => made,
+        }
+    }
+
     async fn wait(&self) {
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
@@ -143,8 +171,8 @@ impl Decision {
 }
 
 /// An object store that injects faults into another one: chosen requests fail, an outage
-/// fails every request until healed, a put can be torn, a get can return a flipped bit,
-/// and every request can be slowed down. Requests are numbered from 0 in the order they are
+/// fails every request until healed, a request can reach the bucket and lose its answer, a
+/// put can be torn, a get can return a flipped bit, and every request can be slowed down. Requests are numbered from 0 in the order they are
 /// made (each method of [`ObjectStore`] is one request, as is each part, completion and
 /// abort of a multipart upload), so with a deterministic workload a test can make each
 /// request go wrong in turn. Clones share one plan and one count.
@@ -203,6 +231,13 @@ impl FaultyObjectStore {
         self.plan.lock().flip.insert(number);
     }
 
+    /// Makes request `number` reach the bucket and then answer an error, as a timeout or a
+    /// 500 after the bucket made the change does: a put is stored, a create wins its key, a
+    /// delete removes. A request that changes nothing simply fails.
+    pub fn lose_reply(&self, number: u64) {
+        self.plan.lock().lose.insert(number);
+    }
+
     /// Requests numbered so far: the number the next request gets.
     pub fn requests(&self) -> u64 {
         self.plan.lock().requests
@@ -229,6 +264,12 @@ impl FaultyObjectStore {
             Some(Fault::Torn)
         } else if op == RequestOp::Get && plan.flip.contains(&number) {
             Some(Fault::Flipped)
+        } else if plan.lose.contains(&number) {
+            Some(if op.changes() {
+                Fault::Lost
+            } else {
+                Fault::Failed
+            })
         } else {
             None
         };
@@ -327,7 +368,7 @@ impl ObjectStore for FaultyObjectStore {
                     .put_opts(location, PutPayload::from(half), opts)
                     .await
             }
-            _ => self.inner.put_opts(location, payload, opts).await,
+            _ => d.answer(self.inner.put_opts(location, payload, opts).await),
         }
     }
 
@@ -409,6 +450,15 @@ impl ObjectStore for FaultyObjectStore {
         } else {
             self.inner.delete_stream(locations)
         };
+        if d.fault == Some(Fault::Lost) {
+            // Every delete is made, then the answer is an error.
+            let lost = d.error();
+            let made = futures::stream::once(async move {
+                let _ = inner.collect::<Vec<_>>().await;
+                Err(lost)
+            });
+            return delayed_stream(d.delay, None, made.boxed());
+        }
         delayed_stream(d.delay, error, inner)
     }
 
@@ -457,7 +507,7 @@ impl ObjectStore for FaultyObjectStore {
         if d.fault == Some(Fault::Failed) {
             return Err(d.error());
         }
-        self.inner.copy_opts(from, to, options).await
+        d.answer(self.inner.copy_opts(from, to, options).await)
     }
 
     async fn rename_opts(
@@ -471,7 +521,7 @@ impl ObjectStore for FaultyObjectStore {
         if d.fault == Some(Fault::Failed) {
             return Err(d.error());
         }
-        self.inner.rename_opts(from, to, options).await
+        d.answer(self.inner.rename_opts(from, to, options).await)
     }
 }
 
@@ -498,7 +548,7 @@ impl MultipartUpload for FaultyUpload {
         let part = self.inner.put_part(data);
         Box::pin(async move {
             d.wait().await;
-            part.await
+            d.answer(part.await)
         })
     }
 
@@ -508,7 +558,7 @@ impl MultipartUpload for FaultyUpload {
         if d.fault == Some(Fault::Failed) {
             return Err(d.error());
         }
-        self.inner.complete().await
+        d.answer(self.inner.complete().await)
     }
 
     async fn abort(&mut self) -> object_store::Result<()> {
@@ -517,6 +567,6 @@ impl MultipartUpload for FaultyUpload {
         if d.fault == Some(Fault::Failed) {
             return Err(d.error());
         }
-        self.inner.abort().await
+        d.answer(self.inner.abort().await)
     }
 }

@@ -311,6 +311,21 @@ async fn every_request_fails_in_turn() {
 }
 
 #[tokio::test]
+async fn every_request_loses_its_answer_in_turn() {
+    let events = events(EVENTS, 13);
+    let trace = clean_run(&events).await;
+    for r in &trace {
+        let (mem, faulty) = bucket();
+        faulty.lose_reply(r.number);
+        let when = format!("request {} ({:?} {}) answer lost", r.number, r.op, r.key);
+        let run = workload(&mem, &faulty, &events, &when, |_| {}).await;
+        assert_eq!(faulty.fired(), 1, "{when}: the fault fired");
+        assert!(!run.failed.is_empty(), "{when}: a round failed");
+        check_complete(&mem, &run, &when).await;
+    }
+}
+
+#[tokio::test]
 async fn a_torn_put_is_never_named_by_a_manifest() {
     let events = events(EVENTS, 8);
     let trace = clean_run(&events).await;
