@@ -487,3 +487,62 @@ async fn a_slow_bucket_does_not_hold_up_appends() {
         total
     );
 }
+
+#[tokio::test]
+async fn the_injector_does_what_it_says() {
+    let (mem, faulty) = bucket();
+    let key = Key::from("k");
+    let bytes: Vec<u8> = (0..=255).collect();
+    faulty.fail_request(0);
+    faulty.partial_put(1);
+    faulty.flip_on_get(2);
+    faulty.lose_reply(3);
+    // 0: fails and stores nothing.
+    let e = faulty.put(&key, bytes.clone().into()).await.unwrap_err();
+    assert!(matches!(e, object_store::Error::Generic { .. }), "{e}");
+    assert!(mem.head(&key).await.is_err());
+    // 1: stores the first half and answers Ok.
+    faulty.put(&key, bytes.clone().into()).await.unwrap();
+    let held = mem.get(&key).await.unwrap().bytes().await.unwrap();
+    assert_eq!(held[..], bytes[..128]);
+    // 2: one bit of the answer differs from what the bucket holds.
+    let got = faulty.get(&key).await.unwrap().bytes().await.unwrap();
+    let flipped: u32 = got
+        .iter()
+        .zip(held.iter())
+        .map(|(a, b)| (a ^ b).count_ones())
+        .sum();
+    assert_eq!((got.len(), flipped), (held.len(), 1));
+    // 3: the delete is made, then its answer is lost.
+    assert!(faulty.delete(&key).await.is_err());
+    assert!(mem.head(&key).await.is_err());
+    // An outage from 4 on, then healed.
+    faulty.fail_from(4);
+    assert!(faulty.put(&key, bytes.clone().into()).await.is_err());
+    let listed: Vec<_> = futures::StreamExt::collect(faulty.list(None)).await;
+    assert!(listed.iter().all(Result::is_err) && !listed.is_empty());
+    faulty.heal();
+    faulty.put(&key, bytes.clone().into()).await.unwrap();
+    assert_eq!(
+        faulty.get(&key).await.unwrap().bytes().await.unwrap()[..],
+        bytes[..]
+    );
+    assert_eq!(faulty.fired(), 6);
+    let trace = faulty.trace();
+    let ops: Vec<_> = trace.iter().map(|r| (r.number, r.op)).collect();
+    assert_eq!(
+        ops,
+        [
+            (0, RequestOp::Put),
+            (1, RequestOp::Put),
+            (2, RequestOp::Get),
+            (3, RequestOp::Delete),
+            (4, RequestOp::Put),
+            (5, RequestOp::List),
+            (6, RequestOp::Put),
+            (7, RequestOp::Get),
+        ]
+    );
+    assert!(trace[0].key == "k" && trace[0].fault == Some(annal_bucket::Fault::Failed));
+    assert_eq!(faulty.requests(), 8);
+}
