@@ -454,7 +454,7 @@ impl ObjectStore for FaultyObjectStore {
             // Every delete is made, then the answer is an error.
             let lost = d.error();
             let made = futures::stream::once(async move {
-                let _ = inner.collect::<Vec<_>>().await;
+                inner.for_each(|_| async {}).await;
                 Err(lost)
             });
             return delayed_stream(d.delay, None, made.boxed());
