@@ -16,6 +16,8 @@
 
 mod config;
 mod error;
+#[cfg(feature = "fault-injection")]
+mod faulty;
 mod follow;
 mod follow_thread;
 mod layout;
@@ -30,6 +32,8 @@ mod tiered;
 
 pub use config::{AckMode, BucketConfig, SHIP_INTERVAL_MS_DEFAULT};
 pub use error::{BucketError, Result};
+#[cfg(feature = "fault-injection")]
+pub use faulty::{Fault, FaultyObjectStore, Request, RequestOp, REQUESTS_TRACED_MAX};
 pub use follow::{
     Followed, Follower, DOWNLOAD_FILE, FOLLOW_APPEND_BYTES_MAX, FOLLOW_APPEND_EVENTS_MAX,
     TAIL_CACHE_BYTES_MAX,

@@ -178,20 +178,32 @@ impl Remote {
         Ok((n, hex(&hasher.finalize())))
     }
 
-    /// Creates `key` with `bytes` only if no object has that key; false when one had.
+    /// Creates `key` with `bytes` only if no object has that key; false when one had. A
+    /// created object is read back and checked as [`Self::put_checked`] does.
     pub async fn create(&self, key: &str, bytes: Bytes) -> Result<bool> {
+        let want = ObjectRef::of(key, &bytes);
         let opts = PutOptions {
             mode: PutMode::Create,
             ..PutOptions::default()
         };
         match self
             .store
-            .put_opts(&self.path(key), PutPayload::from(bytes), opts)
+            .put_opts(&self.path(key), PutPayload::from(bytes.clone()), opts)
             .await
         {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
-            Err(e) => Err(self.request_error("create", key)(e)),
+            Ok(_) => {}
+            Err(object_store::Error::AlreadyExists { .. }) => return Ok(false),
+            Err(e) => return Err(self.request_error("create", key)(e)),
+        }
+        // A torn or changed manifest would hide its generation from every reader and stop
+        // every later claim. The create won the key, so it is ours to write again in place.
+        match self.check(&want).await {
+            Ok(()) => Ok(true),
+            Err(BucketError::Object { key: bad, detail }) => {
+                tracing::warn!("object {bad} {detail} after its create: writing it again");
+                self.put_checked(key, bytes).await.map(|_| true)
+            }
+            Err(e) => Err(e),
         }
     }
 

@@ -303,14 +303,16 @@ impl Shipper {
     }
 
     /// Sets `next`'s tail to the shipped logs that continue its sealed segments without a
-    /// gap, and its event count to match.
-    fn list_tails(&mut self, next: &mut Manifest) {
+    /// gap, and its event count to match. Logs that `next`'s sealed segments replace are
+    /// kept until `next` is committed ([`Self::commit`] drops them): if the commit fails,
+    /// the next round starts again from the last manifest, which still needs them.
+    fn list_tails(&self, next: &mut Manifest) {
         let sealed_end = next.sealed_end();
-        self.tails.retain(|t| t.base >= sealed_end);
         let mut at = sealed_end;
         next.tail = self
             .tails
             .iter()
+            .skip_while(|t| t.base < sealed_end)
             .take_while(|t| {
                 let continues = t.base == at;
                 at = t.base + t.events;
@@ -471,17 +473,31 @@ impl Shipper {
     /// Writes `next` as the next generation. Another writer's manifest at that generation
     /// means this one is fenced.
     async fn commit(&mut self, mut next: Manifest) -> Result<()> {
-        next.generation = self.last.generation + 1;
-        next.written_at_ms = now_ms();
-        next.check(&manifest_key(next.generation))?;
-        if !manifest::create(&self.remote, &next).await? {
+        loop {
+            next.generation = self.last.generation + 1;
+            next.written_at_ms = now_ms();
+            next.check(&manifest_key(next.generation))?;
+            if manifest::create(&self.remote, &next).await? {
+                return self.committed(next).await;
+            }
             let theirs = manifest::read(&self.remote, next.generation).await?;
-            return Err(BucketError::Fenced {
-                prefix: self.remote.url().to_string(),
-                holder: theirs.writer,
-                ours: self.writer.clone(),
-            });
+            if theirs.writer != self.writer {
+                return Err(BucketError::Fenced {
+                    prefix: self.remote.url().to_string(),
+                    holder: theirs.writer,
+                    ours: self.writer.clone(),
+                });
+            }
+            // Our own manifest: an earlier create of this generation reached the bucket but
+            // its answer (or its read-back) was lost. It names only objects checked before
+            // it was written, so it is committed: take it as such and write `next` after it,
+            // instead of taking our own writer for another and stopping.
+            self.committed(theirs).await?;
         }
+    }
+
+    /// Makes `next`, just written, the newest manifest, and retires what it stopped naming.
+    async fn committed(&mut self, next: Manifest) -> Result<()> {
         let gone = self.last.keys();
         let kept = next.keys();
         for key in gone.difference(&kept) {
@@ -490,17 +506,25 @@ impl Shipper {
             }
         }
         self.last = next;
+        // Only now are the logs its sealed segments replace no longer needed.
+        let sealed_end = self.last.sealed_end();
+        self.tails.retain(|t| t.base >= sealed_end);
         self.delete_retired().await
     }
 
     /// Deletes manifests older than the kept ones, and objects only they named.
     async fn delete_retired(&mut self) -> Result<()> {
         let newest = self.last.generation;
+        let named = self.last.keys();
         while let Some((at, key)) = self.retired.front() {
             if at + MANIFESTS_KEPT > newest + 1 {
                 break;
             }
-            self.remote.delete(key).await?;
+            // A key named again since it retired (an upload redone after a lost answer) is
+            // kept: it retires again when the newest manifest stops naming it.
+            if !named.contains(key) {
+                self.remote.delete(key).await?;
+            }
             self.retired.pop_front();
         }
         if newest > MANIFESTS_KEPT {

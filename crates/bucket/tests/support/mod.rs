@@ -9,13 +9,23 @@ use std::time::Duration;
 use annal_bucket::Remote;
 use annal_storage::{Options, SealOptions, Store};
 use object_store::memory::InMemory;
+use object_store::ObjectStore;
 
 /// A round's time budget large enough that every round uploads all it can.
 pub const BUDGET: Duration = Duration::from_secs(60);
 
+/// The prefix the tests write under, and its URL.
+pub const PREFIX: &str = "trails/a";
+pub const URL: &str = "s3://test/trails/a";
+
 /// The test prefix of an in-memory bucket.
 pub fn remote(store: &Arc<InMemory>) -> Remote {
-    Remote::new(store.clone(), "trails/a", "s3://test/trails/a", "memory")
+    remote_over(store.clone())
+}
+
+/// The test prefix of any object store (a fault injector over the in-memory one).
+pub fn remote_over(store: Arc<dyn ObjectStore>) -> Remote {
+    Remote::new(store, PREFIX, URL, "memory")
 }
 
 /// Segments small enough that a few thousand events roll and seal several times.
