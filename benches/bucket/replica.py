@@ -7,7 +7,9 @@ Starts moto, a primary `annal serve` with a bucket, loads EVENTS generated event
 POST /v1/events, starts `annal serve --replica` on an empty directory, waits for it to catch
 up, then times each seed query: the first call on each server (cold) and the median of 20
 more (warm). Then measures the lag: events posted to the primary at a steady rate, the time
-until the replica's count shows them. Prints a markdown table for docs/benchmarks.md.
+until the replica's count shows them. Last, the primary restarts with local_bytes_max = 0,
+evicts every sealed segment, restarts again (cold cache) and the queries are timed through
+the bucket. Prints markdown tables for docs/benchmarks.md.
 """
 
 import json
@@ -110,8 +112,28 @@ def main():
     print(f"\nreplica lag (append acknowledged by the primary → counted by the replica), 20 appends:"
           f" median {statistics.median(lags) * 1e3:.0f} ms, max {lags[-1] * 1e3:.0f} ms"
           " (ship interval 1000 ms, replica poll 1000 ms)")
-    for p in (replica, primary, moto):
+    for p in (replica, primary):
         p.terminate()
+        p.wait()
+    # Evicted: every sealed segment read through the bucket.
+    with open(cfg, "a") as f:
+        f.write("local_bytes_max = 0\n")
+    data = os.path.join(WORK, "primary")
+    primary, pbase = serve(cfg, data)
+    while any(n.endswith(".seg") for n in os.listdir(data)):
+        time.sleep(0.2)
+    primary.terminate()
+    primary.wait()
+    primary, pbase = serve(cfg, data)
+    print("\n| query, every sealed segment evicted | cold ms (through the bucket) | warm ms |")
+    print("|---|---:|---:|")
+    for q in QUERIES:
+        cold, _ = get(pbase, q)
+        warm = statistics.median(get(pbase, q)[0] for _ in range(20))
+        print(f"| `{q}` | {cold * 1e3:.1f} | {warm * 1e3:.1f} |")
+    primary.terminate()
+    primary.wait()
+    moto.terminate()
 
 
 main()
