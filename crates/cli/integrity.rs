@@ -66,12 +66,15 @@ pub fn keygen(out: &Path, name: &str) -> anyhow::Result<ExitCode> {
 /// (kept in the data directory's checkpoint log) and writes the newest. While a server holds
 /// the store, the newest checkpoint it signed is written instead.
 pub fn checkpoint(
-    data: &Path,
+    place: &crate::place::DataArgs,
     key: Option<&Path>,
     origin: Option<&str>,
     out: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
-    let note = newest_checkpoint(data, key, origin, &announce_key)?;
+    let (data, config, opts, _) = place.open()?;
+    let key = key.or(config.signing_key.as_deref());
+    let origin = origin.or(config.origin.as_deref());
+    let note = newest_checkpoint(&data, opts, key, origin, &announce_key)?;
     match out {
         Some(p) => {
             std::fs::write(p, note.as_bytes()).with_context(|| format!("write {}", p.display()))?

@@ -101,9 +101,8 @@ enum Command {
     },
     /// Sign and print a checkpoint (origin, tree size, root) of the whole trail.
     Checkpoint {
-        /// Data directory.
-        #[arg(long, default_value = DEFAULT_DATA_DIR)]
-        data: PathBuf,
+        #[command(flatten)]
+        place: place::DataArgs,
         /// Private key file (default: DATA/checkpoint.key, made on first use).
         #[arg(long)]
         key: Option<PathBuf>,
@@ -173,11 +172,11 @@ fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Query(args) => query::run(&args),
         Command::Keygen { out, name } => integrity::keygen(&out, &name),
         Command::Checkpoint {
-            data,
+            place,
             key,
             origin,
             out,
-        } => integrity::checkpoint(&data, key.as_deref(), origin.as_deref(), out.as_deref()),
+        } => integrity::checkpoint(&place, key.as_deref(), origin.as_deref(), out.as_deref()),
         Command::Proof(cmd) => integrity::proof(cmd),
         Command::Export(args) => export::run(&args),
         Command::VerifyBundle {

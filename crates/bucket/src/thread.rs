@@ -180,7 +180,13 @@ impl Runner {
         let mut backoff = Backoff::new(self.interval);
         loop {
             let stopping = self.shared.signals.stopping();
-            let wait = match self.round(&mut shipper).await {
+            let outcome = self.round(&mut shipper).await;
+            // A round commits twice; a failure after its first commit still moved the
+            // bucket on (the tail is in), which appends waiting for the bucket must hear.
+            if let Some(s) = &shipper {
+                self.record_manifest(s.manifest().generation, s.manifest().events);
+            }
+            let wait = match outcome {
                 Ok(done) => {
                     if let Some(tx) = first.take() {
                         let _ = tx.send(Ok(()));
@@ -250,10 +256,21 @@ impl Runner {
         Ok(done)
     }
 
+    /// The newest manifest this writer committed (or found at its claim).
+    fn record_manifest(&self, generation: u64, events: u64) {
+        let mut st = self.shared.status.lock();
+        st.generation = generation;
+        st.bucket_events = events;
+        drop(st);
+        self.shared.shipped.send_if_modified(|n| {
+            let moved = *n != events;
+            *n = events;
+            moved
+        });
+    }
+
     fn record_ok(&self, done: &Shipped) {
         let mut st = self.shared.status.lock();
-        st.generation = done.generation;
-        st.bucket_events = done.events;
         st.queued_bytes = done.queued_bytes;
         st.oldest_unuploaded_seal = done.oldest_unuploaded_seal;
         st.uploaded_objects += done.objects;
@@ -261,8 +278,6 @@ impl Runner {
         st.last_ok_ms = Some(now_ms());
         st.last_error = None;
         st.updated_ms = now_ms();
-        drop(st);
-        self.shared.shipped.send_replace(done.events);
     }
 
     fn record_error(&self, e: &BucketError, fatal: bool) {

@@ -477,18 +477,19 @@ pub fn signing_key(
     Ok(SigningKey { signer, made })
 }
 
-/// The newest checkpoint of data directory `dir`, as a signed note: a checkpoint of the whole
+/// The newest checkpoint of data directory `dir` (opened with `opts`), as a signed note: a checkpoint of the whole
 /// trail is signed first if the trail grew since the last (with the key [`signing_key`]
 /// picks; `made` hears at once of a key made, so that it is announced even if signing then
 /// fails; `origin` as [`checkpoint_origin`] resolves it). While another process (a server)
 /// holds the store, the newest checkpoint in the log is returned instead.
 pub fn newest_checkpoint(
     dir: &Path,
+    opts: Options,
     key: Option<&Path>,
     origin: Option<&str>,
     made: &dyn Fn(&MadeKey),
 ) -> Result<Arc<str>, IntegrityError> {
-    match Store::open(dir, Options::default()) {
+    match Store::open(dir, opts) {
         Ok(store) => {
             let origin = &checkpoint_origin(dir, origin)?;
             let key = signing_key(dir, key, origin)?;
