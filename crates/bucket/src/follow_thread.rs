@@ -4,7 +4,6 @@
 //! copy of the bucket's trail.
 
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use annal_storage::Store;
@@ -13,7 +12,7 @@ use tokio::sync::watch;
 
 use crate::error::{BucketError, Result};
 use crate::follow::{Followed, Follower};
-use crate::poll::{now_ms, runtime, Backoff, Signals};
+use crate::poll::{now_ms, runtime, Backoff, Poller, Signals};
 use crate::remote::Remote;
 
 /// What the follower has done and how far behind the bucket the replica is.
@@ -66,7 +65,7 @@ const ROUND_BUDGET_MIN: Duration = Duration::from_secs(1);
 
 struct Shared {
     status: Mutex<FollowStatus>,
-    signals: Signals,
+    signals: Arc<Signals>,
     /// Events the store holds, after every round that appended.
     local: watch::Sender<u64>,
 }
@@ -74,7 +73,7 @@ struct Shared {
 /// The running follower of one replica.
 pub struct FollowerThread {
     shared: Arc<Shared>,
-    handle: Option<JoinHandle<()>>,
+    poller: Poller,
 }
 
 impl FollowerThread {
@@ -94,7 +93,7 @@ impl FollowerThread {
                 local_events,
                 ..FollowStatus::default()
             }),
-            signals: Signals::default(),
+            signals: Arc::new(Signals::default()),
             local: watch::channel(local_events).0,
         });
         let (first_tx, first_rx) = std::sync::mpsc::sync_channel::<Result<()>>(1);
@@ -103,14 +102,11 @@ impl FollowerThread {
             follower: Follower::new(remote),
             interval,
         };
-        let handle = std::thread::Builder::new()
-            .name("annal-follower".into())
-            .spawn(move || run.run(store, first_tx))
-            .map_err(|e| crate::error::local("spawn follower for", &dir)(e))?;
-        let mut thread = FollowerThread {
-            shared,
-            handle: Some(handle),
-        };
+        let signals = shared.signals.clone();
+        let poller = Poller::spawn("annal-follower", &dir, signals, move || {
+            run.run(store, first_tx)
+        })?;
+        let mut thread = FollowerThread { shared, poller };
         match first_rx.recv() {
             Ok(Err(e)) => {
                 thread.stop();
@@ -133,21 +129,12 @@ impl FollowerThread {
 
     /// Asks for a round now.
     pub fn wake(&self) {
-        self.shared.signals.wake();
+        self.poller.wake();
     }
 
     /// Stops the follower (a round in progress ends first) and gives the store back.
     pub fn stop(&mut self) {
-        self.shared.signals.stop();
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-impl Drop for FollowerThread {
-    fn drop(&mut self) {
-        self.stop();
+        self.poller.stop();
     }
 }
 

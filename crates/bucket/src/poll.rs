@@ -2,6 +2,8 @@
 //! a timed wait, the backoff while the bucket fails, a runtime of their own.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Condvar, Mutex};
@@ -94,4 +96,49 @@ pub(crate) fn runtime(dir: &Path) -> Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .map_err(|e| local("start runtime for", dir)(e))
+}
+
+/// A polling thread: its signals and its handle. Dropped, it asks the thread to stop and
+/// waits for it.
+pub(crate) struct Poller {
+    signals: Arc<Signals>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Poller {
+    /// Starts `run` on a thread called `name` (working for `dir`), stopped through `signals`.
+    pub(crate) fn spawn(
+        name: &str,
+        dir: &Path,
+        signals: Arc<Signals>,
+        run: impl FnOnce() + Send + 'static,
+    ) -> Result<Poller> {
+        let handle = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(run)
+            .map_err(|e| local("spawn a thread for", dir)(e))?;
+        Ok(Poller {
+            signals,
+            handle: Some(handle),
+        })
+    }
+
+    /// Asks for a round now.
+    pub(crate) fn wake(&self) {
+        self.signals.wake();
+    }
+
+    /// Asks the thread to stop (a round in progress ends first) and waits for it.
+    pub(crate) fn stop(&mut self) {
+        self.signals.stop();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Poller {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }

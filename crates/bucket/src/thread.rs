@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use annal_storage::Snapshot;
@@ -13,7 +12,7 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use crate::error::{BucketError, Result};
-use crate::poll::{now_ms, runtime, Backoff, Signals};
+use crate::poll::{now_ms, runtime, Backoff, Poller, Signals};
 use crate::remote::Remote;
 use crate::ship::{Claim, Shipped, Shipper};
 use crate::status::{write_status, SyncStatus};
@@ -34,14 +33,14 @@ pub type SnapshotSource = Arc<dyn Fn() -> Snapshot + Send + Sync>;
 
 struct Shared {
     status: Mutex<SyncStatus>,
-    signals: Signals,
+    signals: Arc<Signals>,
     shipped: watch::Sender<u64>,
 }
 
 /// The running uploader of one data directory.
 pub struct ShipperThread {
     shared: Arc<Shared>,
-    handle: Option<JoinHandle<()>>,
+    poller: Poller,
 }
 
 /// Whether an error ends the uploader (another writer, another trail) or only this round.
@@ -71,7 +70,7 @@ impl ShipperThread {
         };
         let shared = Arc::new(Shared {
             status: Mutex::new(status),
-            signals: Signals::default(),
+            signals: Arc::new(Signals::default()),
             shipped: watch::channel(0).0,
         });
         let (first_tx, first_rx) = mpsc::sync_channel::<Result<(), First>>(1);
@@ -84,14 +83,9 @@ impl ShipperThread {
             claim,
             eviction,
         };
-        let handle = std::thread::Builder::new()
-            .name("annal-uploader".into())
-            .spawn(move || run.run(first_tx))
-            .map_err(|e| crate::error::local("spawn uploader for", dir)(e))?;
-        let mut thread = ShipperThread {
-            shared,
-            handle: Some(handle),
-        };
+        let signals = shared.signals.clone();
+        let poller = Poller::spawn("annal-uploader", dir, signals, move || run.run(first_tx))?;
+        let mut thread = ShipperThread { shared, poller };
         match first_rx.recv() {
             Ok(Err(First::Fatal(e))) => {
                 thread.stop();
@@ -128,16 +122,7 @@ impl ShipperThread {
     /// Runs a last round (so a clean shutdown leaves the bucket holding every acknowledged
     /// event, if it is reachable) and stops.
     pub fn stop(&mut self) {
-        self.shared.signals.stop();
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-impl Drop for ShipperThread {
-    fn drop(&mut self) {
-        self.stop();
+        self.poller.stop();
     }
 }
 
