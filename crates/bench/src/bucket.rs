@@ -105,7 +105,7 @@ pub fn run(
     let upload = t.elapsed();
     store.close()?;
     println!(
-        "| upload of the whole store ({:.1} MB: sealed, indexes, tail, checkpoints), each object read back | {:.1} MB/s, {:.0} events/s, {:.2} s |",
+        "| upload of the whole store ({:.1} MB: sealed, indexes, tail, checkpoints), each object confirmed (ETag MD5, else read back) | {:.1} MB/s, {:.0} events/s, {:.2} s |",
         uploaded as f64 / 1e6,
         uploaded as f64 / 1e6 / upload.as_secs_f64(),
         n as f64 / upload.as_secs_f64(),
