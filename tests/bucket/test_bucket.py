@@ -391,11 +391,12 @@ def sigkill_during_uploads_loses_no_acknowledged_event():
     bucket = new_bucket("sigkill")
     data = os.path.join(WORK, "sigkill")
     cfg = config("sigkill", MOTO_PORT, bucket, data, ship_interval_ms=50)
-    lines = gen(60_000, 5, days=4).splitlines(keepends=True)
+    kills = int(os.environ.get("ANNAL_BUCKET_KILLS", "6"))
+    lines = gen(10_000 * kills, 5, days=4).splitlines(keepends=True)
     acknowledged = set()
     rng = random.Random(5)
     at = 0
-    for round_ in range(6):
+    for round_ in range(kills):
         server = Server(cfg, data).start()
         stop = threading.Event()
 
@@ -425,7 +426,7 @@ def sigkill_during_uploads_loses_no_acknowledged_event():
     ids = {json.loads(l)["id"] for l in all_lines(restored)}
     missing = acknowledged - ids
     assert not missing, f"{len(missing)} acknowledged events lost, e.g. {sorted(missing)[:3]}"
-    print(f"   {len(acknowledged)} acknowledged events over 6 SIGKILLs, all restored")
+    print(f"   {len(acknowledged)} acknowledged events over {kills} SIGKILLs, all restored")
 
 
 for p in PROCS:
