@@ -49,4 +49,6 @@ pub use restore::{restore, Restored};
 pub use ship::{writer_id, Claim, Shipped, Shipper, MANIFESTS_KEPT};
 pub use status::{read_status, SyncStatus};
 pub use thread::{Eviction, ShipperThread, SnapshotSource, Waker};
-pub use tiered::{local_sealed_bytes, TieredFs, CACHE_CHUNKS_MAX, CHUNK_BYTES, EVICTED_FILE};
+pub use tiered::{
+    local_sealed_bytes, TieredFs, CACHE_CHUNKS_MAX, CACHE_DIR, CHUNK_BYTES, EVICTED_FILE,
+};

@@ -1,7 +1,7 @@
 //! Sealed segments evicted to the bucket, read through it. [`TieredFs`] is the store's file
 //! layer when a bucket is configured: files on the local disk are read as usual; a sealed
 //! segment evicted after its upload was checked is read with ranged GETs, through a bounded
-//! cache of aligned chunks. The segment's own CRCs (header, tables, every block) check what
+//! on-disk cache of aligned chunks (`bucket-cache/`). The segment's own CRCs (header, tables, every block) check what
 //! comes back, as they check the local disk.
 //!
 //! Eviction is recorded in `bucket.evicted.json` (synced) before the local file is removed,
@@ -26,8 +26,11 @@ use crate::remote::Remote;
 pub const EVICTED_FILE: &str = "bucket.evicted.json";
 /// Bytes fetched per ranged GET, aligned: a block table or a block is one or two requests.
 pub const CHUNK_BYTES: u64 = 1 << 20;
-/// Chunks of evicted segments kept in memory (64 MiB).
-pub const CACHE_CHUNKS_MAX: usize = 64;
+/// Chunks of evicted segments kept in the on-disk cache (1 GiB).
+pub const CACHE_CHUNKS_MAX: usize = 1024;
+/// The on-disk cache of chunks of evicted segments, in the data directory. Emptied at every
+/// open: a chunk written just before a crash may not have reached the disk whole.
+pub const CACHE_DIR: &str = "bucket-cache";
 /// Worker threads that run the ranged GETs of readers.
 const FETCH_THREADS: usize = 2;
 
@@ -75,6 +78,11 @@ impl TieredFs {
                 std::fs::remove_file(&leftover).map_err(local("remove", &leftover))?;
             }
         }
+        let cache_dir = dir.join(CACHE_DIR);
+        if cache_dir.exists() {
+            std::fs::remove_dir_all(&cache_dir).map_err(local("empty", &cache_dir))?;
+        }
+        std::fs::create_dir_all(&cache_dir).map_err(local("create", &cache_dir))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(FETCH_THREADS)
             .thread_name("annal-bucket-read")
@@ -87,7 +95,7 @@ impl TieredFs {
                 remote,
                 evicted: RwLock::new(evicted),
                 open: Mutex::new(HashMap::new()),
-                cache: Mutex::new(ChunkCache::default()),
+                cache: Mutex::new(ChunkCache::new(cache_dir)),
                 handle: runtime.handle().clone(),
             }),
             runtime: Some(runtime),
@@ -327,8 +335,13 @@ impl RemoteFile {
 
     fn chunk(&self, index: u64) -> io::Result<Bytes> {
         let key = (self.name.clone(), index);
-        if let Some(c) = self.inner.cache.lock().get(&key) {
-            return Ok(c);
+        let cached = self.inner.cache.lock().get(&key);
+        if let Some(path) = cached {
+            match std::fs::read(&path) {
+                Ok(bytes) => return Ok(Bytes::from(bytes)),
+                // Removed by hand, or by the cache itself since: fetched again below.
+                Err(_) => self.inner.cache.lock().forget(&key),
+            }
         }
         let start = index * CHUNK_BYTES;
         let range = start..(start + CHUNK_BYTES).min(self.object.bytes);
@@ -342,36 +355,64 @@ impl RemoteFile {
             .recv()
             .map_err(|_| io::Error::other("the bucket reader stopped"))?
             .map_err(|e| io::Error::other(e.to_string()))?;
-        self.inner.cache.lock().put(key, got.clone());
+        // A chunk that cannot be cached is still served.
+        if let Err(e) = self.inner.cache.lock().put(key, &got) {
+            tracing::warn!("cannot cache a chunk of {}: {e}", self.object.key);
+        }
         Ok(got)
     }
 }
 
-/// The most recently used chunks of evicted segments, at most [`CACHE_CHUNKS_MAX`].
-#[derive(Default)]
+/// The most recently used chunks of evicted segments, at most [`CACHE_CHUNKS_MAX`], as files
+/// in [`CACHE_DIR`] (named by segment and chunk; written through a temporary name, not synced).
 struct ChunkCache {
-    chunks: HashMap<(String, u64), Bytes>,
+    dir: PathBuf,
+    chunks: HashMap<(String, u64), PathBuf>,
     order: VecDeque<(String, u64)>,
 }
 
 impl ChunkCache {
-    fn get(&mut self, key: &(String, u64)) -> Option<Bytes> {
-        let c = self.chunks.get(key)?.clone();
-        if let Some(i) = self.order.iter().position(|k| k == key) {
-            let k = self.order.remove(i)?;
-            self.order.push_back(k);
+    fn new(dir: PathBuf) -> ChunkCache {
+        ChunkCache {
+            dir,
+            chunks: HashMap::new(),
+            order: VecDeque::new(),
         }
-        Some(c)
     }
 
-    fn put(&mut self, key: (String, u64), chunk: Bytes) {
-        if self.chunks.insert(key.clone(), chunk).is_none() {
-            self.order.push_back(key);
-        }
-        while self.order.len() > CACHE_CHUNKS_MAX {
-            if let Some(old) = self.order.pop_front() {
-                self.chunks.remove(&old);
+    /// The file of a cached chunk, marked as just used.
+    fn get(&mut self, key: &(String, u64)) -> Option<PathBuf> {
+        let path = self.chunks.get(key)?.clone();
+        if let Some(i) = self.order.iter().position(|k| k == key) {
+            if let Some(k) = self.order.remove(i) {
+                self.order.push_back(k);
             }
         }
+        Some(path)
+    }
+
+    fn forget(&mut self, key: &(String, u64)) {
+        self.chunks.remove(key);
+        self.order.retain(|k| k != key);
+    }
+
+    fn put(&mut self, key: (String, u64), chunk: &[u8]) -> io::Result<()> {
+        if self.chunks.contains_key(&key) {
+            return Ok(());
+        }
+        let path = self.dir.join(format!("{}.{:08}", key.0, key.1));
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, chunk)?;
+        std::fs::rename(&tmp, &path)?;
+        self.chunks.insert(key.clone(), path);
+        self.order.push_back(key);
+        while self.order.len() > CACHE_CHUNKS_MAX {
+            if let Some(old) = self.order.pop_front() {
+                if let Some(p) = self.chunks.remove(&old) {
+                    let _ = std::fs::remove_file(p);
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -203,6 +203,17 @@ async fn evicted_segments_are_read_through_the_bucket() {
     assert_eq!(evicted.len(), sealed.len());
     assert_eq!(annal_bucket::local_sealed_bytes(dir).unwrap(), 0);
     assert_eq!(scan_all(&store), before, "open readers moved to the bucket");
+    let cache = dir.join(annal_bucket::CACHE_DIR);
+    let cached = || std::fs::read_dir(&cache).unwrap().count();
+    assert!(
+        cached() > 0,
+        "chunks read through the bucket are cached on disk"
+    );
+    // A cached chunk removed from under the cache is fetched again.
+    for f in std::fs::read_dir(&cache).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    assert_eq!(scan_all(&store), before);
     store.close().unwrap();
 
     // Reopened, the store finds the evicted segments through the list and the bucket.
