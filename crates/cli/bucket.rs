@@ -96,17 +96,7 @@ async fn sync_store(
         .with_context(|| format!("index {}", data.display()))?;
     notary.sign(&snap)?;
     let interval = Duration::from_millis(bucket.ship_interval_ms);
-    let mut total = annal_bucket::Shipped::default();
-    loop {
-        let done = shipper.ship(&snap, interval).await?;
-        total.objects += done.objects;
-        total.bytes += done.bytes;
-        if done.complete() {
-            total.generation = done.generation;
-            total.events = done.events;
-            return Ok(total);
-        }
-    }
+    Ok(shipper.ship_all(&snap, interval).await?)
 }
 
 pub fn restore(args: &RestoreArgs) -> anyhow::Result<ExitCode> {

@@ -93,14 +93,8 @@ pub fn run(
     let uploaded = rt.block_on(async {
         let snap = store.snapshot();
         let mut shipper = Shipper::claim(remote_a.clone(), &local.0, &snap, Claim::Refuse).await?;
-        let mut total = 0;
-        loop {
-            let done = shipper.ship(&snap, Duration::from_secs(3600)).await?;
-            total += done.bytes;
-            if done.complete() {
-                return Ok::<_, annal_bucket::BucketError>(total);
-            }
-        }
+        let done = shipper.ship_all(&snap, Duration::from_secs(3600)).await?;
+        Ok::<_, annal_bucket::BucketError>(done.bytes)
     })?;
     let upload = t.elapsed();
     store.close()?;

@@ -221,6 +221,24 @@ impl Shipper {
         Ok(())
     }
 
+    /// Rounds of [`Self::ship`] until the bucket holds everything `snap` holds (`annal
+    /// sync`): the last round's state, with the objects and bytes of every round.
+    pub async fn ship_all(&mut self, snap: &Snapshot, budget: Duration) -> Result<Shipped> {
+        let (mut objects, mut bytes) = (0, 0);
+        loop {
+            let done = self.ship(snap, budget).await?;
+            objects += done.objects;
+            bytes += done.bytes;
+            if done.complete() {
+                return Ok(Shipped {
+                    objects,
+                    bytes,
+                    ..done
+                });
+            }
+        }
+    }
+
     /// One round: ships the snapshot's unshipped tail and commits it, then uploads sealed
     /// files (until `budget` is spent, at least one) and the checkpoint log, and commits again.
     pub async fn ship(&mut self, snap: &Snapshot, budget: Duration) -> Result<Shipped> {
