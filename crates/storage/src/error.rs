@@ -108,6 +108,14 @@ pub enum StorageError {
     /// No event has this seq.
     #[error("no event with seq {0}")]
     NotFound(u64),
+    /// The event was pruned: the trail now starts later.
+    #[error("event {seq} was pruned: the trail starts at seq {start}")]
+    Pruned {
+        /// The seq asked for.
+        seq: u64,
+        /// The first seq the trail still holds.
+        start: u64,
+    },
 }
 
 impl StorageError {

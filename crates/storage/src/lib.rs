@@ -51,8 +51,8 @@ pub use rng::{env_u64, seeded, XorShift64};
 pub use sealed::{id_hash, BlockMeta, SealOptions, SealedRef, SealedSegment};
 pub use store::{
     Appended, Counters, Durability, Options, PendingAppend, SegmentInfo, SegmentKind, Snapshot,
-    Store, WalTail, APPEND_EVENTS_MAX, GROUP_BYTES_MAX, QUEUE_REQUESTS_DEFAULT, SEAL_QUEUE_MAX,
-    SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN,
+    Store, TrailStart, WalTail, APPEND_EVENTS_MAX, GROUP_BYTES_MAX, QUEUE_REQUESTS_DEFAULT,
+    SEAL_QUEUE_MAX, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN, TRAIL_START_FILE,
 };
 pub use verify::{inspect_dir, verify_dir, verify_dir_with, Problem, VerifyOptions, VerifyReport};
 #[cfg(feature = "fault-injection")]

@@ -9,7 +9,7 @@ use annal_model::{decode_record, encode_record};
 use crate::error::{Result, StorageError};
 use crate::merkle::{leaf_hash, Frontier, Hash};
 use crate::sealed::{SealedSegment, SEG_FOOTER_BYTES};
-use crate::store::{SegmentInfo, SegmentKind};
+use crate::store::{SegmentInfo, SegmentKind, TrailStart, TRAIL_START_FILE};
 use crate::vfs::Vfs;
 use crate::wal::{self, read_framed_record, Tail};
 
@@ -63,6 +63,8 @@ pub struct VerifyReport {
     pub bytes: u64,
     /// Sealed segment roots recomputed and found equal.
     pub roots_checked: u64,
+    /// The first seq the trail holds (`trail.start`; 0 when nothing was pruned).
+    pub start: u64,
     /// Size of the Merkle tree over every readable event in order.
     pub tree_size: u64,
     /// Its root.
@@ -201,7 +203,21 @@ pub fn verify_dir_with(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
-    let plan = plan(fs, dir, &mut report)?;
+    let start = match TrailStart::read(fs, dir) {
+        Ok(start) => Some(start),
+        Err(e) => {
+            let path = dir.join(TRAIL_START_FILE);
+            report.problems.push(Problem::at(
+                &path,
+                Some(0),
+                None,
+                format!("{e}; where the trail starts is unknown"),
+            ));
+            None
+        }
+    };
+    report.start = start.as_ref().map_or(0, TrailStart::seq);
+    let plan = plan(fs, dir, start.as_ref(), &mut report)?;
     let mut wanted = opts.roots_at.clone();
     wanted.sort_unstable();
     wanted.dedup();
@@ -240,8 +256,8 @@ pub fn verify_dir_with(
         }
     });
     // Unsealed segments, in order, continue the tree: from the newest sealed segment's
-    // frontier, or from the empty tree when there is none.
-    let mut chain: Option<Frontier> = Some(Frontier::new());
+    // frontier, or from the trail's start when there is none.
+    let mut chain: Option<Frontier> = start.map(|s| s.frontier().clone());
     let mut expected_base: Option<u64> = None;
     for (i, file) in plan.iter().enumerate() {
         let r = match results[i].take() {
@@ -282,12 +298,18 @@ pub fn verify_dir_with(
 
 /// Lists and opens the segment files, reporting gaps between them and sealed files that do
 /// not open; gives each file the tree before it where that is known.
-fn plan(fs: &dyn Vfs, dir: &Path, report: &mut VerifyReport) -> Result<Vec<Planned>> {
+fn plan(
+    fs: &dyn Vfs,
+    dir: &Path,
+    start: Option<&TrailStart>,
+    report: &mut VerifyReport,
+) -> Result<Vec<Planned>> {
     let mut plan: Vec<Planned> = Vec::new();
     // The tree size the next file should start at, and the tree before it (None once a file
-    // could not be read: its end is unknown, so the next file starts a new chain).
-    let mut next_base = 0u64;
-    let mut tree: Option<Frontier> = Some(Frontier::new());
+    // could not be read: its end is unknown, so the next file starts a new chain). Files
+    // below the start are a prune's leftovers, which the next open removes.
+    let mut next_base = start.map_or(0, TrailStart::seq);
+    let mut tree: Option<Frontier> = start.map(|s| s.frontier().clone());
     // Gaps after the first unsealed file are found when it has been read.
     let mut unsealed_before = false;
     for (base, is_sealed, path) in segment_files(fs, dir)? {

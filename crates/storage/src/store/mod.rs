@@ -21,6 +21,7 @@ mod recover;
 mod sealer;
 mod segment;
 mod snapshot;
+mod start;
 mod writer;
 
 use std::fs::File;
@@ -43,6 +44,7 @@ use writer::{Known, Request, WriterState};
 
 pub(crate) use segment::parse_name;
 pub use snapshot::{Snapshot, WalTail};
+pub use start::{TrailStart, TRAIL_START_FILE};
 
 /// Largest number of events in one append call.
 pub const APPEND_EVENTS_MAX: usize = 100_000;
@@ -133,6 +135,8 @@ struct Shared {
     /// and before such an append is queued; never cleared while open (a false true costs a
     /// scan, a false false would hide an event).
     digit_ids: AtomicBool,
+    /// Held by [`Store::prune_to`]: one prune at a time.
+    pruning: Mutex<()>,
 }
 
 /// Whether a producer id reads as a seq (`GET /v1/events/7`).
@@ -247,6 +251,7 @@ impl Store {
             counters: AtomicCounters::default(),
             digest: ContentDigest::new(),
             digit_ids: AtomicBool::new(recovered.ids.keys().any(|id| all_digits(id))),
+            pruning: Mutex::new(()),
         });
         let (seal_tx, seal_rx) = bounded::<Arc<WalSegment>>(SEAL_QUEUE_MAX.max(to_seal.len()));
         for s in to_seal {
@@ -370,6 +375,45 @@ impl Store {
     /// A consistent view of the trail as of now.
     pub fn snapshot(&self) -> Snapshot {
         self.shared.snapshot()
+    }
+
+    /// Removes the sealed segments before seq `start`, which must be where a sealed segment
+    /// ends, and returns them. Publishes `trail.start` (the new start and the frontier of the
+    /// tree before it) first and removes the files after, so a crash between the two leaves
+    /// files that the next open removes. Readers holding an older snapshot keep reading the
+    /// removed segments until they drop it. A `start` at or before the current one removes
+    /// nothing.
+    pub fn prune_to(&self, start: u64) -> Result<Vec<SegmentInfo>> {
+        let _one_at_a_time = self.shared.pruning.lock();
+        let snap = self.snapshot();
+        if start <= snap.start() {
+            return Ok(Vec::new());
+        }
+        let Some(last) = snap.sealed().iter().find(|s| s.end() == start) else {
+            return Err(StorageError::Limit(format!(
+                "seq {start} is not where a sealed segment ends: only whole sealed segments are pruned"
+            )));
+        };
+        let new_start = TrailStart::after(last.frontier().clone());
+        let (fs, dir) = (&*self.shared.opts.fs, &self.shared.dir);
+        new_start.write(fs, dir)?;
+        {
+            let mut segs = self.shared.segments.write();
+            segs.sealed.retain(|s| s.end() > start);
+            segs.start = Arc::new(new_start);
+        }
+        let removed: Vec<SegmentInfo> = snap
+            .segments()
+            .into_iter()
+            .filter(|s| s.base < start)
+            .collect();
+        for s in &removed {
+            fs.remove(&s.path)
+                .map_err(StorageError::io("remove", &s.path))?;
+        }
+        fs.sync_dir(dir)
+            .map_err(StorageError::io("fsync directory", dir))?;
+        Ok(removed)
     }
 
     /// Blocks until every rolled segment has been sealed (or sealing failed).

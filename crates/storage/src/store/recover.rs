@@ -3,7 +3,10 @@
 //! Steps, in order (each a function below):
 //! 1. [`list_segment_files`]: find sealed and active segments, remove seals that crashed
 //!    before their rename (`.seg.tmp`: the log still holds all of it);
-//! 2. [`open_sealed`]: open every sealed segment, checking they follow each other from seq 0;
+//! 2. [`remove_pruned`]: remove segments below the trail's start (`trail.start`: a prune that
+//!    crashed after publishing the start, before removing them);
+//!    [`open_sealed`]: open every sealed segment, checking they follow each other from the
+//!    start;
 //! 3. [`remove_sealed_logs`]: remove logs whose sealed twin was published (a seal that
 //!    crashed before removing its log), then fsync the directory if anything was removed;
 //! 4. [`open_log`] for each remaining log, in seq order: read and scan it, check it follows the
@@ -22,6 +25,7 @@ use annal_model::NANOS_PER_DAY;
 use parking_lot::RwLock;
 
 use super::segment::{create_wal, parse_name, wal_name, Segments, WalSegment, WalState};
+use super::start::{TrailStart, TRAIL_START_FILE};
 use super::Options;
 use crate::error::{Result, StorageError};
 use crate::sealed::{seg_name, SealedRef, SealedSegment};
@@ -44,16 +48,19 @@ pub(super) struct Recovered {
 /// Recovers the data directory `dir`; see the module documentation for the steps.
 pub(super) fn recover(dir: &Path, opts: &Options) -> Result<Recovered> {
     let fs = &*opts.fs;
-    let files = list_segment_files(fs, dir)?;
-    let sealed = open_sealed(fs, dir, &files.sealed)?;
+    let start = TrailStart::read(fs, dir)?;
+    let mut files = list_segment_files(fs, dir)?;
+    let removed_pruned = remove_pruned(fs, dir, &mut files, start.seq())?;
+    let sealed = open_sealed(fs, dir, &files.sealed, start.seq())?;
     let (logs, removed_logs) = remove_sealed_logs(fs, dir, files.logs, &sealed)?;
-    if files.removed_tmp || removed_logs {
+    if files.removed_tmp || removed_logs || removed_pruned {
         fs.sync_dir(dir)
             .map_err(StorageError::io("fsync directory", dir))?;
     }
     let mut rec = Recovered {
-        next_seq: sealed.last().map_or(0, |s| s.end()),
+        next_seq: sealed.last().map_or(start.seq(), |s| s.end()),
         segments: Segments {
+            start: Arc::new(start),
             sealed,
             unsealed: Vec::new(),
         },
@@ -122,11 +129,36 @@ fn list_segment_files(fs: &dyn Vfs, dir: &Path) -> Result<SegmentFiles> {
     Ok(out)
 }
 
-/// Step 2: opens the sealed segments `bases` (sorted), which must cover seqs `0..` without a
-/// gap or an overlap.
-fn open_sealed(fs: &dyn Vfs, dir: &Path, bases: &[u64]) -> Result<Vec<SealedRef>> {
+/// Step 2a: removes the segment files below the trail's `start` that a prune left (it
+/// publishes the start before removing them). Only when a file begins exactly at the start,
+/// so a file below it holds no retained event; anything else is refused, unchanged.
+fn remove_pruned(fs: &dyn Vfs, dir: &Path, files: &mut SegmentFiles, start: u64) -> Result<bool> {
+    let below = |bases: &[u64]| bases.iter().filter(|b| **b < start).count();
+    let (sealed, logs) = (below(&files.sealed), below(&files.logs));
+    if sealed + logs == 0 {
+        return Ok(false);
+    }
+    let begins_at_start = files.sealed.contains(&start) || files.logs.contains(&start);
+    if !begins_at_start {
+        return Err(layout(dir, format!("{TRAIL_START_FILE} says the trail starts at seq {start}, but no segment begins there while {} begin before it: the start or a segment was altered", sealed + logs)));
+    }
+    let names = files.sealed[..sealed].iter().map(|b| seg_name(*b));
+    for name in names.chain(files.logs[..logs].iter().map(|b| wal_name(*b))) {
+        let path = dir.join(name);
+        tracing::info!(file = %path.display(), "removing a segment pruned before seq {start}");
+        fs.remove(&path)
+            .map_err(StorageError::io("remove", &path))?;
+    }
+    files.sealed.drain(..sealed);
+    files.logs.drain(..logs);
+    Ok(true)
+}
+
+/// Step 2b: opens the sealed segments `bases` (sorted), which must cover seqs `start..`
+/// without a gap or an overlap.
+fn open_sealed(fs: &dyn Vfs, dir: &Path, bases: &[u64], start: u64) -> Result<Vec<SealedRef>> {
     let mut out: Vec<SealedRef> = Vec::with_capacity(bases.len());
-    let mut next = 0u64;
+    let mut next = start;
     for &base in bases {
         let s = SealedSegment::open(fs, &dir.join(seg_name(base)))?;
         if s.base() != base {
@@ -413,7 +445,7 @@ mod tests {
             (files.sealed.clone(), files.logs.clone()),
             (vec![0], vec![1])
         );
-        let sealed = open_sealed(&OsFs, dir.path(), &files.sealed).unwrap();
+        let sealed = open_sealed(&OsFs, dir.path(), &files.sealed, 0).unwrap();
         // The seal crashed before removing its log: the log is back beside its twin.
         let twin = touch(dir.path(), &wal_name(0), b"whatever it held");
         let (rest, removed) = remove_sealed_logs(&OsFs, dir.path(), vec![0, 1], &sealed).unwrap();
@@ -435,9 +467,9 @@ mod tests {
         store.close().unwrap();
         let bases = list_segment_files(&OsFs, dir.path()).unwrap().sealed;
         assert_eq!(bases, [0, 2]);
-        let sealed = open_sealed(&OsFs, dir.path(), &bases).unwrap();
+        let sealed = open_sealed(&OsFs, dir.path(), &bases, 0).unwrap();
         assert_eq!(sealed.last().map(|s| s.end()), Some(4));
-        let err = open_sealed(&OsFs, dir.path(), &bases[1..]).unwrap_err();
+        let err = open_sealed(&OsFs, dir.path(), &bases[1..], 0).unwrap_err();
         assert!(matches!(err, StorageError::Layout { .. }), "{err}");
         assert!(err.to_string().contains("expected 0"), "{err}");
     }

@@ -10,7 +10,6 @@ use crossbeam_channel::Receiver;
 use super::segment::WalSegment;
 use super::Shared;
 use crate::error::{Result, StorageError};
-use crate::merkle::Frontier;
 use crate::sealed::seal;
 use crate::wal::{self, Tail};
 
@@ -54,7 +53,7 @@ fn seal_one(shared: &Shared, seg: &Arc<WalSegment>) -> Result<()> {
         let segs = shared.segments.read();
         match segs.sealed.last() {
             Some(s) if s.end() == seg.base => s.frontier().clone(),
-            None if seg.base == 0 => Frontier::new(),
+            None if seg.base == segs.start.seq() => segs.start.frontier().clone(),
             _ => {
                 return Err(StorageError::Layout {
                     dir: shared.dir.clone(),

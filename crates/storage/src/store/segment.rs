@@ -95,6 +95,8 @@ impl WalSegment {
 /// The segments of the trail in seq order.
 #[derive(Default)]
 pub(super) struct Segments {
+    /// Where the trail starts: the seqs before it were pruned.
+    pub(super) start: Arc<super::start::TrailStart>,
     pub(super) sealed: Vec<SealedRef>,
     /// Rolled segments awaiting the sealer, then the active one (last).
     pub(super) unsealed: Vec<Arc<WalSegment>>,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use annal_model::Event;
 
 use super::segment::{Segments, WalSegment};
+use super::start::TrailStart;
 use super::{SegmentInfo, SegmentKind};
 use crate::error::{Result, StorageError};
 use crate::sealed::SealedRef;
@@ -17,6 +18,8 @@ const UNSEALED_SCAN_RUN: u64 = 4096;
 /// A consistent, immutable view of the trail: events `0..end()`.
 #[derive(Clone)]
 pub struct Snapshot {
+    /// Where the trail starts (the seqs before it were pruned).
+    start: Arc<TrailStart>,
     sealed: Vec<SealedRef>,
     unsealed: Vec<(Arc<WalSegment>, u64)>,
     /// Published bytes of each unsealed log, read with its record count.
@@ -39,10 +42,11 @@ impl Snapshot {
             })
             .unzip();
         let end = unsealed.last().map_or_else(
-            || segs.sealed.last().map_or(0, |s| s.end()),
+            || segs.sealed.last().map_or(segs.start.seq(), |s| s.end()),
             |(w, n)| w.base + n,
         );
         Snapshot {
+            start: segs.start.clone(),
             sealed: segs.sealed.clone(),
             unsealed,
             unsealed_bytes,
@@ -56,10 +60,26 @@ impl Snapshot {
         self.end
     }
 
+    /// The first seq this view holds: 0, or where pruning left the trail's start.
+    pub fn start(&self) -> u64 {
+        self.start.seq()
+    }
+
+    /// Where the trail starts, with the frontier of the pruned events' tree.
+    pub fn trail_start(&self) -> &TrailStart {
+        &self.start
+    }
+
     /// The event at `seq`.
     pub fn get(&self, seq: u64) -> Result<Event> {
         if seq >= self.end {
             return Err(StorageError::NotFound(seq));
+        }
+        if seq < self.start() {
+            return Err(StorageError::Pruned {
+                seq,
+                start: self.start(),
+            });
         }
         let i = self.sealed.partition_point(|s| s.end() <= seq);
         if let Some(s) = self.sealed.get(i) {
@@ -74,7 +94,7 @@ impl Snapshot {
     /// sealed blocks once each; stops early when `f` returns false.
     pub fn scan(&self, from: u64, to: u64, mut f: impl FnMut(u64, Event) -> bool) -> Result<()> {
         let to = to.min(self.end);
-        let mut seq = from;
+        let mut seq = from.max(self.start());
         for s in &self.sealed {
             if seq >= to {
                 return Ok(());
