@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use annal_integrity::json::{ConsistencyJson, InclusionJson};
 use annal_integrity::{
-    newest_checkpoint, store_consistency, store_inclusion, write_private_key, Hash, MadeKey,
+    newest_checkpoint, store_consistency, store_inclusion, write_private_key, MadeKey, TreeHashes,
     NoteSigner, NoteVerifier, Tiles,
 };
 use annal_storage::Store;
@@ -111,7 +111,7 @@ fn trail(
     place: &crate::place::DataArgs,
     size: Option<u64>,
     flag: &str,
-) -> anyhow::Result<(Store, annal_storage::Snapshot, Vec<Hash>, u64)> {
+) -> anyhow::Result<(Store, annal_storage::Snapshot, TreeHashes, u64)> {
     let (data, _, opts, _) = place.open()?;
     let data = &data;
     let store = Store::open(data, opts)?;
@@ -120,9 +120,9 @@ fn trail(
     if size > snap.end() {
         bail!("{flag} {size}: the trail holds {} events", snap.end());
     }
-    let mut tiles = Tiles::open(data);
+    let mut tiles = Tiles::open(data)?;
     tiles.catch_up(&snap)?;
-    Ok((store, snap, tiles.roots().to_vec(), size))
+    Ok((store, snap, tiles.hashes(), size))
 }
 
 /// `annal proof …`: prints the proof as JSON with RFC 6962's names.

@@ -51,11 +51,11 @@ pub fn run(dir: &Path, events: u64) -> anyhow::Result<ExitCode> {
     let store = Store::open(&data, Options::default())?;
     let snap = store.snapshot();
     let started = Instant::now();
-    let mut tiles = Tiles::open(&data);
+    let mut tiles = Tiles::open(&data)?;
     tiles.catch_up(&snap)?;
     let build = started.elapsed();
     let started = Instant::now();
-    let mut again = Tiles::open(&data);
+    let mut again = Tiles::open(&data)?;
     again.catch_up(&snap)?;
     let reread = started.elapsed();
     let file = std::fs::metadata(data.join(TILES_FILE)).map_or(0, |m| m.len());
@@ -78,7 +78,7 @@ pub fn run(dir: &Path, events: u64) -> anyhow::Result<ExitCode> {
     );
 
     let size = snap.end();
-    let roots = tiles.roots().to_vec();
+    let roots = tiles.hashes();
     let mut rng = SmallRng::seed_from_u64(0x1ce_b00c);
     let mut inclusion = Vec::with_capacity(PROOFS);
     let mut consistency = Vec::with_capacity(PROOFS);

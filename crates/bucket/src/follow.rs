@@ -263,9 +263,12 @@ impl Follower {
     /// The replica's Merkle root at `s.end` must be the manifest's.
     fn check_root(&mut self, store: &Store, s: &SealedEntry) -> Result<()> {
         let snap = store.snapshot();
-        let tiles = self.tiles.get_or_insert_with(|| Tiles::open(store.dir()));
+        let tiles = match &mut self.tiles {
+            Some(t) => t,
+            None => self.tiles.insert(Tiles::open(store.dir())?),
+        };
         tiles.catch_up(&snap)?;
-        let root = StoreTree::new(&snap, tiles.roots()).subtree(0, s.end)?;
+        let root = StoreTree::new(&snap, &tiles.hashes()).subtree(0, s.end)?;
         if hex(&root) != s.root {
             return Err(self.other_trail(
                 store,

@@ -16,9 +16,9 @@ use support::{events, remote, scan_all as all_events, small_segments, BUDGET};
 
 fn root_at(store: &Store, size: u64) -> annal_integrity::Hash {
     let snap = store.snapshot();
-    let mut tiles = Tiles::open(store.dir());
+    let mut tiles = Tiles::open(store.dir()).unwrap();
     tiles.catch_up(&snap).unwrap();
-    StoreTree::new(&snap, tiles.roots())
+    StoreTree::new(&snap, &tiles.hashes())
         .subtree(0, size)
         .unwrap()
 }

@@ -36,6 +36,22 @@ pub enum IntegrityError {
     /// The source of subtree hashes failed (a segment unreadable, say).
     #[error("{0}")]
     Source(String),
+    /// The event was pruned: it can no longer be proved.
+    #[error("event {seq} was pruned (the trail starts at seq {start}): its inclusion can no longer be proved, though every checkpoint that covered it still verifies")]
+    Pruned {
+        /// The seq asked for.
+        seq: u64,
+        /// The first seq the trail holds.
+        start: u64,
+    },
+    /// A subtree over pruned events whose hashes were not kept.
+    #[error("seqs {from}..{to} were pruned and the tree kept no hash over exactly them")]
+    PrunedHashes {
+        /// First seq of the subtree.
+        from: u64,
+        /// One past its last.
+        to: u64,
+    },
     /// The text is not a signed note of a checkpoint.
     #[error("not a checkpoint note: {0}")]
     Malformed(String),

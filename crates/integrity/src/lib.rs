@@ -20,7 +20,10 @@ mod audit;
 mod bundle;
 mod checkpoint;
 mod error;
+mod framed;
 pub mod json;
+mod kept;
+mod lifecycle;
 mod log;
 mod notary;
 mod proof;
@@ -46,6 +49,14 @@ pub use notary::{
     SigningKey, DATA_KEY_FILE, DATA_PUBLIC_KEY_FILE,
 };
 pub use report::AuditRun;
-pub use tiles::{encode_tiles, parse_tiles, StoreTree, Tiles, TILES_FILE, TILE_LEAVES};
+pub use kept::{nodes_to_keep, plan_kept, Kept, KeptTree};
+pub use lifecycle::{
+    parse_lifecycle, read_lifecycle, HoldRecord, KeptPart, LifecycleLog, LifecycleRecord,
+    PruneRecord, ReleaseRecord, StoredRecord, LIFECYCLE_LOG_FILE, LIFECYCLE_RECORD_BYTES_MAX,
+    PRUNE_ROOTS_MAX,
+};
+pub use tiles::{
+    encode_tiles, parse_tiles, StoreTree, Tiles, TreeHashes, TILES_FILE, TILE_LEAVES,
+};
 
 pub use annal_storage::merkle::{empty_root, leaf_hash, node_hash, Hash};

@@ -3,19 +3,20 @@
 //! framed with its length and CRC and synced before it is served, so a checkpoint a client has
 //! seen is never lost; a frame cut short by a crash is the unserved tail and is dropped.
 
-use std::fs::{File, OpenOptions};
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::checkpoint::{Checkpoint, NOTE_BYTES_MAX};
-use crate::error::{io, IntegrityError};
+use crate::error::IntegrityError;
+use crate::framed::{self, read_bytes, FramedFile, Kind};
+#[cfg(test)]
+use crate::framed::{FRAME_HEADER_BYTES, HEADER_BYTES};
 
 /// The checkpoint log's name in a data directory.
 pub const CHECKPOINT_LOG_FILE: &str = "checkpoints.log";
 const LOG_MAGIC: &[u8; 8] = b"ANNALCKP";
 const LOG_VERSION: u16 = 1;
-const LOG_HEADER_BYTES: usize = 16;
-const FRAME_HEADER_BYTES: usize = 8;
+#[cfg(test)]
+const LOG_HEADER_BYTES: usize = HEADER_BYTES;
 
 /// One stored note and where it starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,154 +38,68 @@ pub struct LogContents {
     pub torn_at: Option<u64>,
 }
 
-fn log_header() -> [u8; LOG_HEADER_BYTES] {
-    let mut h = [0u8; LOG_HEADER_BYTES];
-    h[..8].copy_from_slice(LOG_MAGIC);
-    h[8..10].copy_from_slice(&LOG_VERSION.to_le_bytes());
-    let crc = crc32fast::hash(&h[..12]);
-    h[12..].copy_from_slice(&crc.to_le_bytes());
-    h
-}
+/// The checkpoint log's framing.
+pub(crate) const KIND: Kind = Kind {
+    magic: LOG_MAGIC,
+    version: LOG_VERSION,
+    body_max: NOTE_BYTES_MAX,
+    what: "checkpoint log",
+};
 
 /// Reads a checkpoint log. A frame that runs to the end of the file and fails its length or
 /// CRC is the torn tail; any other bad frame is damage.
 pub fn read_log(path: &Path) -> Result<LogContents, IntegrityError> {
-    let mut bytes = Vec::new();
-    match File::open(path) {
-        Ok(mut f) => f.read_to_end(&mut bytes).map_err(io("read", path))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LogContents::default()),
-        Err(e) => return Err(io("open", path)(e)),
-    };
-    parse_log(path, &bytes)
+    parse_log(path, &read_bytes(path)?)
 }
 
 /// Reads the bytes of a checkpoint log (see [`read_log`]).
 pub fn parse_log(path: &Path, bytes: &[u8]) -> Result<LogContents, IntegrityError> {
-    let corrupt = |offset: usize, msg: String| IntegrityError::Corrupt {
-        path: path.to_path_buf(),
-        offset: offset as u64,
-        msg,
+    let frames = framed::parse(KIND, path, bytes)?;
+    let mut out = LogContents {
+        notes: Vec::with_capacity(frames.frames.len()),
+        torn_at: frames.torn_at,
     };
-    let mut out = LogContents::default();
-    if bytes.len() < LOG_HEADER_BYTES {
-        // Created, crash before the header was synced: nothing was ever served from it.
-        if !bytes.is_empty() {
-            out.torn_at = Some(0);
-        }
-        return Ok(out);
-    }
-    if bytes[..LOG_HEADER_BYTES] != log_header() {
-        return Err(corrupt(
-            0,
-            "not a version-1 checkpoint log (bad magic, version or header CRC)".into(),
-        ));
-    }
-    let mut at = LOG_HEADER_BYTES;
-    while at < bytes.len() {
-        let rest = &bytes[at..];
-        let frame = (rest.len() >= FRAME_HEADER_BYTES).then(|| {
-            let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-            let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
-            (len, crc)
-        });
-        let body = frame
-            .filter(|(len, _)| *len <= NOTE_BYTES_MAX)
-            .and_then(|(len, crc)| {
-                rest.get(FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + len)
-                    .filter(|b| crc32fast::hash(b) == crc)
-            });
-        let Some(body) = body else {
-            // Over-long or not: a frame that ends inside the file is damage, not a torn tail
-            // (dropping it would drop every note after it).
-            let reaches_end =
-                frame.is_none_or(|(len, _)| at + FRAME_HEADER_BYTES + len >= bytes.len());
-            if reaches_end {
-                out.torn_at = Some(at as u64);
-                return Ok(out);
-            }
-            return Err(corrupt(
-                at,
-                "checkpoint frame fails its length or CRC".into(),
-            ));
+    for (at, body) in frames.frames {
+        let corrupt = |msg: String| IntegrityError::Corrupt {
+            path: path.to_path_buf(),
+            offset: at,
+            msg,
         };
         let note = std::str::from_utf8(body)
-            .map_err(|_| corrupt(at, "checkpoint note is not UTF-8".into()))?;
+            .map_err(|_| corrupt("checkpoint note is not UTF-8".into()))?;
         let checkpoint =
-            Checkpoint::from_note_unverified(note).map_err(|e| corrupt(at, e.to_string()))?;
+            Checkpoint::from_note_unverified(note).map_err(|e| corrupt(e.to_string()))?;
         out.notes.push(StoredNote {
-            offset: at as u64,
+            offset: at,
             note: note.to_string(),
             checkpoint,
         });
-        at += FRAME_HEADER_BYTES + body.len();
     }
     Ok(out)
 }
 
 /// The checkpoint log, open for appending.
 #[derive(Debug)]
-pub struct CheckpointLog {
-    path: PathBuf,
-    file: File,
-    end: u64,
-}
+pub struct CheckpointLog(FramedFile);
 
 impl CheckpointLog {
     /// Opens (or creates) the log of data directory `dir`, dropping a torn final frame.
     /// Returns the log and its notes.
     pub fn open(dir: &Path) -> Result<(CheckpointLog, Vec<StoredNote>), IntegrityError> {
         let path = dir.join(CHECKPOINT_LOG_FILE);
-        let contents = read_log(&path)?;
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(io("open", &path))?;
-        let mut end = file.metadata().map_err(io("stat", &path))?.len();
-        if let Some(torn) = contents.torn_at {
-            tracing::warn!(
-                "{}: dropping a checkpoint frame cut short at offset {torn} (never served)",
-                path.display()
-            );
-            file.set_len(torn).map_err(io("truncate", &path))?;
-            end = torn;
-        }
-        let mut log = CheckpointLog { path, file, end };
-        if end == 0 {
-            log.write_synced(&log_header())?;
-            if let Some(parent) = log.path.parent() {
-                File::open(parent)
-                    .and_then(|d| d.sync_all())
-                    .map_err(io("sync directory of", &log.path))?;
-            }
-        }
-        Ok((log, contents.notes))
+        let (file, bytes) = FramedFile::open(KIND, path.clone())?;
+        let notes = parse_log(&path, &bytes)?.notes;
+        Ok((CheckpointLog(file), notes))
     }
 
     /// Appends one signed note and syncs it.
     pub fn append(&mut self, note: &str) -> Result<(), IntegrityError> {
-        let mut frame = Vec::with_capacity(FRAME_HEADER_BYTES + note.len());
-        frame.extend_from_slice(&(note.len() as u32).to_le_bytes());
-        frame.extend_from_slice(&crc32fast::hash(note.as_bytes()).to_le_bytes());
-        frame.extend_from_slice(note.as_bytes());
-        self.write_synced(&frame)
-    }
-
-    fn write_synced(&mut self, bytes: &[u8]) -> Result<(), IntegrityError> {
-        use std::os::unix::fs::FileExt;
-        self.file
-            .write_all_at(bytes, self.end)
-            .and_then(|()| self.file.sync_data())
-            .map_err(io("write", &self.path))?;
-        self.end += bytes.len() as u64;
-        Ok(())
+        self.0.append(note.as_bytes()).map(|_| ())
     }
 
     /// The log's path.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.0.path()
     }
 }
 

@@ -16,7 +16,7 @@ use crate::checkpoint::{Checkpoint, NoteSigner, NoteVerifier};
 use crate::error::IntegrityError;
 use crate::log::{read_log, CheckpointLog, CHECKPOINT_LOG_FILE};
 use crate::proof::{consistency_proof, inclusion_proof, verify_consistency, Subtrees};
-use crate::tiles::{StoreTree, Tiles};
+use crate::tiles::{StoreTree, Tiles, TreeHashes};
 
 /// The signing key kept in a data directory when none is configured.
 pub const DATA_KEY_FILE: &str = "checkpoint.key";
@@ -91,7 +91,7 @@ impl Notary {
         snap: &Snapshot,
     ) -> Result<Notary, IntegrityError> {
         let (log, notes) = CheckpointLog::open(dir)?;
-        let mut tiles = Tiles::open(dir);
+        let mut tiles = Tiles::open(dir)?;
         tiles.catch_up(snap)?;
         let latest = match notes.into_iter().last() {
             None => None,
@@ -109,7 +109,7 @@ impl Notary {
                 }
                 let root = match cp.size {
                     0 => empty_root(),
-                    size => StoreTree::new(snap, tiles.roots()).subtree(0, size)?,
+                    size => StoreTree::new(snap, &tiles.hashes()).subtree(0, size)?,
                 };
                 if root != cp.root {
                     return Err(IntegrityError::Disagrees(format!(
@@ -149,7 +149,7 @@ impl Notary {
             origin: String::new(),
             state: Mutex::new(State {
                 log: None,
-                tiles: Tiles::open(dir),
+                tiles: Tiles::open(dir)?,
                 latest: None,
                 pending: Vec::new(),
                 seen: None,
@@ -208,11 +208,12 @@ impl Notary {
             empty_root()
         } else {
             st.tiles.catch_up(snap)?;
-            StoreTree::new(snap, st.tiles.roots()).subtree(0, size)?
+            StoreTree::new(snap, &st.tiles.hashes()).subtree(0, size)?
         };
         // Every tree extends the empty one: a consistency proof starts at size 1.
         if let Some(last) = st.latest.as_ref().filter(|l| l.checkpoint.size > 0) {
-            let mut tree = StoreTree::new(snap, st.tiles.roots());
+            let hashes = st.tiles.hashes();
+            let mut tree = StoreTree::new(snap, &hashes);
             let (first, old_root) = (last.checkpoint.size, last.checkpoint.root);
             let proof = consistency_proof(&mut tree, first, size)?;
             if !verify_consistency(first, size, &old_root, &root, &proof) {
@@ -238,11 +239,20 @@ impl Notary {
         Ok(Some(signed))
     }
 
-    /// Tile roots caught up with `snap`, copied out so proofs don't hold the lock.
-    pub fn tiles(&self, snap: &Snapshot) -> Result<Vec<Hash>, IntegrityError> {
+    /// Tile roots and kept hashes caught up with `snap`, shared out so proofs don't hold
+    /// the lock.
+    pub fn tiles(&self, snap: &Snapshot) -> Result<TreeHashes, IntegrityError> {
         let mut st = self.state();
         st.tiles.catch_up(snap)?;
-        Ok(st.tiles.roots().to_vec())
+        Ok(st.tiles.hashes())
+    }
+
+    /// Takes the hashes kept of pruned events after a prune record was written to the
+    /// lifecycle log of `dir` (before the segments go, so proofs never miss them).
+    pub fn reload_kept(&self, dir: &Path) -> Result<(), IntegrityError> {
+        let kept = crate::kept::Kept::read(dir)?;
+        self.state().tiles.set_kept(kept);
+        Ok(())
     }
 
     /// The inclusion proof of event `seq` in the tree of the first `size` events.
@@ -315,7 +325,7 @@ fn adopt(
         0 => empty_root(),
         size => {
             st.tiles.catch_up(snap)?;
-            StoreTree::new(snap, st.tiles.roots()).subtree(0, size)?
+            StoreTree::new(snap, &st.tiles.hashes()).subtree(0, size)?
         }
     };
     if root != cp.root {
@@ -332,11 +342,11 @@ fn adopt(
     Ok(st.latest.clone())
 }
 
-/// The inclusion proof of event `seq` in the tree of the first `size` events of `snap`, whose
-/// first tile roots are `tiles`.
+/// The inclusion proof of event `seq` in the tree of the first `size` events of `snap`, with
+/// the tile roots and kept hashes `tiles`.
 pub fn store_inclusion(
     snap: &Snapshot,
-    tiles: &[Hash],
+    tiles: &TreeHashes,
     seq: u64,
     size: u64,
 ) -> Result<InclusionProof, IntegrityError> {
@@ -346,9 +356,10 @@ pub fn store_inclusion(
         return Err(IntegrityError::LeafOutOfRange { index: seq, size });
     }
     check_size(snap, size)?;
-    let event = snap
-        .get(seq)
-        .map_err(|e| IntegrityError::Source(e.to_string()))?;
+    let event = snap.get(seq).map_err(|e| match e {
+        StorageError::Pruned { seq, start } => IntegrityError::Pruned { seq, start },
+        e => IntegrityError::Source(e.to_string()),
+    })?;
     StoreTree::new(snap, tiles).inclusion(seq, &event, size)
 }
 
@@ -376,7 +387,7 @@ impl StoreTree<'_> {
 /// The consistency proof from the tree of `first` events of `snap` to that of `second`.
 pub fn store_consistency(
     snap: &Snapshot,
-    tiles: &[Hash],
+    tiles: &TreeHashes,
     first: u64,
     second: u64,
 ) -> Result<Vec<Hash>, IntegrityError> {

@@ -1,28 +1,33 @@
-//! The roots of every complete, aligned tile of [`TILE_LEAVES`] leaves, kept in memory and in
-//! a derived file (`index/tree.tiles`, see docs/format.md "Tile roots") so that a proof folds a
-//! few thousand stored hashes and reads at most the two partial tiles at its ends, instead of
+//! The roots of every complete, aligned tile of [`TILE_LEAVES`] leaves (C2SP tlog-tiles'
+//! level-1 hashes), kept in memory with every level above them and in a derived file
+//! (`index/tree.tiles`, see docs/format.md "Tile roots"), so that a proof takes its big
+//! subtrees from memory and reads at most the two partial tiles at its ends, instead of
 //! rehashing the trail.
 //!
 //! The file is derived and never trusted: before use, the stored roots are folded into the
 //! subtree roots of the newest sealed segment's Merkle frontier (which its footer records), and
 //! every tile of a subtree that disagrees is recomputed from the records. Tiles past the newest
 //! sealed segment are computed from the log and kept in memory only, since the log's tail is
-//! not durable until synced.
+//! not durable until synced. The roots of pruned tiles cannot be recomputed: they come from the
+//! lifecycle log's prune records ([`Kept`]), which the frontier check then also covers.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use annal_model::encode_record;
 use annal_storage::merkle::{leaf_hash, node_hash, Hash};
 use annal_storage::Snapshot;
 
 use crate::error::IntegrityError;
+use crate::kept::Kept;
+use crate::lifecycle::LIFECYCLE_LOG_FILE;
 use crate::proof::{mth, split, Subtrees};
 
-/// Leaves per tile: 2^12, the size of a sealed block by default.
+/// Leaves per tile: 2^8, as C2SP tlog-tiles has it, so the roots are its level-1 hashes.
 pub const TILE_LEAVES: u64 = 1 << TILE_LEAVES_LOG2;
-const TILE_LEAVES_LOG2: u8 = 12;
+const TILE_LEAVES_LOG2: u8 = 8;
 
 /// Where the tile roots of a data directory are kept.
 pub const TILES_FILE: &str = "index/tree.tiles";
@@ -36,31 +41,92 @@ const TILE_ENTRY_BYTES: usize = 36;
 pub struct Tiles {
     /// The tile file.
     path: PathBuf,
-    /// Roots of tiles `0..roots.len()`.
-    roots: Vec<Hash>,
-    /// Roots in the file (a prefix of `roots`).
+    /// The roots of tiles `0..n` (level 0 of these levels) and every level above them.
+    levels: Arc<Levels>,
+    /// What the tree keeps of pruned events; its roots are the first roots.
+    kept: Arc<Kept>,
+    /// Roots in the file (a prefix of the roots).
     persisted: usize,
     /// End seq of the sealed segment whose frontier the roots were last checked against.
     checked_end: u64,
 }
 
+/// The tile roots (with the levels above them) and the kept hashes of one moment, shared by
+/// the proofs that use them while the store grows.
+#[derive(Clone, Debug)]
+pub struct TreeHashes {
+    levels: Arc<Levels>,
+    kept: Arc<Kept>,
+}
+
+impl TreeHashes {
+    /// Roots of tiles `0..n`.
+    pub fn roots(&self) -> &[Hash] {
+        self.levels.leaf_level()
+    }
+
+    /// What the tree keeps of pruned events.
+    pub fn kept(&self) -> &Kept {
+        &self.kept
+    }
+
+    /// The hash at `height` levels above the tile roots, `index` from the left: the root of
+    /// tiles `index·2^height .. (index+1)·2^height`, when they are all complete.
+    pub fn above_tiles(&self, height: usize, index: usize) -> Option<Hash> {
+        self.levels.0.get(height)?.get(index).copied()
+    }
+}
+
 impl Tiles {
-    /// The tile roots of the data directory `dir`: the valid prefix of its tile file (none if
-    /// the file is missing or damaged; it is derived and rewritten).
-    pub fn open(dir: &Path) -> Tiles {
+    /// The tile roots of the data directory `dir`: those its lifecycle log keeps of pruned
+    /// events, then the valid prefix of its tile file (none if the file is missing or damaged;
+    /// it is derived and rewritten). Fails only when the lifecycle log does not read.
+    pub fn open(dir: &Path) -> Result<Tiles, IntegrityError> {
         let path = dir.join(TILES_FILE);
-        let roots = read_tiles(&path).unwrap_or_default();
-        Tiles {
-            persisted: roots.len(),
-            roots,
+        let stored = read_tiles(&path).unwrap_or_default();
+        let mut tiles = Tiles {
+            levels: Arc::new(Levels::new(stored)),
+            kept: Arc::new(Kept::default()),
             path,
+            persisted: 0,
             checked_end: 0,
+        };
+        tiles.persisted = tiles.levels.leaves();
+        tiles.set_kept(Kept::read(dir)?);
+        Ok(tiles)
+    }
+
+    /// Takes the kept hashes of a prune (read again from the lifecycle log after one): their
+    /// roots replace the first roots.
+    pub fn set_kept(&mut self, kept: Kept) {
+        let roots = self.levels.leaf_level();
+        let same = roots
+            .iter()
+            .zip(kept.roots())
+            .take_while(|(a, b)| a == b)
+            .count();
+        if same < kept.roots().len() {
+            // The roots past the kept ones are still checked against a frontier before use.
+            let mut fresh = kept.roots().to_vec();
+            fresh.extend_from_slice(roots.get(fresh.len()..).unwrap_or_default());
+            self.persisted = self.persisted.min(same);
+            self.levels = Arc::new(Levels::new(fresh));
+            self.checked_end = 0;
         }
+        self.kept = Arc::new(kept);
     }
 
     /// Roots of tiles `0..n`, every complete tile of the snapshot last caught up with.
     pub fn roots(&self) -> &[Hash] {
-        &self.roots
+        self.levels.leaf_level()
+    }
+
+    /// The roots and kept hashes as of now, for proofs.
+    pub fn hashes(&self) -> TreeHashes {
+        TreeHashes {
+            levels: self.levels.clone(),
+            kept: self.kept.clone(),
+        }
     }
 
     /// Computes the roots of every complete tile of `snap` not known yet, checks the stored
@@ -68,14 +134,17 @@ impl Tiles {
     /// and writes the sealed part to the file.
     pub fn catch_up(&mut self, snap: &Snapshot) -> Result<(), IntegrityError> {
         let complete = (snap.end() / TILE_LEAVES) as usize;
-        if self.roots.len() > complete {
+        let have = self.levels.leaves();
+        if have > complete {
             // A view older than the roots (or a store that lost its unsynced tail).
-            self.roots.truncate(complete);
-            self.persisted = self.persisted.min(complete);
+            let mut roots = self.levels.leaf_level().to_vec();
+            roots.truncate(complete.max(self.kept.roots().len()));
+            self.persisted = self.persisted.min(roots.len());
+            self.levels = Arc::new(Levels::new(roots));
+        } else if have < complete {
+            let fresh = tile_roots(snap, &self.kept, have as u64, (complete - have) as u64)?;
+            Arc::make_mut(&mut self.levels).extend(fresh);
         }
-        let have = self.roots.len() as u64;
-        self.roots
-            .extend(tile_roots(snap, have, complete as u64 - have)?);
         self.check_against_frontier(snap)?;
         self.persist(snap);
         Ok(())
@@ -95,18 +164,26 @@ impl Tiles {
             let len = 1u64 << (63 - (seg.end() - start).leading_zeros());
             let (lo, hi) = (start / TILE_LEAVES, (start + len) / TILE_LEAVES);
             start += len;
-            if len < TILE_LEAVES || hi as usize > self.roots.len() {
+            if len < TILE_LEAVES || hi as usize > self.roots().len() {
                 continue;
             }
             let range = lo as usize..hi as usize;
-            if mth(&self.roots[range.clone()]) == *expected {
+            if mth(&self.roots()[range.clone()]) == *expected {
                 continue;
+            }
+            if lo < self.kept.roots().len() as u64 {
+                return Err(IntegrityError::Source(format!(
+                    "the tile roots {LIFECYCLE_LOG_FILE} keeps of pruned seqs {}..{} disagree with the Merkle frontier stored in {}: the log or the segment was altered (run `annal verify`)",
+                    lo * TILE_LEAVES,
+                    hi * TILE_LEAVES,
+                    seg.path().display()
+                )));
             }
             tracing::warn!(
                 "tile roots {lo}..{hi} disagree with the frontier of the segment ending at {}; recomputing them",
                 seg.end()
             );
-            let fresh = tile_roots(snap, lo, hi - lo)?;
+            let fresh = tile_roots(snap, &self.kept, lo, hi - lo)?;
             if mth(&fresh) != *expected {
                 return Err(IntegrityError::Source(format!(
                     "the Merkle frontier stored in {} does not match the records of seqs {}..{}: the store is damaged or was altered (run `annal verify`)",
@@ -115,7 +192,9 @@ impl Tiles {
                     hi * TILE_LEAVES
                 )));
             }
-            self.roots[range].copy_from_slice(&fresh);
+            let mut roots = self.roots().to_vec();
+            roots[range].copy_from_slice(&fresh);
+            self.levels = Arc::new(Levels::new(roots));
             self.persisted = self.persisted.min(lo as usize);
         }
         self.checked_end = seg.end();
@@ -127,11 +206,11 @@ impl Tiles {
     fn persist(&mut self, snap: &Snapshot) {
         let path = &self.path;
         let sealed_end = snap.sealed().last().map_or(0, |s| s.end());
-        let durable = ((sealed_end / TILE_LEAVES) as usize).min(self.roots.len());
+        let durable = ((sealed_end / TILE_LEAVES) as usize).min(self.roots().len());
         if durable <= self.persisted {
             return;
         }
-        match write_tiles(path, &self.roots, self.persisted, durable) {
+        match write_tiles(path, self.levels.leaf_level(), self.persisted, durable) {
             Ok(()) => self.persisted = durable,
             Err(e) => tracing::warn!(
                 "cannot write {}: {e}; tile roots stay in memory",
@@ -142,7 +221,12 @@ impl Tiles {
 }
 
 /// Roots of tiles `first..first + count`, hashing the records (split across the cores).
-fn tile_roots(snap: &Snapshot, first: u64, count: u64) -> Result<Vec<Hash>, IntegrityError> {
+fn tile_roots(
+    snap: &Snapshot,
+    kept: &Kept,
+    first: u64,
+    count: u64,
+) -> Result<Vec<Hash>, IntegrityError> {
     if count == 0 {
         return Ok(Vec::new());
     }
@@ -156,7 +240,8 @@ fn tile_roots(snap: &Snapshot, first: u64, count: u64) -> Result<Vec<Hash>, Inte
                 let lo = first + t * per;
                 let hi = (lo + per).min(first + count);
                 scope.spawn(move || {
-                    let leaves = leaf_hashes(snap, lo * TILE_LEAVES, (hi - lo) * TILE_LEAVES)?;
+                    let leaves =
+                        leaf_hashes(snap, kept, lo * TILE_LEAVES, (hi - lo) * TILE_LEAVES)?;
                     Ok::<_, IntegrityError>(
                         leaves
                             .chunks(TILE_LEAVES as usize)
@@ -182,13 +267,20 @@ fn tile_roots(snap: &Snapshot, first: u64, count: u64) -> Result<Vec<Hash>, Inte
     Ok(out)
 }
 
-/// Leaf hashes of records `start..start + len`.
+/// Leaf hashes of records `start..start + len`: of pruned ones, the leaves `kept` holds.
 pub(crate) fn leaf_hashes(
     snap: &Snapshot,
+    kept: &Kept,
     start: u64,
     len: u64,
 ) -> Result<Vec<Hash>, IntegrityError> {
     let mut out = Vec::with_capacity(len as usize);
+    for seq in start..(start + len).min(snap.start()) {
+        out.push(kept.leaf(seq).ok_or(IntegrityError::PrunedHashes {
+            from: seq,
+            to: seq + 1,
+        })?);
+    }
     let mut record = Vec::with_capacity(1024);
     snap.scan(start, start + len, |_, e| {
         record.clear();
@@ -296,43 +388,57 @@ fn write_tiles(path: &Path, roots: &[Hash], from: usize, to: usize) -> std::io::
 }
 
 /// Subtree hashes of a store's trail as of one snapshot, from its tile roots and, for the
-/// partial tiles at a range's ends, its records.
+/// partial tiles at a range's ends, its records (or, where they were pruned, the kept hashes).
 pub struct StoreTree<'a> {
     snapshot: &'a Snapshot,
-    tiles: &'a [Hash],
-    /// The perfect subtrees over the tile roots, built at the first whole-tile subtree.
-    tile_levels: Option<Levels>,
+    hashes: &'a TreeHashes,
     /// Leaf hashes of the tiles read last (newest last), by tile number: a proof's subtrees
     /// inside a tile, and the proofs of neighbouring leaves, read each tile once. A proof
     /// touches at most two tiles: its leaf's and the tree's ragged last one.
     leaves: Vec<(u64, Levels)>,
 }
 
-/// The perfect subtrees of a tile's leaves: `levels[h][j]` is the root over leaves
-/// `j·2^h .. (j+1)·2^h` (of those present), so any subtree inside the tile costs at most one
-/// hash per level instead of one per leaf.
-struct Levels(Vec<Vec<Hash>>);
+/// The perfect subtrees over a run of hashes: `levels[h][j]` is the root over hashes
+/// `j·2^h .. (j+1)·2^h` (of those present), so any subtree costs at most one hash per level
+/// instead of one per hash. Over a tile's leaves, or over the tile roots.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Levels(Vec<Vec<Hash>>);
 
 impl Levels {
-    fn new(leaves: Vec<Hash>) -> Levels {
-        let mut levels = vec![leaves];
-        while let Some(below) = levels.last().filter(|l| l.len() >= 2) {
-            let up = below
-                .chunks_exact(2)
-                .map(|p| node_hash(&p[0], &p[1]))
-                .collect();
-            levels.push(up);
+    pub(crate) fn new(leaves: Vec<Hash>) -> Levels {
+        let mut levels = Levels(vec![Vec::new()]);
+        levels.extend(leaves);
+        levels
+    }
+
+    /// Appends hashes at the bottom and the nodes they complete above.
+    pub(crate) fn extend(&mut self, more: Vec<Hash>) {
+        self.0[0].extend(more);
+        let mut h = 0;
+        while self.0[h].len() >= 2 {
+            if self.0.len() == h + 1 {
+                self.0.push(Vec::new());
+            }
+            let (below, above) = self.0.split_at_mut(h + 1);
+            let (below, up) = (&below[h], &mut above[0]);
+            for j in up.len()..below.len() / 2 {
+                up.push(node_hash(&below[2 * j], &below[2 * j + 1]));
+            }
+            h += 1;
         }
-        Levels(levels)
     }
 
-    fn leaves(&self) -> usize {
-        self.0.first().map_or(0, Vec::len)
+    pub(crate) fn leaves(&self) -> usize {
+        self.0[0].len()
     }
 
-    /// MTH of leaves `lo .. lo + len` of the tile (len ≥ 1, inside the leaves present), for
-    /// the ranges RFC 9162's recursion asks for.
-    fn subtree(&self, lo: usize, len: usize) -> Hash {
+    pub(crate) fn leaf_level(&self) -> &[Hash] {
+        &self.0[0]
+    }
+
+    /// MTH of hashes `lo .. lo + len` (len ≥ 1, inside the hashes present), for the ranges
+    /// RFC 9162's recursion asks for.
+    pub(crate) fn subtree(&self, lo: usize, len: usize) -> Hash {
         if len.is_power_of_two() && lo.is_multiple_of(len) {
             let h = len.trailing_zeros() as usize;
             if let Some(node) = self.0.get(h).and_then(|l| l.get(lo >> h)) {
@@ -351,13 +457,12 @@ impl Levels {
 const LEAF_TILES_CACHED: usize = 4;
 
 impl<'a> StoreTree<'a> {
-    /// A tree over `snapshot` using `tiles`, the roots of its first tiles (from
-    /// [`Tiles::roots`] after [`Tiles::catch_up`] with this snapshot or an older one).
-    pub fn new(snapshot: &'a Snapshot, tiles: &'a [Hash]) -> StoreTree<'a> {
+    /// A tree over `snapshot` using `hashes` (from [`Tiles::hashes`] after
+    /// [`Tiles::catch_up`] with this snapshot or an older one).
+    pub fn new(snapshot: &'a Snapshot, hashes: &'a TreeHashes) -> StoreTree<'a> {
         StoreTree {
             snapshot,
-            tiles,
-            tile_levels: None,
+            hashes,
             leaves: Vec::with_capacity(LEAF_TILES_CACHED),
         }
     }
@@ -368,11 +473,9 @@ impl Subtrees for StoreTree<'_> {
         let (first, end) = (start / TILE_LEAVES, (start + len) / TILE_LEAVES);
         if start.is_multiple_of(TILE_LEAVES)
             && len.is_multiple_of(TILE_LEAVES)
-            && end as usize <= self.tiles.len()
+            && end as usize <= self.hashes.roots().len()
         {
-            let levels = self
-                .tile_levels
-                .get_or_insert_with(|| Levels::new(self.tiles.to_vec()));
+            let levels = &self.hashes.levels;
             return Ok(levels.subtree(first as usize, (end - first) as usize));
         }
         if len > TILE_LEAVES {
@@ -385,6 +488,10 @@ impl Subtrees for StoreTree<'_> {
         // RFC 9162 subtrees of at most a tile lie inside one aligned tile.
         let tile = start / TILE_LEAVES;
         let tile_start = tile * TILE_LEAVES;
+        if tile_start + TILE_LEAVES <= self.snapshot.start() {
+            // A pruned tile: only the subtrees kept of it.
+            return self.hashes.kept.within_tile(start, len);
+        }
         let end = start + len - tile_start;
         let cached = self
             .leaves
@@ -394,7 +501,8 @@ impl Subtrees for StoreTree<'_> {
             Some(i) => i,
             None => {
                 let n = TILE_LEAVES.min(self.snapshot.end().saturating_sub(tile_start));
-                let levels = Levels::new(leaf_hashes(self.snapshot, tile_start, n)?);
+                let leaves = leaf_hashes(self.snapshot, &self.hashes.kept, tile_start, n)?;
+                let levels = Levels::new(leaves);
                 if (levels.leaves() as u64) < end {
                     return Err(IntegrityError::LeafOutOfRange {
                         index: start + len - 1,

@@ -26,10 +26,11 @@ fn store_tree_proofs_equal_leaf_tree_proofs_and_sealed_roots() {
         })
         .collect();
     let n = leaves.len() as u64;
-    let mut tiles = Tiles::open(dir.path());
+    let mut tiles = Tiles::open(dir.path()).unwrap();
     tiles.catch_up(&snap).unwrap();
     assert_eq!(tiles.roots().len() as u64, n / TILE_LEAVES);
-    let mut tree = StoreTree::new(&snap, tiles.roots());
+    let hashes = tiles.hashes();
+    let mut tree = StoreTree::new(&snap, &hashes);
     // The root at each sealed segment's end is what its footer says.
     for seg in snap.sealed() {
         assert_eq!(
@@ -130,7 +131,7 @@ fn tile_file_is_persisted_reread_and_repaired_when_it_lies() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = small_store(dir.path(), 30_000);
     let snap = store.snapshot();
-    let mut tiles = Tiles::open(dir.path());
+    let mut tiles = Tiles::open(dir.path()).unwrap();
     tiles.catch_up(&snap).unwrap();
     let truth = tiles.roots().to_vec();
     let sealed_tiles = (snap.sealed().last().unwrap().end() / TILE_LEAVES) as usize;
@@ -138,7 +139,7 @@ fn tile_file_is_persisted_reread_and_repaired_when_it_lies() {
     let len = std::fs::metadata(&path).unwrap().len() as usize;
     assert_eq!(len, 16 + 36 * sealed_tiles, "only sealed tiles are written");
 
-    let mut reread = Tiles::open(dir.path());
+    let mut reread = Tiles::open(dir.path()).unwrap();
     assert_eq!(reread.roots(), &truth[..sealed_tiles]);
     reread.catch_up(&snap).unwrap();
     assert_eq!(reread.roots(), &truth[..]);
@@ -156,15 +157,15 @@ fn tile_file_is_persisted_reread_and_repaired_when_it_lies() {
     };
     bytes[at + 32..at + 36].copy_from_slice(&crc.to_le_bytes());
     std::fs::write(&path, &bytes).unwrap();
-    let mut forged = Tiles::open(dir.path());
+    let mut forged = Tiles::open(dir.path()).unwrap();
     assert_ne!(forged.roots()[2], truth[2]);
     forged.catch_up(&snap).unwrap();
     assert_eq!(forged.roots(), &truth[..]);
-    assert_eq!(Tiles::open(dir.path()).roots(), &truth[..sealed_tiles]);
+    assert_eq!(Tiles::open(dir.path()).unwrap().roots(), &truth[..sealed_tiles]);
 
     // A torn entry: the prefix before it is kept.
     std::fs::write(&path, &bytes[..16 + 36 * 3 + 10]).unwrap();
-    let mut torn = Tiles::open(dir.path());
+    let mut torn = Tiles::open(dir.path()).unwrap();
     assert_eq!(torn.roots().len(), 3);
     torn.catch_up(&snap).unwrap();
     assert_eq!(torn.roots(), &truth[..]);
