@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use annal_integrity::json::{ConsistencyJson, InclusionJson};
 use annal_integrity::{
-    newest_checkpoint, store_consistency, store_inclusion, write_private_key, MadeKey, TreeHashes,
-    NoteSigner, NoteVerifier, Tiles,
+    newest_checkpoint, store_consistency, store_inclusion, write_private_key, MadeKey, NoteSigner,
+    NoteVerifier, Tiles, TreeHashes,
 };
 use annal_storage::Store;
 use anyhow::{bail, Context};

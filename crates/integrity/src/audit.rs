@@ -6,11 +6,14 @@
 use std::path::{Path, PathBuf};
 
 use annal_storage::merkle::{empty_root, Hash};
-use annal_storage::{verify_dir_with, Problem, VerifyOptions, VerifyReport, Vfs};
+use annal_storage::{verify_dir_with, Problem, TrailStart, VerifyOptions, VerifyReport, Vfs};
 
 use crate::checkpoint::{Checkpoint, NoteVerifier};
+use crate::kept::{Kept, KeptTree};
+use crate::lifecycle::{read_lifecycle, LifecycleRecord, PruneRecord, LIFECYCLE_LOG_FILE};
 use crate::log::{read_log, CHECKPOINT_LOG_FILE};
 use crate::notary::DATA_PUBLIC_KEY_FILE;
+use crate::proof::{consistency_proof, verify_consistency, Subtrees};
 
 /// What to check besides the data files.
 #[derive(Default)]
@@ -50,6 +53,11 @@ pub struct AuditReport {
     pub newest: Option<Checkpoint>,
     /// Problems with checkpoints (the data's own are in `data.problems`).
     pub problems: Vec<Problem>,
+    /// Every prune the lifecycle log records, oldest first: ranges reported as pruned, not
+    /// missing.
+    pub pruned: Vec<PruneRecord>,
+    /// Hashes kept of pruned events, all checked against the signed roots.
+    pub kept_hashes: u64,
 }
 
 impl AuditReport {
@@ -138,23 +146,25 @@ pub fn audit(
     }
     check_order(&signed, &mut report.problems);
 
+    let kept = read_kept(dir, &mut report);
+    let mut roots_at: Vec<u64> = signed.iter().map(|(_, cp)| cp.size).collect();
+    roots_at.extend(Some(kept.end()).filter(|e| *e > 0));
     let vopts = VerifyOptions {
-        roots_at: signed.iter().map(|(_, cp)| cp.size).collect(),
+        roots_at,
         time_range: opts.time_range,
     };
     report.data = verify_dir_with(fs, dir, &vopts, progress)?;
+    let pruned = PrunedTree::check(fs, dir, &kept, &mut report);
     let verdicts: Vec<Verdict> = signed
         .iter()
         .map(|(_, cp)| {
+            if let Some(p) = pruned.as_ref().filter(|p| cp.size > 0 && cp.size <= p.end) {
+                return p.judge(cp);
+            }
             // The empty tree's root needs no event: a size-0 checkpoint is judged against it.
             let root = match cp.size {
                 0 => Some(empty_root()),
-                size => report
-                    .data
-                    .roots_at
-                    .iter()
-                    .find(|(at, _)| *at == size)
-                    .map(|(_, r)| *r),
+                size => root_at(&report.data, size),
             };
             judge(cp, root, report.data.tree_size)
         })
@@ -207,6 +217,142 @@ pub fn audit(
         }
     }
     Ok(report)
+}
+
+/// The root the data files give at `size`, if they reach it.
+fn root_at(data: &VerifyReport, size: u64) -> Option<Hash> {
+    data.roots_at
+        .iter()
+        .find(|(at, _)| *at == size)
+        .map(|(_, r)| *r)
+}
+
+/// The kept hashes of the lifecycle log's prunes (none, with a problem, when it does not read).
+fn read_kept(dir: &Path, report: &mut AuditReport) -> Kept {
+    let path = dir.join(LIFECYCLE_LOG_FILE);
+    let read = read_lifecycle(dir).and_then(|records| {
+        report.pruned = records
+            .iter()
+            .filter_map(|r| match &r.record {
+                LifecycleRecord::Prune(p) => Some(p.clone()),
+                _ => None,
+            })
+            .collect();
+        Kept::from_records(&path, &records)
+    });
+    match read {
+        Ok(kept) => {
+            report.kept_hashes = kept.hash_count() as u64;
+            kept
+        }
+        Err(e) => {
+            report.problems.push(Problem {
+                file: path,
+                offset: None,
+                seq: None,
+                msg: format!("{e}; checkpoints inside pruned ranges cannot be checked"),
+            });
+            Kept::default()
+        }
+    }
+}
+
+/// The pruned part of the tree, once its kept hashes were found to give the root the retained
+/// segments continue from.
+struct PrunedTree<'a> {
+    kept: &'a Kept,
+    /// Seqs `0..end` were pruned.
+    end: u64,
+    /// The tree's root at `end`.
+    root: Hash,
+}
+
+impl<'a> PrunedTree<'a> {
+    /// Checks that the kept hashes give the root at their end that the data files continue
+    /// from (`trail.start`, or a segment there when a prune's removal is pending).
+    fn check(
+        fs: &dyn Vfs,
+        dir: &Path,
+        kept: &'a Kept,
+        report: &mut AuditReport,
+    ) -> Option<PrunedTree<'a>> {
+        let (end, start) = (kept.end(), report.data.start);
+        let path = dir.join(LIFECYCLE_LOG_FILE);
+        if start > end {
+            report.problems.push(Problem {
+                file: dir.join(annal_storage::TRAIL_START_FILE),
+                offset: None,
+                seq: Some(end),
+                msg: format!("the trail starts at seq {start} but {LIFECYCLE_LOG_FILE} records pruning only up to {end}: events {end}..{start} were removed without a record"),
+            });
+        }
+        if end == 0 {
+            return None;
+        }
+        let problem = |msg: String| Problem {
+            file: path.clone(),
+            offset: None,
+            seq: Some(end),
+            msg,
+        };
+        let data_root = if end == start {
+            TrailStart::read(fs, dir).ok().map(|s| s.frontier().root())
+        } else {
+            root_at(&report.data, end)
+        };
+        let Some(data_root) = data_root else {
+            report.problems.push(problem(format!("the prunes end at seq {end}, where the data files give no root (they start at {start}); checkpoints inside the pruned range cannot be checked")));
+            return None;
+        };
+        match KeptTree::new(kept).subtree(0, end) {
+            Ok(root) if root == data_root => Some(PrunedTree { kept, end, root }),
+            Ok(_) => {
+                report.problems.push(problem(format!("the hashes kept of pruned seqs 0..{end} do not give the root the retained segments continue from: {} or trail.start was altered", LIFECYCLE_LOG_FILE)));
+                None
+            }
+            Err(e) => {
+                report.problems.push(problem(format!(
+                    "the hashes kept of pruned seqs 0..{end} are incomplete: {e}"
+                )));
+                None
+            }
+        }
+    }
+
+    /// A checkpoint of at most `end` events: its root from the kept hashes, and a consistency
+    /// proof from it to the root at `end`, also from them.
+    fn judge(&self, cp: &Checkpoint) -> Verdict {
+        let mut tree = KeptTree::new(self.kept);
+        let checked = tree.subtree(0, cp.size).and_then(|root| {
+            if root != cp.root {
+                return Ok(false);
+            }
+            if cp.size == self.end {
+                return Ok(true);
+            }
+            let proof = consistency_proof(&mut tree, cp.size, self.end)?;
+            Ok(verify_consistency(
+                cp.size, self.end, &cp.root, &self.root, &proof,
+            ))
+        });
+        match checked {
+            Ok(true) => Verdict::Valid,
+            Ok(false) => Verdict::Invalid(
+                0,
+                format!(
+                    "the hashes kept of the pruned events do not give the root signed for the first {} events: {LIFECYCLE_LOG_FILE} was altered",
+                    cp.size
+                ),
+            ),
+            Err(e) => Verdict::Invalid(
+                0,
+                format!(
+                    "the checkpoint of {} events lies in the pruned range and its hashes were not kept: {e}",
+                    cp.size
+                ),
+            ),
+        }
+    }
 }
 
 fn tally(report: &mut AuditReport, stored: bool) -> &mut Tally {

@@ -45,7 +45,11 @@ pub(crate) struct Frames<'a> {
 }
 
 /// Reads the frames of a file's bytes.
-pub(crate) fn parse<'a>(kind: Kind, path: &Path, bytes: &'a [u8]) -> Result<Frames<'a>, IntegrityError> {
+pub(crate) fn parse<'a>(
+    kind: Kind,
+    path: &Path,
+    bytes: &'a [u8],
+) -> Result<Frames<'a>, IntegrityError> {
     let corrupt = |offset: usize, msg: String| IntegrityError::Corrupt {
         path: path.to_path_buf(),
         offset: offset as u64,
@@ -91,7 +95,10 @@ pub(crate) fn parse<'a>(kind: Kind, path: &Path, bytes: &'a [u8]) -> Result<Fram
                 out.torn_at = Some(at as u64);
                 return Ok(out);
             }
-            return Err(corrupt(at, format!("{} frame fails its length or CRC", kind.what)));
+            return Err(corrupt(
+                at,
+                format!("{} frame fails its length or CRC", kind.what),
+            ));
         };
         out.frames.push((at as u64, body));
         at += FRAME_HEADER_BYTES + body.len();

@@ -10,7 +10,9 @@ use std::path::Path;
 use annal_storage::merkle::{node_hash, Hash};
 
 use crate::error::IntegrityError;
-use crate::lifecycle::{read_lifecycle, KeptPart, LifecycleRecord, StoredRecord, LIFECYCLE_LOG_FILE};
+use crate::lifecycle::{
+    read_lifecycle, KeptPart, LifecycleRecord, StoredRecord, LIFECYCLE_LOG_FILE,
+};
 use crate::proof::{split, Subtrees};
 use crate::tiles::{Levels, TILE_LEAVES};
 
@@ -111,7 +113,7 @@ impl Kept {
 
     /// MTH of leaves `start..start + len`, which lie inside one tile, from the subtrees kept.
     pub(crate) fn within_tile(&self, start: u64, len: u64) -> Result<Hash, IntegrityError> {
-        debug_assert!(len >= 1 && len <= TILE_LEAVES);
+        debug_assert!((1..=TILE_LEAVES).contains(&len));
         if len.is_power_of_two() && start.is_multiple_of(len) {
             let level = len.trailing_zeros() as u8;
             if let Some(h) = self.nodes.get(&(level, start >> level)) {
@@ -174,7 +176,10 @@ impl Subtrees for KeptTree<'_> {
 /// the retained leaves of that tile, and tlog-tiles clients, need them).
 pub fn nodes_to_keep(checkpoints: &[u64], to: u64) -> BTreeSet<(u8, u64)> {
     let mut out = BTreeSet::new();
-    for &m in checkpoints.iter().filter(|m| **m < to && !m.is_multiple_of(TILE_LEAVES)) {
+    for &m in checkpoints
+        .iter()
+        .filter(|m| **m < to && !m.is_multiple_of(TILE_LEAVES))
+    {
         let tile_start = m - m % TILE_LEAVES;
         let mut x = tile_start;
         for level in (0..TILE_LEVELS).rev() {

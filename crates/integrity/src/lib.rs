@@ -27,6 +27,7 @@ mod lifecycle;
 mod log;
 mod notary;
 mod proof;
+mod prune;
 mod report;
 mod tiles;
 
@@ -42,21 +43,20 @@ pub use bundle::{
     verify_bundle, BundleReport, BundleWriter, Manifest, BUNDLE_FORMAT, BUNDLE_VERSION,
 };
 pub use checkpoint::{Checkpoint, NoteSigner, NoteVerifier, NOTE_BYTES_MAX};
-pub use log::{parse_log, read_log, CheckpointLog, LogContents, StoredNote, CHECKPOINT_LOG_FILE};
-pub use notary::{
-    checkpoint_origin, key_name, load_or_create_key, newest_checkpoint, signing_key,
-    store_consistency, store_inclusion, write_private_key, InclusionProof, MadeKey, Notary, Signed,
-    SigningKey, DATA_KEY_FILE, DATA_PUBLIC_KEY_FILE,
-};
-pub use report::AuditRun;
 pub use kept::{nodes_to_keep, plan_kept, Kept, KeptTree};
 pub use lifecycle::{
     parse_lifecycle, read_lifecycle, HoldRecord, KeptPart, LifecycleLog, LifecycleRecord,
     PruneRecord, ReleaseRecord, StoredRecord, LIFECYCLE_LOG_FILE, LIFECYCLE_RECORD_BYTES_MAX,
     PRUNE_ROOTS_MAX,
 };
-pub use tiles::{
-    encode_tiles, parse_tiles, StoreTree, Tiles, TreeHashes, TILES_FILE, TILE_LEAVES,
+pub use log::{parse_log, read_log, CheckpointLog, LogContents, StoredNote, CHECKPOINT_LOG_FILE};
+pub use notary::{
+    checkpoint_origin, key_name, load_or_create_key, newest_checkpoint, signing_key,
+    store_consistency, store_inclusion, write_private_key, InclusionProof, MadeKey, Notary, Signed,
+    SigningKey, DATA_KEY_FILE, DATA_PUBLIC_KEY_FILE,
 };
+pub use prune::{finish_pending_prune, prune_store, PruneBy, Pruned};
+pub use report::AuditRun;
+pub use tiles::{encode_tiles, parse_tiles, StoreTree, Tiles, TreeHashes, TILES_FILE, TILE_LEAVES};
 
 pub use annal_storage::merkle::{empty_root, leaf_hash, node_hash, Hash};

@@ -25,6 +25,12 @@ pub struct AuditRun<'a> {
     pub seconds: f64,
 }
 
+fn rfc3339(ns: i64) -> String {
+    let mut out = String::new();
+    annal_model::Timestamp(ns).write_rfc3339(&mut out);
+    out
+}
+
 /// Writes text through a closure: reports are formatted, not built as strings.
 struct Text<F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result>(F);
 
@@ -61,6 +67,13 @@ impl AuditReport {
             "roots_checked": d.roots_checked,
             "tree_size": d.tree_size,
             "root": hex(&d.root),
+            "trail_start": d.start,
+            "pruned": self.pruned.iter().map(|p| json!({
+                "prune": p.number, "from_seq": p.from_seq, "to_seq": p.to_seq, "segments": p.segments,
+                "at": rfc3339(p.at_ns), "policy": p.policy, "by": p.by, "reason": p.reason,
+                "events_created_from": rfc3339(p.time_min_ns), "events_created_to": rfc3339(p.time_max_ns),
+            })).collect::<Vec<_>>(),
+            "kept_hashes_checked": self.kept_hashes,
             "checkpoints_stored": tally(&self.stored),
             "checkpoints_given": tally(&self.given),
             "public_key": self.key.as_ref().map(|(k, _)| k),
@@ -91,9 +104,32 @@ impl AuditReport {
         }
         writeln!(
             f,
-            "Range found: seqs 0..{} in {} segment files ({} sealed), {} bytes",
-            d.tree_size, d.files, d.sealed_files, d.bytes
+            "Range found: seqs {}..{} in {} segment files ({} sealed), {} bytes",
+            d.start, d.tree_size, d.files, d.sealed_files, d.bytes
         )?;
+        for p in &self.pruned {
+            writeln!(
+                f,
+                "Pruned: seqs {}..{} ({} segments, events created {} to {}) by prune {} at {}, policy {}, by {}{}",
+                p.from_seq,
+                p.to_seq,
+                p.segments,
+                rfc3339(p.time_min_ns),
+                rfc3339(p.time_max_ns),
+                p.number,
+                rfc3339(p.at_ns),
+                p.policy,
+                p.by,
+                if p.reason.is_empty() { String::new() } else { format!(": {}", p.reason) }
+            )?;
+        }
+        if !self.pruned.is_empty() {
+            writeln!(
+                f,
+                "Kept hashes of pruned events: {} checked against the signed roots",
+                self.kept_hashes
+            )?;
+        }
         writeln!(
             f,
             "Events: {} read, every record checksum, canonical form and leaf hash checked; {} problems",

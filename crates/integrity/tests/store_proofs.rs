@@ -161,7 +161,10 @@ fn tile_file_is_persisted_reread_and_repaired_when_it_lies() {
     assert_ne!(forged.roots()[2], truth[2]);
     forged.catch_up(&snap).unwrap();
     assert_eq!(forged.roots(), &truth[..]);
-    assert_eq!(Tiles::open(dir.path()).unwrap().roots(), &truth[..sealed_tiles]);
+    assert_eq!(
+        Tiles::open(dir.path()).unwrap().roots(),
+        &truth[..sealed_tiles]
+    );
 
     // A torn entry: the prefix before it is kept.
     std::fs::write(&path, &bytes[..16 + 36 * 3 + 10]).unwrap();
