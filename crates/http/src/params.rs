@@ -1,7 +1,7 @@
 //! Query strings: their pairs within the parameter limits, and the native API's parameters,
 //! every filter of the query engine (through its filter builder), repeatable.
 
-use annal_model::{Catalogs, Field};
+use annal_model::Catalogs;
 use annal_query::{Dir, Filter, FilterBuilder, Start};
 
 use crate::config::{QUERY_BYTES_MAX, QUERY_PARAMS_MAX};
@@ -100,9 +100,6 @@ pub fn list_params(pairs: &[(String, String)], catalogs: &Catalogs) -> Result<Li
     let mut extra = Vec::new();
     for (name, v) in pairs {
         match name.as_str() {
-            "from" => filter.from(name, v)?,
-            "to" => filter.to(name, v)?,
-            "q" => filter.text(v),
             "order" => {
                 order = match v.as_str() {
                     "asc" => Dir::Asc,
@@ -116,17 +113,11 @@ pub fn list_params(pairs: &[(String, String)], catalogs: &Catalogs) -> Result<Li
                 let p = number(name, v, 1, u64::from(u32::MAX))?;
                 start = Start::Offset(p - 1);
             }
-            "category" => filter.category(name, v)?,
             n if EXTRA_PARAMS.contains(&n) => extra.push((name.clone(), v.clone())),
             n => {
-                let (field_name, negate) = match n.strip_prefix("not.") {
-                    Some(f) => (f, true),
-                    None => (n, false),
-                };
-                let field = Field::from_name(field_name)
-                    .filter(|f| f.is_filterable())
-                    .ok_or_else(|| Problem::bad_param(n, "unknown parameter"))?;
-                filter.value(n, field, negate, v)?;
+                if !filter.native_param(n, v)? {
+                    return Err(Problem::bad_param(n, "unknown parameter"));
+                }
             }
         }
     }

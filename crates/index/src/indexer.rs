@@ -148,6 +148,8 @@ impl Indexer {
     pub fn view(&self, snapshot: Snapshot) -> Result<IndexView> {
         let mut st = self.state.lock();
         let st = &mut *st;
+        // Pruned segments' indexes go with them.
+        st.sealed.retain(|base, _| *base >= snapshot.start());
         let missing: Vec<(&SealedRef, Option<Arc<RwLock<MemIndex>>>)> = snapshot
             .sealed()
             .iter()

@@ -16,7 +16,11 @@ pub const DEFAULT_CATALOG: &str = "file-transfer";
 /// Largest catalog file annal loads, in bytes; a catalog is a small table, not a data set.
 pub const CATALOG_BYTES_MAX: usize = 4 << 20;
 
-const BUILT_IN: [(&str, &str); 2] = [
+/// Name of annal's own catalog: the events the store appends about itself (prunes, legal
+/// holds), with `source` "annal".
+pub const ANNAL_CATALOG: &str = "annal";
+
+const BUILT_IN: [(&str, &str); 3] = [
     (
         "file-transfer",
         include_str!("../catalogs/file-transfer.csv"),
@@ -25,6 +29,7 @@ const BUILT_IN: [(&str, &str); 2] = [
         "privileged-access",
         include_str!("../catalogs/privileged-access.csv"),
     ),
+    (ANNAL_CATALOG, include_str!("../catalogs/annal.csv")),
 ];
 
 /// A catalog could not be read.
@@ -280,7 +285,8 @@ mod tests {
             names,
             [
                 ("file-transfer".into(), 36),
-                ("privileged-access".into(), 145)
+                ("privileged-access".into(), 145),
+                ("annal".into(), 3)
             ]
         );
     }

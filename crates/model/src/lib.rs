@@ -22,7 +22,8 @@ mod record;
 mod time;
 
 pub use catalog::{
-    Catalog, CatalogEntry, CatalogError, Catalogs, CATALOG_BYTES_MAX, DEFAULT_CATALOG,
+    Catalog, CatalogEntry, CatalogError, Catalogs, ANNAL_CATALOG, CATALOG_BYTES_MAX,
+    DEFAULT_CATALOG,
 };
 pub use event::{
     write_decimal, Event, FieldProblem, IngestContext, InvalidEvent, ProblemKind,

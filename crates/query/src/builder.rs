@@ -212,6 +212,29 @@ impl<'c> FilterBuilder<'c> {
         Ok(())
     }
 
+    /// One parameter of the native query API: `from`, `to`, `q`, `category`, a filterable
+    /// field's name, or `not.` and one (the HTTP routes' query strings and stored legal holds
+    /// name filters so). Returns false, adding nothing, for a name it does not know.
+    pub fn native_param(&mut self, name: &str, value: &str) -> Result<bool, FilterError> {
+        match name {
+            "from" => self.from(name, value)?,
+            "to" => self.to(name, value)?,
+            "q" => self.text(value),
+            "category" => self.category(name, value)?,
+            n => {
+                let (field_name, negate) = match n.strip_prefix("not.") {
+                    Some(f) => (f, true),
+                    None => (n, false),
+                };
+                let Some(field) = Field::from_name(field_name).filter(|f| f.is_filterable()) else {
+                    return Ok(false);
+                };
+                self.value(name, field, negate, value)?;
+            }
+        }
+        Ok(true)
+    }
+
     /// Free text (see [`Filter::q`]); given again, the last one counts.
     pub fn text(&mut self, q: &str) {
         self.q = Some(q.to_string());
