@@ -8,6 +8,7 @@ mod integrity;
 mod place;
 mod query;
 mod report;
+mod retention;
 mod serve;
 
 use std::path::PathBuf;
@@ -77,6 +78,12 @@ enum Command {
     Sync(bucket::SyncArgs),
     /// Rebuild a data directory from the bucket, checking every object and every root.
     Restore(bucket::RestoreArgs),
+    /// Remove whole sealed segments older than the retention window (never held, unsealed or
+    /// unsigned ones); the tree keeps their hashes, so every proof still verifies.
+    Prune(retention::PruneArgs),
+    /// Legal holds: events they cover are never pruned until released.
+    #[command(subcommand)]
+    Hold(retention::HoldCommand),
     /// Select events: a page (NDJSON, table, CSV), a count, counts by a field or a histogram.
     Query(Box<query::QueryArgs>),
     /// Serve the HTTP API (native, seed-compatible, OpenAPI) over a data directory.
@@ -168,6 +175,8 @@ fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats(place) => report::stats(&place),
         Command::Sync(args) => bucket::sync(&args),
         Command::Restore(args) => bucket::restore(&args),
+        Command::Prune(args) => retention::prune(&args),
+        Command::Hold(cmd) => retention::hold(&cmd),
         Command::Demo { data, events } => demo(&data, events),
         Command::Query(args) => query::run(&args),
         Command::Keygen { out, name } => integrity::keygen(&out, &name),

@@ -34,6 +34,11 @@ pub fn serve_replica(config: &Config, data: &Path, listen: SocketAddr) -> anyhow
     )?;
     let remote = bucket.connect()?;
     std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(annal_bucket::Follower::new(remote.clone()).prepare(data))
+        .with_context(|| format!("preparing {} to follow {}", data.display(), bucket.url))?;
     let store = Store::open(data, Options::default())
         .with_context(|| format!("opening {}", data.display()))?;
     let notary = Notary::adopting(data, &store.snapshot()).with_context(|| {

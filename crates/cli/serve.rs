@@ -71,9 +71,12 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         IndexOptions::default(),
         Catalogs::builtin(),
     )?);
+    let retention = annal_retention::Retention::open(&engine)
+        .with_context(|| format!("opening the lifecycle log of {}", data.display()))?;
     let state = AppState::new(engine.clone(), &config)
         .map_err(anyhow::Error::msg)?
-        .with_notary(notary);
+        .with_notary(notary)
+        .with_retention(retention);
     let uploader = crate::bucket::start_uploader(&data, &config, &engine, tiered)?;
     let state = match (&uploader, &config.object_store) {
         (Some(up), Some(b)) if b.ack == annal_bucket::AckMode::Bucket => {

@@ -166,6 +166,15 @@ impl Follower {
             });
         };
         let start = store.len();
+        if m.start > start {
+            return Err(self.manifest_error(
+                &m,
+                format!(
+                    "starts at seq {}: the primary pruned events this replica has not followed yet (it holds {start}); remove the replica's data directory and start it again, it then starts where the primary's trail does",
+                    m.start
+                ),
+            ));
+        }
         if !self.agreed {
             self.check_agrees(store, &m).await?;
             self.agreed = true;
@@ -203,6 +212,38 @@ impl Follower {
             objects: self.downloaded.0,
             bytes: self.downloaded.1,
         })
+    }
+
+    /// Prepares an empty replica directory `dir` for a pruned primary: writes the trail's start
+    /// and the lifecycle log the newest manifest names, so the store opened there starts where
+    /// the primary's trail does. Does nothing when `dir` holds a store or the trail was never
+    /// pruned.
+    pub async fn prepare(&mut self, dir: &Path) -> Result<()> {
+        let has_store = std::fs::read_dir(dir)
+            .map_err(local("list", dir))?
+            .flatten()
+            .any(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.ends_with(".seg") || name.ends_with(".wal")
+            });
+        if has_store {
+            return Ok(());
+        }
+        let Some(m) = manifest::newest(&self.remote).await? else {
+            return Ok(());
+        };
+        for (obj, name) in [
+            (&m.trail_start, annal_storage::TRAIL_START_FILE),
+            (&m.lifecycle, annal_integrity::LIFECYCLE_LOG_FILE),
+        ] {
+            if let Some(obj) = obj {
+                let bytes = self.get(obj).await?;
+                let path = dir.join(name);
+                std::fs::write(&path, &bytes).map_err(local("write", &path))?;
+            }
+        }
+        Ok(())
     }
 
     fn manifest_error(&self, m: &Manifest, detail: String) -> BucketError {

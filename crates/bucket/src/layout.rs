@@ -49,6 +49,16 @@ pub fn checkpoints_key(len: u64) -> String {
     format!("checkpoints/{len:020}.log")
 }
 
+/// The trail's start (`trail.start`) of a trail pruned up to `start`.
+pub fn trail_start_key(start: u64) -> String {
+    format!("lifecycle/{start:020}.start")
+}
+
+/// The lifecycle log's first `len` bytes.
+pub fn lifecycle_key(len: u64) -> String {
+    format!("lifecycle/{len:020}.log")
+}
+
 /// The public key checkpoints are signed with.
 pub fn public_key_key(sha: &str) -> String {
     format!("keys/{}.pub", &sha[..16.min(sha.len())])

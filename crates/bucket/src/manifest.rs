@@ -10,8 +10,11 @@ use crate::remote::{sha256_hex, Remote};
 
 /// `format` of every manifest.
 pub const MANIFEST_FORMAT: &str = "annal-bucket-manifest";
-/// The manifest version this build writes and reads.
-pub const MANIFEST_VERSION: u32 = 1;
+/// The manifest version this build writes. Version 2 added `start`, `trail_start` and
+/// `lifecycle` (pruning); version-1 manifests are read as version 2 with nothing pruned.
+pub const MANIFEST_VERSION: u32 = 2;
+/// The oldest manifest version this build reads.
+pub const MANIFEST_VERSION_MIN: u32 = 1;
 /// Largest manifest read: a manifest lists every sealed segment (~300 bytes each), so this
 /// is room for about 200,000 segments.
 pub const MANIFEST_BYTES_MAX: usize = 64 << 20;
@@ -98,9 +101,20 @@ pub struct Manifest {
     pub writer: String,
     /// When it was written, milliseconds since the Unix epoch.
     pub written_at_ms: u64,
-    /// Acknowledged events the bucket holds: seqs `0..events`.
+    /// One past the newest acknowledged event the bucket holds: it holds seqs
+    /// `start..events`.
     pub events: u64,
-    /// Sealed segments, in seq order, covering `0..` without gaps.
+    /// The first seq the bucket holds: where pruning left the trail's start (0: nothing was
+    /// pruned).
+    #[serde(default)]
+    pub start: u64,
+    /// The trail's `trail.start` (the pruned tree's frontier), once the trail was pruned.
+    #[serde(default)]
+    pub trail_start: Option<ObjectRef>,
+    /// The lifecycle log's whole frames (prunes with the hashes they keep, legal holds).
+    #[serde(default)]
+    pub lifecycle: Option<ObjectRef>,
+    /// Sealed segments, in seq order, covering `start..` without gaps.
     pub sealed: Vec<SealedEntry>,
     /// Unsealed write-ahead logs, in seq order, continuing where the sealed ones end.
     pub tail: Vec<TailEntry>,
@@ -122,6 +136,9 @@ impl Manifest {
             writer: writer.into(),
             written_at_ms: 0,
             events: 0,
+            start: 0,
+            trail_start: None,
+            lifecycle: None,
             sealed: Vec::new(),
             tail: Vec::new(),
             tiles: None,
@@ -150,6 +167,8 @@ impl Manifest {
             .chain(self.tiles.as_ref())
             .chain(self.checkpoints.as_ref())
             .chain(self.public_key.as_ref())
+            .chain(self.trail_start.as_ref())
+            .chain(self.lifecycle.as_ref())
     }
 
     /// Keys of [`Self::objects`].
@@ -174,13 +193,21 @@ impl Manifest {
             key: key.to_string(),
             detail,
         };
-        if self.format != MANIFEST_FORMAT || self.version != MANIFEST_VERSION {
+        if self.format != MANIFEST_FORMAT
+            || !(MANIFEST_VERSION_MIN..=MANIFEST_VERSION).contains(&self.version)
+        {
             return Err(bad(format!(
-                "format {:?} version {} is not {MANIFEST_FORMAT} version {MANIFEST_VERSION}",
+                "format {:?} version {} is not {MANIFEST_FORMAT} version {MANIFEST_VERSION_MIN} to {MANIFEST_VERSION}",
                 self.format, self.version
             )));
         }
-        let mut next = 0;
+        if self.start > 0 && (self.trail_start.is_none() || self.lifecycle.is_none()) {
+            return Err(bad(format!(
+                "the trail starts at seq {} but the manifest names no trail start or lifecycle log",
+                self.start
+            )));
+        }
+        let mut next = self.start;
         for s in &self.sealed {
             if s.base != next || s.end <= s.base {
                 return Err(bad(format!(

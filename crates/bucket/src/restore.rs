@@ -3,8 +3,10 @@
 use std::io::Write;
 use std::path::Path;
 
-use annal_integrity::{audit, AuditOptions, CHECKPOINT_LOG_FILE, DATA_PUBLIC_KEY_FILE, TILES_FILE};
-use annal_storage::{Options, OsFs, Store};
+use annal_integrity::{
+    audit, AuditOptions, CHECKPOINT_LOG_FILE, DATA_PUBLIC_KEY_FILE, LIFECYCLE_LOG_FILE, TILES_FILE,
+};
+use annal_storage::{Options, OsFs, Store, TRAIL_START_FILE};
 
 use crate::error::{local, BucketError, Result};
 use crate::manifest::{self, ObjectRef};
@@ -76,6 +78,8 @@ pub async fn restore(remote: &Remote, dir: &Path) -> Result<Restored> {
         (&m.tiles, TILES_FILE),
         (&m.checkpoints, CHECKPOINT_LOG_FILE),
         (&m.public_key, DATA_PUBLIC_KEY_FILE),
+        (&m.trail_start, TRAIL_START_FILE),
+        (&m.lifecycle, LIFECYCLE_LOG_FILE),
     ];
     for (obj, name) in side {
         if let Some(obj) = obj {

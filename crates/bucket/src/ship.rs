@@ -5,14 +5,17 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use annal_integrity::{parse_log, CHECKPOINT_LOG_FILE, DATA_PUBLIC_KEY_FILE, TILES_FILE};
+use annal_integrity::{
+    lifecycle_whole_bytes, parse_log, CHECKPOINT_LOG_FILE, DATA_PUBLIC_KEY_FILE,
+    LIFECYCLE_LOG_FILE, TILES_FILE,
+};
 use annal_storage::{SealedRef, Snapshot, WalTail};
 use bytes::Bytes;
 
 use crate::error::{local, BucketError, Result};
 use crate::layout::{
-    checkpoints_key, index_key, manifest_key, part_key, public_key_key, segment_key, tiles_key,
-    WRITER_FILE,
+    checkpoints_key, index_key, lifecycle_key, manifest_key, part_key, public_key_key, segment_key,
+    tiles_key, trail_start_key, WRITER_FILE,
 };
 use crate::manifest::{self, Manifest, ObjectRef, SealedEntry, TailEntry, TailPart};
 use crate::remote::{hex, sha256_hex, Remote, UPLOAD_CHUNK_BYTES};
@@ -180,16 +183,24 @@ impl Shipper {
                 snap.end()
             )));
         }
-        if let Some(last) = m.sealed.last() {
-            let local = snap.sealed().iter().find(|s| s.end() == last.end);
+        // A segment pruned here since is checked where the trail now starts, or not at all.
+        if let Some(last) = m.sealed.last().filter(|l| l.end >= snap.start()) {
+            let local = snap
+                .sealed()
+                .iter()
+                .find(|s| s.end() == last.end)
+                .map(|s| s.root())
+                .or_else(|| {
+                    (last.end == snap.start()).then(|| snap.trail_start().frontier().root())
+                });
             match local {
-                Some(s) if hex(&s.root()) == last.root => {}
-                Some(s) => {
+                Some(root) if hex(&root) == last.root => {}
+                Some(root) => {
                     return Err(other(format!(
                         "at {} events the bucket's root is {}, this directory's {}",
                         last.end,
                         last.root,
-                        hex(&s.root())
+                        hex(&root)
                     )))
                 }
                 None => {
@@ -247,6 +258,10 @@ impl Shipper {
         let tails = snap.wal_tails();
         let mut next = self.last.clone();
         next.writer = self.writer.clone();
+        next.version = manifest::MANIFEST_VERSION;
+        if snap.start() > next.start {
+            self.drop_pruned(snap, &mut next, &mut done).await?;
+        }
         self.ship_tails(&tails, &mut done).await?;
         self.list_tails(&mut next);
         if !next.same_contents(&self.last) {
@@ -263,6 +278,56 @@ impl Shipper {
         done.events = self.last.events;
         self.count_queued(snap, &tails, &mut done);
         Ok(done)
+    }
+
+    /// Takes a local prune into `next`: uploads the new trail start and the lifecycle log
+    /// (whose prune record holds the hashes the tree keeps), and drops the pruned segments
+    /// and logs, which [`Self::committed`] then deletes at once.
+    async fn drop_pruned(
+        &mut self,
+        snap: &Snapshot,
+        next: &mut Manifest,
+        done: &mut Shipped,
+    ) -> Result<()> {
+        let start = snap.start();
+        let bytes = Bytes::from(snap.trail_start().encode());
+        done.objects += 1;
+        done.bytes += bytes.len() as u64;
+        next.trail_start = Some(
+            self.remote
+                .put_checked(&trail_start_key(start), bytes)
+                .await?,
+        );
+        self.upload_lifecycle(next, done).await?;
+        next.sealed.retain(|e| e.base >= start);
+        next.tail.retain(|t| t.base >= start);
+        self.tails.retain(|t| t.base >= start);
+        next.start = start;
+        next.events = next.events.max(start);
+        Ok(())
+    }
+
+    /// Uploads the lifecycle log's whole frames when they changed.
+    async fn upload_lifecycle(&self, next: &mut Manifest, done: &mut Shipped) -> Result<()> {
+        let path = self.dir.join(LIFECYCLE_LOG_FILE);
+        let mut bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(local("read", &path)(e)),
+        };
+        bytes.truncate(lifecycle_whole_bytes(&path, &bytes)?);
+        if next
+            .lifecycle
+            .as_ref()
+            .is_some_and(|o| o.bytes == bytes.len() as u64)
+        {
+            return Ok(());
+        }
+        done.objects += 1;
+        done.bytes += bytes.len() as u64;
+        let key = lifecycle_key(bytes.len() as u64);
+        next.lifecycle = Some(self.remote.put_checked(&key, Bytes::from(bytes)).await?);
+        Ok(())
     }
 
     /// Ships every unshipped byte of `tails` (the store's unsealed logs). Logs sealed here
@@ -423,6 +488,7 @@ impl Shipper {
             done,
         );
         next.tiles = tiles.await?;
+        self.upload_lifecycle(next, done).await?;
         let public = self.upload_changed(
             DATA_PUBLIC_KEY_FILE,
             next.public_key.take(),
@@ -515,7 +581,36 @@ impl Shipper {
     }
 
     /// Makes `next`, just written, the newest manifest, and retires what it stopped naming.
+    /// A manifest that moves the trail's start deletes the pruned objects at once, and every
+    /// older manifest with them (they name what retention removed; readers holding one read
+    /// the newest again).
     async fn committed(&mut self, next: Manifest) -> Result<()> {
+        if next.start > self.last.start {
+            let pruned: Vec<String> = self
+                .last
+                .sealed
+                .iter()
+                .filter(|e| e.base < next.start)
+                .flat_map(|e| std::iter::once(&e.segment).chain(e.index.as_ref()))
+                .chain(
+                    self.last
+                        .tail
+                        .iter()
+                        .filter(|t| t.base < next.start)
+                        .flat_map(|t| t.parts.iter().map(|p| &p.object)),
+                )
+                .map(|o| o.key.clone())
+                .collect();
+            for g in manifest::generations(&self.remote).await? {
+                if g < next.generation {
+                    self.remote.delete(&manifest_key(g)).await?;
+                }
+            }
+            for key in &pruned {
+                self.remote.delete(key).await?;
+            }
+            self.retired.retain(|(_, k)| !pruned.contains(k));
+        }
         let gone = self.last.keys();
         let kept = next.keys();
         for key in gone.difference(&kept) {

@@ -244,7 +244,22 @@ impl Vfs for TieredFs {
         OsFs.rename(from, to)
     }
     fn remove(&self, path: &Path) -> io::Result<()> {
-        OsFs.remove(path)
+        // A pruned segment that was evicted: it leaves the list (the uploader deletes the
+        // object once its manifest no longer names it); there is no local file.
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let evicted = name.filter(|n| {
+            path.parent() == Some(&self.inner.dir)
+                && self.inner.evicted.read().segments.contains_key(n)
+        });
+        let Some(name) = evicted else {
+            return OsFs.remove(path);
+        };
+        let list = {
+            let mut ev = self.inner.evicted.write();
+            ev.segments.remove(&name);
+            ev.clone()
+        };
+        self.write_list(&list).map_err(io::Error::other)
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         OsFs.sync_dir(dir)

@@ -57,7 +57,17 @@ pub struct Config {
     /// The bucket that holds the trail (`[object_store]`); None: the local disk only.
     #[serde(default)]
     pub object_store: Option<annal_bucket::BucketConfig>,
+    /// Days events are kept: whole sealed segments whose newest event is older are pruned
+    /// (unless held or newer than the newest signed checkpoint). None: kept for ever.
+    #[serde(default)]
+    pub retention_days: Option<u32>,
+    /// Seconds between the server's prunes when `retention_days` is set.
+    #[serde(default = "prune_interval_default")]
+    pub prune_interval_secs: u64,
 }
+
+/// Default seconds between scheduled prunes: hourly.
+pub const PRUNE_SECONDS_DEFAULT: u64 = 3600;
 
 /// One configured API key.
 #[derive(Clone, Debug, Deserialize)]
@@ -83,6 +93,9 @@ fn streams_default() -> usize {
 fn checkpoint_default() -> u64 {
     CHECKPOINT_SECONDS_DEFAULT
 }
+fn prune_interval_default() -> u64 {
+    PRUNE_SECONDS_DEFAULT
+}
 
 impl Default for Config {
     fn default() -> Self {
@@ -97,6 +110,8 @@ impl Default for Config {
             signing_key: None,
             origin: None,
             object_store: None,
+            retention_days: None,
+            prune_interval_secs: PRUNE_SECONDS_DEFAULT,
         }
     }
 }
@@ -139,8 +154,18 @@ impl Config {
             || config.streams_max == 0
             || config.request_timeout_secs == 0
             || config.checkpoint_interval_secs == 0
+            || config.prune_interval_secs == 0
         {
             return Err(invalid("limits must be above zero".into()));
+        }
+        if let Some(days) = config
+            .retention_days
+            .filter(|d| !(1..=annal_retention::RETENTION_DAYS_MAX).contains(d))
+        {
+            return Err(invalid(format!(
+                "retention_days = {days}: keep events from 1 to {} days (leave it out to keep them for ever)",
+                annal_retention::RETENTION_DAYS_MAX
+            )));
         }
         if let Some(bucket) = &config.object_store {
             bucket.check().map_err(|e| invalid(e.to_string()))?;

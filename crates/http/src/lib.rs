@@ -21,6 +21,7 @@ mod params;
 mod problem;
 mod proofs;
 mod respond;
+mod retention;
 mod routes;
 mod schemas;
 mod seeds;
@@ -66,6 +67,27 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
+/// Header on every query answer once the trail was pruned: the first seq it holds, so a
+/// client whose range came back empty or short knows the trail starts later.
+pub const TRAIL_START_HEADER: &str = "annal-trail-start";
+
+async fn trail_start_header(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let mut r = next.run(req).await;
+    let start = state.engine.store().start();
+    if start > 0 {
+        r.headers_mut()
+            .insert(TRAIL_START_HEADER, axum::http::HeaderValue::from(start));
+    }
+    r
+}
+
+/// Largest body of the admin routes (a hold's reason and filter are at most 4 KiB each).
+const HOLD_BODY_BYTES_MAX: usize = 16 << 10;
+
 /// The whole application.
 pub fn router(state: AppState, config: &Config) -> Router {
     let with_role =
@@ -86,22 +108,39 @@ pub fn router(state: AppState, config: &Config) -> Router {
             "/v1/audit/events",
             get(seeds::audit_events_v1::audit_events),
         )
-        .route_layer(with_role(Role::Reader));
+        .route_layer(with_role(Role::Reader))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            trail_start_header,
+        ));
     let audit = Router::new()
         .route("/v1/checkpoint", get(proofs::checkpoint))
         .route("/v1/proof/inclusion", get(proofs::inclusion))
         .route("/v1/proof/consistency", get(proofs::consistency))
+        .route("/v1/retention", get(retention::status))
+        .route("/v1/holds", get(retention::list_holds))
         .route_layer(with_role(Role::Auditor));
+    let admin = Router::new()
+        .route("/v1/retention/prune", post(retention::prune))
+        .route("/v1/holds", post(retention::place_hold))
+        .route("/v1/holds/{id}/release", post(retention::release_hold))
+        .layer(DefaultBodyLimit::max(HOLD_BODY_BYTES_MAX))
+        .route_layer(with_role(Role::Admin));
     let [stream_route, export_route] = UNTIMED_ROUTES;
     let long = Router::new()
         .route(stream_route, get(stream::stream))
         .route(export_route, get(stream::export))
-        .route_layer(with_role(Role::Reader));
+        .route_layer(with_role(Role::Reader))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            trail_start_header,
+        ));
     let timeout = Duration::from_secs(config.request_timeout_secs);
     let bounded = Router::new()
         .merge(produce)
         .merge(read)
         .merge(audit)
+        .merge(admin)
         .route(OPEN_ROUTES[0], get(native::healthz))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -163,8 +202,56 @@ pub async fn serve(
         let every = Duration::from_secs(config.checkpoint_interval_secs);
         tokio::spawn(sign_checkpoints(state.engine.clone(), notary, every));
     }
+    if let (Some(_), Some(days)) = (&state.retention, state.retention_days) {
+        let every = Duration::from_secs(config.prune_interval_secs);
+        tokio::spawn(prune_on_schedule(state.clone(), days, every));
+    }
     listen::serve_router(listener, router(state, config), shutdown).await;
     Ok(())
+}
+
+/// Prunes by `retention_days` now and every `every`, on the blocking pool. A failure is
+/// logged; the next turn tries again.
+async fn prune_on_schedule(state: AppState, days: u32, every: Duration) {
+    let Some(retention) = state.retention.clone() else {
+        return;
+    };
+    loop {
+        let (engine, notary, retention) = (
+            state.engine.clone(),
+            state.notary.clone(),
+            retention.clone(),
+        );
+        let done = tokio::task::spawn_blocking(move || {
+            retention::prune_now(
+                &retention,
+                &engine,
+                notary.as_deref(),
+                days,
+                "annal (retention policy)",
+            )
+        })
+        .await;
+        match done {
+            Ok(Ok((plan, done))) if !done.is_empty() => {
+                tracing::info!(
+                    "retention: pruned seqs {}..{} ({} events)",
+                    plan.from,
+                    plan.to,
+                    plan.events()
+                );
+                // The prune's own event was appended: live tails see it.
+                state.appended.send_replace(state.engine.store().len());
+            }
+            Ok(Ok((plan, _))) => tracing::debug!(
+                "retention: nothing to prune ({})",
+                plan.kept_because.as_deref().unwrap_or("the trail is empty")
+            ),
+            Ok(Err(e)) => tracing::error!("retention: the scheduled prune failed: {e}"),
+            Err(e) => tracing::error!("retention: the scheduled prune panicked: {e}"),
+        }
+        tokio::time::sleep(every).await;
+    }
 }
 
 /// Signs a checkpoint of the trail as it is now (if it grew), on the blocking pool. A

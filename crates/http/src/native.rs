@@ -273,6 +273,7 @@ pub async fn list(State(state): State<AppState>, uri: Uri) -> Result<Response, P
         (status = 200, description = "The event", body = crate::schemas::EventOut),
         (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such event", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The event was pruned by the retention policy (the trail starts later)", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get_one(
     State(state): State<AppState>,

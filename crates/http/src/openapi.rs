@@ -43,13 +43,20 @@ use crate::schemas::{
         crate::proofs::checkpoint,
         crate::proofs::inclusion,
         crate::proofs::consistency,
+        crate::retention::status,
+        crate::retention::prune,
+        crate::retention::list_holds,
+        crate::retention::place_hold,
+        crate::retention::release_hold,
     ),
     components(schemas(
         EventIn, AppendBody, EventOut, EventPage, AppendedOut, AppendResult, CountOut, GroupOut, BucketOut, HistogramOut,
         CatalogEntryOut, CatalogOut, CatalogsOut, AuditPage, AuditLog, AuditLogsMeta,
         AuditLogsLinks, AuditLogsPage, AuditEventResponse, AuditEventListResponse,
         ValidationError, HTTPValidationError, Problem, ProblemItem, StreamMessage,
-        annal_integrity::json::InclusionJson, annal_integrity::json::ConsistencyJson
+        annal_integrity::json::InclusionJson, annal_integrity::json::ConsistencyJson,
+        crate::retention::RetentionOut, crate::retention::PruneOut, crate::retention::HoldOut,
+        crate::retention::PruneResultOut, crate::retention::HoldIn, crate::retention::ReleaseIn
     )),
     servers((url = "/", description = "This server (the document's own origin)")),
     modifiers(&Security, &FieldParams, &LayerResponses, &Exact),

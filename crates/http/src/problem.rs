@@ -199,6 +199,10 @@ impl From<StorageErrorRef<'_>> for Problem {
             StorageError::NotFound(seq) => {
                 Problem::new(StatusCode::NOT_FOUND, format!("no event at seq {seq}"))
             }
+            StorageError::Pruned { seq, start } => Problem::new(
+                StatusCode::GONE,
+                format!("event {seq} was pruned by the retention policy: the trail starts at seq {start} (GET /v1/retention lists the prunes)"),
+            ),
             StorageError::Io { source, .. } if is_disk_full(source) => {
                 tracing::error!("append refused, the disk is full: {e}");
                 Problem::new(

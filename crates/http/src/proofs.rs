@@ -32,6 +32,10 @@ fn proof_problem(e: IntegrityError) -> Problem {
         IntegrityError::LeafOutOfRange { .. }
         | IntegrityError::SizeOutOfRange { .. }
         | IntegrityError::BadSizes { .. } => Problem::new(StatusCode::NOT_FOUND, e.to_string()),
+        // Pruned: it existed, it is gone for good (every checkpoint still verifies).
+        IntegrityError::Pruned { .. } | IntegrityError::PrunedHashes { .. } => {
+            Problem::new(StatusCode::GONE, e.to_string())
+        }
         other => {
             tracing::error!("proof failed: {other}");
             Problem::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
@@ -150,6 +154,7 @@ pub async fn checkpoint(State(state): State<AppState>, uri: Uri) -> Result<Respo
         (status = 200, description = "The audit path", body = InclusionJson),
         (status = 400, description = "A parameter is invalid", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "Nothing signed yet", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The event was pruned by the retention policy: its inclusion can no longer be proved", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 503, description = "No signing key", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn inclusion(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {

@@ -30,6 +30,10 @@ pub struct AppState {
     pub bucket_ack: Option<BucketAck>,
     /// Set when this server is a read replica: appends are refused (409), naming the primary.
     pub replica: Option<Arc<ReplicaInfo>>,
+    /// Prunes and legal holds; None on a read replica.
+    pub retention: Option<Arc<annal_retention::Retention>>,
+    /// The configured `retention_days`.
+    pub retention_days: Option<u32>,
 }
 
 /// What a read replica says about its role.
@@ -72,6 +76,8 @@ impl AppState {
             notary: None,
             bucket_ack: None,
             replica: None,
+            retention: None,
+            retention_days: config.retention_days,
         })
     }
 
@@ -84,6 +90,12 @@ impl AppState {
     /// The same state, serving as a read replica of `info.primary`.
     pub fn with_replica(mut self, info: ReplicaInfo) -> AppState {
         self.replica = Some(Arc::new(info));
+        self
+    }
+
+    /// The same state, with prunes and legal holds.
+    pub fn with_retention(mut self, retention: annal_retention::Retention) -> AppState {
+        self.retention = Some(Arc::new(retention));
         self
     }
 

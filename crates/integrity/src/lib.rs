@@ -30,6 +30,7 @@ mod proof;
 mod prune;
 mod report;
 mod tiles;
+mod tlog;
 
 pub use proof::{
     consistency_proof, inclusion_proof, root_from_inclusion, verify_consistency, verify_inclusion,
@@ -45,9 +46,9 @@ pub use bundle::{
 pub use checkpoint::{Checkpoint, NoteSigner, NoteVerifier, NOTE_BYTES_MAX};
 pub use kept::{nodes_to_keep, plan_kept, Kept, KeptTree};
 pub use lifecycle::{
-    parse_lifecycle, read_lifecycle, HoldRecord, KeptPart, LifecycleLog, LifecycleRecord,
-    PruneRecord, ReleaseRecord, StoredRecord, LIFECYCLE_LOG_FILE, LIFECYCLE_RECORD_BYTES_MAX,
-    PRUNE_ROOTS_MAX,
+    lifecycle_whole_bytes, parse_lifecycle, read_lifecycle, HoldRecord, KeptPart, LifecycleLog,
+    LifecycleRecord, PruneRecord, ReleaseRecord, StoredRecord, LIFECYCLE_LOG_FILE,
+    LIFECYCLE_RECORD_BYTES_MAX, PRUNE_ROOTS_MAX,
 };
 pub use log::{parse_log, read_log, CheckpointLog, LogContents, StoredNote, CHECKPOINT_LOG_FILE};
 pub use notary::{
@@ -58,5 +59,9 @@ pub use notary::{
 pub use prune::{finish_pending_prune, prune_store, PruneBy, Pruned};
 pub use report::AuditRun;
 pub use tiles::{encode_tiles, parse_tiles, StoreTree, Tiles, TreeHashes, TILES_FILE, TILE_LEAVES};
+pub use tlog::{
+    min_index, parse_tile_path, read_tile, tile_path, TileError, TileKind, TileRef,
+    ENTRY_BYTES_MAX, TILE_LEVEL_MAX, TILE_WIDTH,
+};
 
 pub use annal_storage::merkle::{empty_root, leaf_hash, node_hash, Hash};

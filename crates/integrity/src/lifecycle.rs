@@ -199,6 +199,13 @@ pub fn parse_lifecycle(path: &Path, bytes: &[u8]) -> Result<Vec<StoredRecord>, I
         .collect()
 }
 
+/// How many leading bytes of a lifecycle log are whole frames (a frame being appended, or
+/// torn by a crash, is left out): what may be copied elsewhere as the log.
+pub fn lifecycle_whole_bytes(path: &Path, bytes: &[u8]) -> Result<usize, IntegrityError> {
+    let frames = framed::parse(KIND, path, bytes)?;
+    Ok(frames.torn_at.map_or(bytes.len(), |t| t as usize))
+}
+
 /// The records of data directory `dir`'s lifecycle log (none when it has none).
 pub fn read_lifecycle(dir: &Path) -> Result<Vec<StoredRecord>, IntegrityError> {
     let path = dir.join(LIFECYCLE_LOG_FILE);

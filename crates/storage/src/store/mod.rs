@@ -312,6 +312,11 @@ impl Store {
         self.shared.committed.load(Ordering::Acquire)
     }
 
+    /// The first seq the trail holds: 0, or where pruning moved its start.
+    pub fn start(&self) -> u64 {
+        self.shared.segments.read().start.seq()
+    }
+
     /// What the writer has done since open: groups, batches, fdatasyncs.
     pub fn counters(&self) -> Counters {
         let c = &self.shared.counters;
