@@ -27,6 +27,7 @@ mod schemas;
 mod seeds;
 mod state;
 mod stream;
+mod tiles;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -119,6 +120,12 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/v1/proof/consistency", get(proofs::consistency))
         .route("/v1/retention", get(retention::status))
         .route("/v1/holds", get(retention::list_holds))
+        .route("/checkpoint", get(tiles::checkpoint))
+        .route(
+            "/tile/{*path}",
+            // Entry bundles SHOULD be compressed at the HTTP layer (gzip, as the client asks).
+            get(tiles::tile).layer(tower_http::compression::CompressionLayer::new().gzip(true)),
+        )
         .route_layer(with_role(Role::Auditor));
     let admin = Router::new()
         .route("/v1/retention/prune", post(retention::prune))

@@ -14,7 +14,7 @@ use crate::problem::Problem;
 use crate::respond::{blocking, json_response};
 use crate::state::AppState;
 
-fn notary(state: &AppState) -> Result<Arc<Notary>, Problem> {
+pub(crate) fn notary(state: &AppState) -> Result<Arc<Notary>, Problem> {
     state.notary.clone().ok_or_else(|| {
         Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,

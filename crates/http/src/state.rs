@@ -30,6 +30,8 @@ pub struct AppState {
     pub bucket_ack: Option<BucketAck>,
     /// Set when this server is a read replica: appends are refused (409), naming the primary.
     pub replica: Option<Arc<ReplicaInfo>>,
+    /// tlog-tiles tiles and entry bundles served lately (their bytes never change).
+    pub tiles: Arc<parking_lot::Mutex<annal_query::Lru<crate::tiles::TileKey, Arc<[u8]>>>>,
     /// Prunes and legal holds; None on a read replica.
     pub retention: Option<Arc<annal_retention::Retention>>,
     /// The configured `retention_days`.
@@ -74,6 +76,9 @@ impl AppState {
                 JSON_CACHE_BYTES,
             ))),
             notary: None,
+            tiles: Arc::new(parking_lot::Mutex::new(annal_query::Lru::new(
+                crate::tiles::TILE_CACHE_BYTES,
+            ))),
             bucket_ack: None,
             replica: None,
             retention: None,
