@@ -26,6 +26,7 @@ mod poll;
 mod remote;
 mod restore;
 mod ship;
+mod static_log;
 mod status;
 mod thread;
 mod tiered;
@@ -47,6 +48,7 @@ pub use poll::BACKOFF_MAX;
 pub use remote::{sha256_hex, Remote, UPLOAD_CHUNK_BYTES};
 pub use restore::{restore, Restored};
 pub use ship::{writer_id, Claim, Shipped, Shipper, MANIFESTS_KEPT};
+pub use static_log::{tile_key, StaticLog, CHECKPOINT_KEY, STATIC_OBJECTS_PER_ROUND_MAX};
 pub use status::{read_status, SyncStatus};
 pub use thread::{Eviction, ShipperThread, SnapshotSource, Waker};
 pub use tiered::{

@@ -100,11 +100,27 @@ impl Remote {
     /// their content itself. Any other ETag (none, a multipart or SSE-KMS one, another
     /// store's version tag) gets the full read-back.
     pub async fn put_checked(&self, key: &str, bytes: Bytes) -> Result<ObjectRef> {
+        self.put_checked_with(key, bytes, object_store::Attributes::new())
+            .await
+    }
+
+    /// [`Self::put_checked`] with HTTP attributes (content type, cache control, encoding)
+    /// that the bucket serves the object with.
+    pub async fn put_checked_with(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        attributes: object_store::Attributes,
+    ) -> Result<ObjectRef> {
         let want = ObjectRef::of(key, &bytes);
         let md5 = hex(&Md5::digest(&bytes));
+        let opts = object_store::PutOptions {
+            attributes,
+            ..Default::default()
+        };
         let put = self
             .store
-            .put(&self.path(key), PutPayload::from(bytes))
+            .put_opts(&self.path(key), PutPayload::from(bytes), opts)
             .await
             .map_err(self.request_error("upload", key))?;
         let confirmed = put.e_tag.as_deref().map(|t| t.trim_matches('"')) == Some(md5.as_str());

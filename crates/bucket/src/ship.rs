@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use annal_integrity::{
-    lifecycle_whole_bytes, parse_log, CHECKPOINT_LOG_FILE, DATA_PUBLIC_KEY_FILE,
+    lifecycle_whole_bytes, parse_log, Tiles, CHECKPOINT_LOG_FILE, DATA_PUBLIC_KEY_FILE,
     LIFECYCLE_LOG_FILE, TILES_FILE,
 };
 use annal_storage::{SealedRef, Snapshot, WalTail};
@@ -19,6 +19,7 @@ use crate::layout::{
 };
 use crate::manifest::{self, Manifest, ObjectRef, SealedEntry, TailEntry, TailPart};
 use crate::remote::{hex, sha256_hex, Remote, UPLOAD_CHUNK_BYTES};
+use crate::static_log::{StaticLog, CHECKPOINT_KEY};
 
 /// Manifest generations kept in the bucket. An object the newest manifest no longer names is
 /// deleted only once every kept manifest has stopped naming it, so a reader (a replica, a
@@ -54,12 +55,15 @@ pub struct Shipped {
     pub queued_bytes: u64,
     /// Base of the oldest sealed segment not yet uploaded.
     pub oldest_unuploaded_seal: Option<u64>,
+    /// True while the static tlog-tiles log lags the newest checkpoint (its tiles are
+    /// uploaded over several rounds).
+    pub static_log_pending: bool,
 }
 
 impl Shipped {
     /// True when the bucket holds everything the snapshot did.
     pub fn complete(&self) -> bool {
-        self.queued_bytes == 0
+        self.queued_bytes == 0 && !self.static_log_pending
     }
 }
 
@@ -76,6 +80,11 @@ pub struct Shipper {
     /// A manifest lists only those that continue its sealed segments without a gap; the others
     /// wait for the seal before them to be uploaded.
     tails: Vec<TailEntry>,
+    /// The bucket as a tlog-tiles log.
+    static_log: StaticLog,
+    /// The tree's tile roots and kept hashes, for the static log's tiles (opened at first use
+    /// and again after a prune).
+    tiles: Option<Tiles>,
 }
 
 /// This data directory's writer id, made on first use when `make` says so.
@@ -133,8 +142,15 @@ impl Shipper {
             last: Manifest::empty(&ours),
             retired: VecDeque::new(),
             tails: Vec::new(),
+            static_log: StaticLog::default(),
+            tiles: None,
             remote,
         };
+        let signed = match checkpoint_frames(dir)? {
+            Some(bytes) => parse_log(&dir.join(CHECKPOINT_LOG_FILE), &bytes)?.notes,
+            None => Vec::new(),
+        };
+        shipper.static_log = StaticLog::resume(&shipper.remote, &signed).await?;
         if let Some(m) = newest {
             if m.writer != ours && claim == Claim::Refuse {
                 return Err(BucketError::Fenced {
@@ -274,6 +290,7 @@ impl Shipper {
         if !next.same_contents(&self.last) {
             self.commit(next).await?;
         }
+        self.publish_static_log(snap, &mut done).await?;
         done.generation = self.last.generation;
         done.events = self.last.events;
         self.count_queued(snap, &tails, &mut done);
@@ -304,6 +321,43 @@ impl Shipper {
         self.tails.retain(|t| t.base >= start);
         next.start = start;
         next.events = next.events.max(start);
+        // Its kept hashes are read again from the new lifecycle log.
+        self.tiles = None;
+        Ok(())
+    }
+
+    /// Publishes the tiles and checkpoint of the newest checkpoint the snapshot holds.
+    async fn publish_static_log(&mut self, snap: &Snapshot, done: &mut Shipped) -> Result<()> {
+        let path = self.dir.join(CHECKPOINT_LOG_FILE);
+        let Some(bytes) = checkpoint_frames(&self.dir)? else {
+            return Ok(());
+        };
+        let notes = parse_log(&path, &bytes)?.notes;
+        let Some(newest) = notes.iter().rev().find(|n| n.checkpoint.size <= snap.end()) else {
+            return Ok(());
+        };
+        if newest.checkpoint.size <= self.static_log.published() {
+            return Ok(());
+        }
+        let tiles = match &mut self.tiles {
+            Some(t) => t,
+            None => self.tiles.insert(Tiles::open(&self.dir)?),
+        };
+        tiles.catch_up(snap)?;
+        let hashes = tiles.hashes();
+        let (objects, bytes) = self
+            .static_log
+            .publish(
+                &self.remote,
+                snap,
+                &hashes,
+                &newest.note,
+                newest.checkpoint.size,
+            )
+            .await?;
+        done.objects += objects;
+        done.bytes += bytes;
+        done.static_log_pending = self.static_log.published() < newest.checkpoint.size;
         Ok(())
     }
 
@@ -610,6 +664,7 @@ impl Shipper {
                 self.remote.delete(key).await?;
             }
             self.retired.retain(|(_, k)| !pruned.contains(k));
+            self.static_log.prune(&self.remote, next.start).await?;
         }
         let gone = self.last.keys();
         let kept = next.keys();
@@ -661,7 +716,10 @@ impl Shipper {
             }
         }
         for (key, _) in self.remote.list("").await? {
-            if !key.starts_with(crate::layout::MANIFEST_DIR) && !named.contains(&key) {
+            // The static log's tiles and checkpoint are no manifest's: they stay.
+            let static_log = key.starts_with("tile/") || key == CHECKPOINT_KEY;
+            if !key.starts_with(crate::layout::MANIFEST_DIR) && !static_log && !named.contains(&key)
+            {
                 self.remote.delete(&key).await?;
             }
         }
