@@ -182,7 +182,7 @@ pub fn hold(cmd: &HoldCommand) -> anyhow::Result<ExitCode> {
             filter,
         } => {
             let time = |flag: &str, v: &str| {
-                Timestamp::parse_date_or_time(v).map_err(|e| anyhow!("--{flag} {v:?}: {e}"))
+                Timestamp::parse_bound(v).map_err(|e| anyhow!("--{flag} {v:?}: {e}"))
             };
             let spec = HoldSpec {
                 from: time("from", from)?,

@@ -11,6 +11,9 @@ schemathesis generates as valid (positive) only; invalid (negative) cases are se
   or refuses them). A recursive schema could say so, but openapi-python-client 0.29.1 cannot
   read one (it drops the whole event model), so the document says it in words: a positive
   case's larger integer is sent as a string, as the server's error message asks.
+- A legal hold (`POST /v1/holds`) needs `from` before `to` and a `filter` that is a query
+  string of `GET /v1/events` naming real fields: a positive case's range is ordered and its
+  filter replaced by one that is (the document can give the filter only as a string).
 """
 
 from datetime import datetime, timedelta, timezone
@@ -58,6 +61,16 @@ def _fit_integers(value):
     return value
 
 
+def _fix_hold(hold):
+    times = sorted(t for t in (hold.get("from"), hold.get("to")) if isinstance(t, str))
+    if len(times) == 2 and times[0] != times[1]:
+        hold["from"], hold["to"] = times
+    else:
+        hold["from"], hold["to"] = "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"
+    if "filter" in hold:
+        hold["filter"] = "actor_id=contract&not.status=ok"
+
+
 @schemathesis.hook
 def before_call(ctx, case, **kwargs):
     if not _positive(case):
@@ -66,6 +79,9 @@ def before_call(ctx, case, **kwargs):
         for name in CURSORS:
             case.query.pop(name, None)
     body = case.body
+    if case.operation.path == "/v1/holds" and isinstance(body, dict):
+        _fix_hold(body)
+        return
     for event in body if isinstance(body, list) else [body]:
         _fix_time(event)
         if isinstance(event, dict) and "event_payload" in event:

@@ -3,7 +3,7 @@
 //! `annal` binary links no SQLite. Run one benchmark at a time, on an otherwise idle machine:
 //!
 //! ```sh
-//! cargo run --release -p annal-bench -- ingest|query|integrity|seal [--events N] [--dir DIR]
+//! cargo run --release -p annal-bench -- ingest|query|integrity|retention|seal [--events N] [--dir DIR]
 //! cargo run --release -p annal-bench -- bucket --endpoint http://127.0.0.1:5000 --url s3://bench
 //! ```
 
@@ -11,6 +11,7 @@ mod bucket;
 mod ingest;
 mod integrity;
 mod query;
+mod retention;
 mod seal;
 mod sqlite;
 mod util;
@@ -113,6 +114,16 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1000)]
         ship_interval_ms: u64,
     },
+    /// Pruning 30 of 90 days: time, bytes freed and kept per pruned event, the audit after;
+    /// tlog-tiles serving latency and throughput (level 0 cold and warm, bundles, level 1).
+    Retention {
+        /// Scratch directory (created, emptied and removed).
+        #[arg(long, default_value = "./annal-bench")]
+        dir: PathBuf,
+        /// Events to generate.
+        #[arg(long, default_value_t = 2_000_000)]
+        events: u64,
+    },
     /// Bytes/event and the time to read one record, across block sizes and zstd levels.
     Seal {
         /// Scratch directory.
@@ -159,6 +170,7 @@ fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
             ship_interval_ms,
         } => bucket::run(&dir, events, &url, &endpoint, ship_interval_ms),
         BenchCommand::Integrity { dir, events } => integrity::run(&dir, events),
+        BenchCommand::Retention { dir, events } => retention::run(&dir, events),
         BenchCommand::Query {
             dir,
             events,

@@ -126,18 +126,25 @@ pub struct PruneResultOut {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HoldIn {
-    /// Start of the held range of `created_at` (inclusive): a date or an RFC 3339 time.
-    #[schema(example = "2026-01-01")]
+    /// Start of the held range of `created_at` (inclusive): an RFC 3339 time (a date alone,
+    /// 2026-01-01, is taken too).
+    #[schema(format = DateTime, example = "2026-01-01T00:00:00Z")]
     pub(crate) from: String,
-    /// End of the held range (exclusive).
-    #[schema(example = "2026-02-01")]
+    /// End of the held range (exclusive); after `from`.
+    #[schema(format = DateTime, example = "2026-02-01T00:00:00Z")]
     pub(crate) to: String,
-    /// Narrowing filters, as a query string of `GET /v1/events` (`actor_id=alice&event_type=LoginFailed`).
+    /// Narrowing filters, as a query string of `GET /v1/events` (`actor_id=alice&event_type=LoginFailed`);
+    /// 400 when it names what is not a filter of that route.
     #[serde(default)]
-    #[schema(example = "actor_id=alice")]
+    #[schema(max_length = 1024, example = "actor_id=alice")]
     pub(crate) filter: String,
-    /// Why (the matter or case).
-    #[schema(min_length = 1, example = "case 2026-17")]
+    /// Why (the matter or case): not blank, at most 1,024 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 1024,
+        pattern = "\\S",
+        example = "case 2026-17"
+    )]
     pub(crate) reason: String,
 }
 
@@ -145,8 +152,13 @@ pub struct HoldIn {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseIn {
-    /// Why.
-    #[schema(min_length = 1, example = "case closed")]
+    /// Why: not blank, at most 1,024 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 1024,
+        pattern = "\\S",
+        example = "case closed"
+    )]
     pub(crate) reason: String,
 }
 
@@ -374,7 +386,7 @@ pub async fn place_hold(
     let r = retention(&state)?;
     let input: HoldIn = body_json(body)?;
     let time = |name: &str, v: &str| {
-        Timestamp::parse_date_or_time(v)
+        Timestamp::parse_bound(v)
             .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, format!("{name} {v:?}: {e}")))
     };
     let spec = HoldSpec {

@@ -8,8 +8,8 @@ use annal_query::{Engine, Filter, FilterBuilder, Query, Start};
 
 use crate::error::{Result, RetentionError};
 
-/// Longest reason or filter text a hold takes.
-pub const HOLD_TEXT_BYTES_MAX: usize = 4096;
+/// Longest reason or filter text a hold takes, in characters (at most 4 KiB of UTF-8).
+pub const HOLD_TEXT_CHARS_MAX: usize = 1024;
 
 /// A hold as placed, and its release if it was released.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,10 +76,10 @@ pub(crate) fn check_spec(spec: &HoldSpec, catalogs: &Catalogs) -> Result<()> {
         ));
     }
     for (what, text) in [("reason", &spec.reason), ("filter", &spec.filter)] {
-        if text.len() > HOLD_TEXT_BYTES_MAX {
+        let chars = text.chars().count();
+        if chars > HOLD_TEXT_CHARS_MAX {
             return Err(RetentionError::Invalid(format!(
-                "the hold's {what} is {} bytes; the limit is {HOLD_TEXT_BYTES_MAX}",
-                text.len()
+                "the hold's {what} is {chars} characters; the limit is {HOLD_TEXT_CHARS_MAX}"
             )));
         }
     }

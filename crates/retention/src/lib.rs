@@ -27,7 +27,7 @@ use parking_lot::Mutex;
 
 pub use error::{Result, RetentionError};
 pub use events::{lifecycle_event, CODE_HOLD_PLACED, CODE_HOLD_RELEASED, CODE_TRAIL_PRUNED};
-pub use holds::{holds, Hold, HoldSpec, HOLD_TEXT_BYTES_MAX};
+pub use holds::{holds, Hold, HoldSpec, HOLD_TEXT_CHARS_MAX};
 pub use plan::PrunePlan;
 
 /// Longest retention window accepted: 100 years.
@@ -97,10 +97,10 @@ impl Retention {
         reason: &str,
         by: &str,
     ) -> Result<ReleaseRecord> {
-        if reason.trim().is_empty() {
-            return Err(RetentionError::Invalid(
-                "releasing a hold needs a reason".into(),
-            ));
+        if reason.trim().is_empty() || reason.chars().count() > HOLD_TEXT_CHARS_MAX {
+            return Err(RetentionError::Invalid(format!(
+                "releasing a hold needs a reason of 1 to {HOLD_TEXT_CHARS_MAX} characters"
+            )));
         }
         let mut log = self.log.lock();
         let hold = holds(log.records())
