@@ -146,8 +146,41 @@ pub fn stats(place: &crate::place::DataArgs) -> anyhow::Result<ExitCode> {
     if let (Some(lo), Some(hi)) = (lo, hi) {
         println!("time range      {} .. {}", Timestamp(lo), Timestamp(hi));
     }
+    print_retention(&*opts.fs, data)?;
     crate::bucket::print_status(data)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where the trail starts, its prunes and its legal holds (nothing when it has none).
+fn print_retention(fs: &dyn annal_storage::Vfs, data: &Path) -> anyhow::Result<()> {
+    let start = annal_storage::TrailStart::read(fs, data)?;
+    let records = annal_integrity::read_lifecycle(data)?;
+    let holds = annal_retention::holds(&records);
+    let prunes: Vec<_> = records
+        .iter()
+        .filter_map(|r| match &r.record {
+            annal_integrity::LifecycleRecord::Prune(p) => Some(p),
+            _ => None,
+        })
+        .collect();
+    if let Some(last) = prunes.last() {
+        println!(
+            "trail start     seq {} ({} prunes; the last at {}, {}, by {})",
+            start.seq(),
+            prunes.len(),
+            Timestamp(last.at_ns),
+            last.policy,
+            last.by
+        );
+    }
+    if !holds.is_empty() {
+        let active = holds.iter().filter(|h| h.active()).count();
+        println!(
+            "legal holds     {active} active, {} released (annal hold list)",
+            holds.len() - active
+        );
+    }
+    Ok(())
 }
 
 /// Events and file bytes of `segments`.

@@ -61,7 +61,8 @@ pub struct Config {
     /// (unless held or newer than the newest signed checkpoint). None: kept for ever.
     #[serde(default)]
     pub retention_days: Option<u32>,
-    /// Seconds between the server's prunes when `retention_days` is set.
+    /// Seconds between the server's prunes when `retention_days` is set (the first one this
+    /// long after the start).
     #[serde(default = "prune_interval_default")]
     pub prune_interval_secs: u64,
 }

@@ -217,13 +217,15 @@ pub async fn serve(
     Ok(())
 }
 
-/// Prunes by `retention_days` now and every `every`, on the blocking pool. A failure is
-/// logged; the next turn tries again.
+/// Prunes by `retention_days` every `every`, the first time one `every` after the start (an
+/// operator who just set the policy has that long to place holds; a restart loop does not
+/// prune at every start), on the blocking pool. A failure is logged; the next turn tries again.
 async fn prune_on_schedule(state: AppState, days: u32, every: Duration) {
     let Some(retention) = state.retention.clone() else {
         return;
     };
     loop {
+        tokio::time::sleep(every).await;
         let (engine, notary, retention) = (
             state.engine.clone(),
             state.notary.clone(),
@@ -257,7 +259,6 @@ async fn prune_on_schedule(state: AppState, days: u32, every: Duration) {
             Ok(Err(e)) => tracing::error!("retention: the scheduled prune failed: {e}"),
             Err(e) => tracing::error!("retention: the scheduled prune panicked: {e}"),
         }
-        tokio::time::sleep(every).await;
     }
 }
 

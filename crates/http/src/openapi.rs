@@ -24,7 +24,7 @@ use crate::schemas::{
 #[openapi(
     info(
         title = "annal",
-        description = "Append-only, tamper-evident audit-event store. Native API under /v1; the file-transfer audit API, audit logs v2 and audit events v1 routes over the same store.\n\nOn every route a query parameter given with an empty value (from=) is refused (400; 422 on /v1/audit/events, as FastAPI answers): leave it out instead. Time bounds before 1970 or after 2262 are the store's first or last instant, and a range that ends before it starts matches nothing.",
+        description = "Append-only, tamper-evident audit-event store. Native API under /v1; the file-transfer audit API, audit logs v2 and audit events v1 routes over the same store.\n\nOn every route a query parameter given with an empty value (from=) is refused (400; 422 on /v1/audit/events, as FastAPI answers): leave it out instead. Time bounds before 1970 or after 2262 are the store's first or last instant, and a range that ends before it starts matches nothing.\n\nOnce retention pruned the oldest events, every query answer carries the header `Annal-Trail-Start: SEQ` (the first seq the trail holds: a range before it answers empty), and a pruned event or its proof answers 410. The C2SP tlog-tiles routes (`/checkpoint`, `/tile/…`) follow that spec and are not listed here.",
         version = "0.1.0"
     ),
     paths(

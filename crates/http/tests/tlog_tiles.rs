@@ -231,9 +231,11 @@ fn an_independent_tlog_client_verifies_the_tiles_before_and_after_a_prune() {
     assert_eq!(get(addr, "tile/0/1"), Err(400));
     stop();
 
-    // The server's schedule prunes at start: everything older than 40 days goes.
+    // The server's schedule prunes a second after the start: everything older than 40 days
+    // goes.
     let pruning = Config {
         retention_days: Some(40),
+        prune_interval_secs: 1,
         ..quick
     };
     let (addr, stop) = serve(dir.path(), pruning, key.as_bytes());

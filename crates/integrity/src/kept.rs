@@ -221,11 +221,14 @@ pub fn plan_kept(
             "the roots of tiles {first}..{last} are not known yet: catch the tiles up before pruning"
         ))
     })?;
-    let mut nodes = Vec::new();
-    for (level, index) in nodes_to_keep(checkpoints, to) {
-        if kept.nodes.contains_key(&(level, index)) {
-            continue;
-        }
+    // In leaf order, so that the subtrees of one tile are computed from one read of it.
+    let mut wanted: Vec<(u8, u64)> = nodes_to_keep(checkpoints, to)
+        .into_iter()
+        .filter(|node| !kept.nodes.contains_key(node))
+        .collect();
+    wanted.sort_by_key(|(level, index)| (index << level, *level));
+    let mut nodes = Vec::with_capacity(wanted.len());
+    for (level, index) in wanted {
         nodes.push((level, index, tree.subtree(index << level, 1 << level)?));
     }
     Ok(KeptPart::new(first as u64, new_roots, &nodes))
