@@ -13,25 +13,9 @@ use std::path::Path;
 use annal_integrity::{parse_log, Checkpoint, IntegrityError};
 use libfuzzer_sys::fuzz_target;
 
-const HEADER: usize = 16;
-const FRAME_HEADER: usize = 8;
-
-/// The bytes with the CRC of every frame that fits in the file recomputed.
-fn repaired(data: &[u8]) -> Option<Vec<u8>> {
-    let mut b = data.to_vec();
-    let mut at = HEADER;
-    while at + FRAME_HEADER <= b.len() {
-        let len = u32::from_le_bytes(b[at..at + 4].try_into().ok()?) as usize;
-        let body = at + FRAME_HEADER..at + FRAME_HEADER + len;
-        if body.end > b.len() {
-            break;
-        }
-        let crc = crc32fast::hash(&b[body.clone()]);
-        b[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
-        at = body.end;
-    }
-    (b != data).then_some(b)
-}
+#[path = "framed_repair.rs"]
+mod framed_repair;
+use framed_repair::{repaired, FRAME_HEADER, HEADER};
 
 fn check(bytes: &[u8]) {
     match parse_log(Path::new("checkpoints.log"), bytes) {

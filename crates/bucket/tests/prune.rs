@@ -110,37 +110,18 @@ fn a_prune_reaches_the_bucket_restore_and_replicas_and_the_static_log_verifies()
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mem = Arc::new(InMemory::new());
     let bucket = remote(&mem);
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), Options::default()).unwrap();
-    // Ten days, one sealed segment each (and today's active one).
-    let events = annal_gen::events(annal_gen::GenConfig {
-        count: 20_000,
-        days: 10,
-        seed: 3,
-        ..Default::default()
-    });
-    for chunk in events.chunks(200) {
-        store.append(chunk).unwrap();
-    }
-    store.wait_sealed().unwrap();
-    assert!(store.snapshot().sealed().len() >= 8);
-    let signer = NoteSigner::generate("t").unwrap();
-    std::fs::write(
-        dir.path().join(annal_integrity::DATA_PUBLIC_KEY_FILE),
-        signer.verifier().to_text(),
-    )
-    .unwrap();
-    let notary = Notary::open(dir.path(), signer, "t", &store.snapshot()).unwrap();
-    notary.sign(&store.snapshot()).unwrap();
-    let mut shipper = rt
-        .block_on(Shipper::claim(
-            bucket.clone(),
-            dir.path(),
-            &store.snapshot(),
-            Claim::Refuse,
-        ))
-        .unwrap();
-    ship_all(&rt, &mut shipper, &store);
+    let Synced {
+        dir,
+        store,
+        notary,
+        mut shipper,
+    } = synced_trail(
+        &rt,
+        &bucket,
+        20_000,
+        200,
+        NoteSigner::generate("t").unwrap(),
+    );
     let tiles = BucketTiles {
         remote: &bucket,
         rt: &rt,
@@ -250,28 +231,36 @@ fn a_prune_reaches_the_bucket_restore_and_replicas_and_the_static_log_verifies()
     store.close().unwrap();
 }
 
-/// The trail the fault runs prune: ten days of events, a signed checkpoint, all of it synced.
-struct Pruning {
-    _dir: tempfile::TempDir,
+/// A store of `count` generated events over ten days (one sealed segment a day, appended in
+/// batches of `batch`), a signed checkpoint of it (the public key beside it), all of it
+/// synced to `bucket`.
+struct Synced {
+    dir: tempfile::TempDir,
     store: Store,
     notary: Notary,
-    to: u64,
+    shipper: Shipper,
 }
 
-fn pruning_trail(rt: &tokio::runtime::Runtime, bucket: &Remote) -> Pruning {
+fn synced_trail(
+    rt: &tokio::runtime::Runtime,
+    bucket: &Remote,
+    count: u64,
+    batch: usize,
+    signer: NoteSigner,
+) -> Synced {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), Options::default()).unwrap();
     let events = annal_gen::events(annal_gen::GenConfig {
-        count: 3_000,
+        count,
         days: 10,
         seed: 5,
         ..Default::default()
     });
-    for chunk in events.chunks(50) {
+    for chunk in events.chunks(batch) {
         store.append(chunk).unwrap();
     }
     store.wait_sealed().unwrap();
-    let signer = NoteSigner::from_private_text(fixed_key()).unwrap();
+    assert!(store.snapshot().sealed().len() >= 8);
     std::fs::write(
         dir.path().join(annal_integrity::DATA_PUBLIC_KEY_FILE),
         signer.verifier().to_text(),
@@ -288,12 +277,11 @@ fn pruning_trail(rt: &tokio::runtime::Runtime, bucket: &Remote) -> Pruning {
         ))
         .unwrap();
     ship_all(rt, &mut shipper, &store);
-    let to = store.snapshot().sealed()[4].end();
-    Pruning {
-        _dir: dir,
+    Synced {
+        dir,
         store,
         notary,
-        to,
+        shipper,
     }
 }
 
@@ -314,7 +302,14 @@ fn prune_and_ship(
     when: &str,
 ) -> Vec<String> {
     let bucket = Remote::new(faulty.clone(), support::PREFIX, support::URL, "memory");
-    let t = pruning_trail(rt, &bucket);
+    let t = synced_trail(
+        rt,
+        &bucket,
+        3_000,
+        50,
+        NoteSigner::from_private_text(fixed_key()).unwrap(),
+    );
+    let to = t.store.snapshot().sealed()[4].end();
     let mut log = LifecycleLog::open(t.store.dir()).unwrap();
     let who = PruneBy {
         policy: "manual".into(),
@@ -322,7 +317,7 @@ fn prune_and_ship(
         reason: String::new(),
         at_ns: 1,
     };
-    prune_store(&t.store, &mut log, t.to, &who, &|| {
+    prune_store(&t.store, &mut log, to, &who, &|| {
         t.notary.reload_kept(t.store.dir())
     })
     .unwrap();
@@ -353,7 +348,7 @@ fn prune_and_ship(
         match done {
             Ok(d) if d.complete() => {
                 let m = shipper.as_ref().unwrap().manifest();
-                assert_eq!(m.start, t.to, "{when}");
+                assert_eq!(m.start, to, "{when}");
                 return failed;
             }
             Ok(_) => {}

@@ -14,36 +14,15 @@ use annal_model::Catalogs;
 use annal_query::Engine;
 use annal_storage::{FaultyFs, Options, Store};
 
-/// A server on an ephemeral port: the engine, the address, the stop switch and the thread.
-type Running = (
-    Arc<Engine>,
-    std::net::SocketAddr,
-    tokio::sync::oneshot::Sender<()>,
-    std::thread::JoinHandle<Result<(), annal_http::ServeError>>,
-);
+mod support;
 
 /// Serves `store` on an ephemeral port.
-fn serve(store: Store) -> Running {
+fn serve(store: Store) -> (Arc<Engine>, support::Running) {
     let engine =
         Arc::new(Engine::new(store, IndexOptions::default(), Catalogs::builtin()).unwrap());
     let config = Config::default();
     let state = AppState::new(engine.clone(), &config).unwrap();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = std::thread::spawn(move || {
-        runtime.block_on(annal_http::serve(
-            "127.0.0.1:0".parse().unwrap(),
-            state,
-            &config,
-            async {
-                let _ = stop_rx.await;
-            },
-            move |addr| addr_tx.send(addr).unwrap(),
-        ))
-    });
-    let addr = addr_rx.recv().unwrap();
-    (engine, addr, stop_tx, server)
+    (engine, support::serve(state, config))
 }
 
 #[test]
@@ -60,7 +39,8 @@ fn a_full_append_queue_answers_429_with_retry_after() {
         },
     )
     .unwrap();
-    let (engine, addr, stop_tx, server) = serve(store);
+    let (engine, running) = serve(store);
+    let addr = running.addr;
     let url = format!("http://{addr}/v1/events");
     let clients: Vec<_> = (0..8)
         .map(|i| {
@@ -103,8 +83,7 @@ fn a_full_append_queue_answers_429_with_retry_after() {
         accepted as u64,
         "a refused batch stores nothing"
     );
-    stop_tx.send(()).unwrap();
-    server.join().unwrap().unwrap();
+    running.stop();
 }
 
 #[test]
@@ -115,7 +94,8 @@ fn a_full_disk_answers_507_and_appends_resume_when_space_returns() {
         fs: Arc::new(fs.clone()),
         ..Options::default()
     };
-    let (engine, addr, stop_tx, server) = serve(Store::open(dir.path(), opts).unwrap());
+    let (engine, running) = serve(Store::open(dir.path(), opts).unwrap());
+    let addr = running.addr;
     let url = format!("http://{addr}/v1/events");
     let append = |id: &str| {
         let body = format!(r#"[{{"event_type":"t","id":"{id}"}},{{"event_type":"t"}}]"#);
@@ -156,6 +136,5 @@ fn a_full_disk_answers_507_and_appends_resume_when_space_returns() {
         "no seq lost to the full disk: {body}"
     );
     assert_eq!(engine.store().len(), 4);
-    stop_tx.send(()).unwrap();
-    server.join().unwrap().unwrap();
+    running.stop();
 }

@@ -11,6 +11,8 @@ use annal_model::Catalogs;
 use annal_query::Engine;
 use annal_storage::{Options, Store};
 
+mod support;
+
 const PRIMARY: &str = "s3://trails/eu/prod";
 
 #[test]
@@ -27,21 +29,8 @@ fn a_replica_refuses_appends_naming_the_primary_and_serves_reads() {
         .with_replica(ReplicaInfo {
             primary: PRIMARY.into(),
         });
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = std::thread::spawn(move || {
-        runtime.block_on(annal_http::serve(
-            "127.0.0.1:0".parse().unwrap(),
-            state,
-            &config,
-            async {
-                let _ = stop_rx.await;
-            },
-            move |addr| addr_tx.send(addr).unwrap(),
-        ))
-    });
-    let addr = addr_rx.recv().unwrap();
+    let running = support::serve(state, config);
+    let addr = running.addr;
 
     for (ct, body) in [
         ("application/json", r#"{"event_type":"t","id":"a"}"#),
@@ -75,6 +64,5 @@ fn a_replica_refuses_appends_naming_the_primary_and_serves_reads() {
     assert!(matches!(r, Err(ureq::Error::Status(404, _))), "{r:?}");
     assert!(!dir.path().join(annal_integrity::DATA_KEY_FILE).exists());
 
-    stop_tx.send(()).unwrap();
-    server.join().unwrap().unwrap();
+    running.stop();
 }

@@ -15,6 +15,8 @@ use annal_model::{Catalogs, Event, TextField, Timestamp, NANOS_PER_DAY};
 use annal_query::Engine;
 use annal_retention::Retention;
 use annal_storage::{Options, Store};
+
+mod support;
 use tlog_tiles::{
     check_record, check_tree, prove_record, prove_tree, record_hash, Checkpoint, Error, Tile,
     TileHashReader, TileReader,
@@ -129,27 +131,8 @@ fn serve(dir: &std::path::Path, config: Config, signer: &[u8]) -> (SocketAddr, i
         .unwrap()
         .with_notary(notary)
         .with_retention(retention);
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = std::thread::spawn(move || {
-        runtime
-            .block_on(annal_http::serve(
-                "127.0.0.1:0".parse().unwrap(),
-                state,
-                &config,
-                async {
-                    let _ = stop_rx.await;
-                },
-                move |addr| addr_tx.send(addr).unwrap(),
-            ))
-            .unwrap();
-    });
-    let addr = addr_rx.recv().unwrap();
-    (addr, move || {
-        stop_tx.send(()).unwrap();
-        server.join().unwrap();
-    })
+    let running = support::serve(state, config);
+    (running.addr, move || running.stop())
 }
 
 fn json(addr: SocketAddr, path: &str) -> serde_json::Value {

@@ -112,6 +112,35 @@ fn check_everything(
     assert_eq!(report.pruned.last().map_or(0, |p| p.to_seq), snap.start());
 }
 
+/// A store with `days` days of events (checkpoints signed as they grow), its notary and key,
+/// the checkpoints, and the randomness that made them.
+struct Trail {
+    dir: tempfile::TempDir,
+    store: Store,
+    notary: Notary,
+    key: NoteVerifier,
+    checkpoints: Vec<Checkpoint>,
+    rng: Rng,
+}
+
+fn trail(seed: u64, days: u64) -> Trail {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    let signer = NoteSigner::generate("prune-test").unwrap();
+    let key = signer.verifier();
+    let notary = Notary::open(dir.path(), signer, "prune-test", &store.snapshot()).unwrap();
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let checkpoints = grow(&store, &notary, &mut rng, 0..days);
+    Trail {
+        dir,
+        store,
+        notary,
+        key,
+        checkpoints,
+        rng,
+    }
+}
+
 fn key_of(key: &NoteVerifier) -> AuditOptions {
     AuditOptions {
         public_key: Some(key.clone()),
@@ -131,13 +160,14 @@ fn who() -> PruneBy {
 #[test]
 fn random_prunes_keep_every_proof() {
     for seed in 1..=4u64 {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), Options::default()).unwrap();
-        let signer = NoteSigner::generate("prune-test").unwrap();
-        let key = signer.verifier();
-        let notary = Notary::open(dir.path(), signer, "prune-test", &store.snapshot()).unwrap();
-        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        let mut checkpoints = grow(&store, &notary, &mut rng, 0..10);
+        let Trail {
+            dir,
+            store,
+            notary,
+            key,
+            mut checkpoints,
+            mut rng,
+        } = trail(seed, 10);
         let mut log = LifecycleLog::open(dir.path()).unwrap();
         for round in 0..4u64 {
             let snap = store.snapshot();
@@ -184,13 +214,14 @@ fn random_prunes_keep_every_proof() {
 
 #[test]
 fn a_prune_interrupted_before_removal_verifies_and_is_finished() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), Options::default()).unwrap();
-    let signer = NoteSigner::generate("t").unwrap();
-    let key = signer.verifier();
-    let notary = Notary::open(dir.path(), signer, "t", &store.snapshot()).unwrap();
-    let mut rng = Rng(77);
-    let checkpoints = grow(&store, &notary, &mut rng, 0..6);
+    let Trail {
+        dir,
+        store,
+        notary,
+        key,
+        checkpoints,
+        mut rng,
+    } = trail(77, 6);
     let to = store.snapshot().sealed()[2].end();
     let mut log = LifecycleLog::open(dir.path()).unwrap();
     let err = prune_store(&store, &mut log, to, &who(), &|| {
@@ -245,13 +276,13 @@ fn check_everything_but_the_start(store: &Store, notary: &Notary, checkpoints: &
 
 #[test]
 fn a_forged_kept_hash_fails_the_audit() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), Options::default()).unwrap();
-    let signer = NoteSigner::generate("t").unwrap();
-    let key = signer.verifier();
-    let notary = Notary::open(dir.path(), signer, "t", &store.snapshot()).unwrap();
-    let mut rng = Rng(5);
-    grow(&store, &notary, &mut rng, 0..8);
+    let Trail {
+        dir,
+        store,
+        notary,
+        key,
+        ..
+    } = trail(5, 8);
     let to = store.snapshot().sealed()[4].end();
     let mut log = LifecycleLog::open(dir.path()).unwrap();
     prune_store(&store, &mut log, to, &who(), &|| {
