@@ -11,9 +11,11 @@ schemathesis generates as valid (positive) only; invalid (negative) cases are se
   or refuses them). A recursive schema could say so, but openapi-python-client 0.29.1 cannot
   read one (it drops the whole event model), so the document says it in words: a positive
   case's larger integer is sent as a string, as the server's error message asks.
-- A legal hold (`POST /v1/holds`) needs `from` before `to` and a `filter` that is a query
-  string of `GET /v1/events` naming real fields: a positive case's range is ordered and its
-  filter replaced by one that is (the document can give the filter only as a string).
+- A legal hold (`POST /v1/holds`) needs `from` before `to` once both are taken into the
+  store's 1970 to 2262 (a hold that holds nothing is refused), and a `filter` that is a query
+  string of `GET /v1/events` naming real fields: a positive case's range is ordered and kept
+  within those years, and its filter replaced by one that is (the document can give the
+  filter only as a string).
 """
 
 from datetime import datetime, timedelta, timezone
@@ -61,10 +63,22 @@ def _fit_integers(value):
     return value
 
 
+LATEST = datetime(2262, 4, 11, tzinfo=timezone.utc)
+
+
+def _instant(text):
+    try:
+        t = datetime.fromisoformat(text.replace("z", "Z"))
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return t if t.tzinfo is not None and EARLIEST <= t < LATEST else None
+
+
 def _fix_hold(hold):
-    times = sorted(t for t in (hold.get("from"), hold.get("to")) if isinstance(t, str))
-    if len(times) == 2 and times[0] != times[1]:
-        hold["from"], hold["to"] = times
+    times = sorted((_instant(hold.get(k)), hold.get(k)) for k in ("from", "to")
+                   if _instant(hold.get(k)) is not None)
+    if len(times) == 2 and times[0][0] < times[1][0]:
+        hold["from"], hold["to"] = times[0][1], times[1][1]
     else:
         hold["from"], hold["to"] = "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"
     if "filter" in hold:

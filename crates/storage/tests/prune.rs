@@ -160,3 +160,98 @@ fn removing_a_retained_segment_by_hand_is_still_found() {
         report.problems
     );
 }
+
+/// Builds the four-day store on `fs` (closed), returning the events by seq.
+fn four_days_on(dir: &std::path::Path, fs: &annal_storage::FaultyFs) -> Vec<Event> {
+    let opts = Options {
+        fs: std::sync::Arc::new(fs.clone()),
+        ..Options::default()
+    };
+    let store = Store::open(dir, opts).unwrap();
+    let mut all = Vec::new();
+    for day in 0..=4 {
+        let batch: Vec<Event> = (0..100).map(|n| event(day, n)).collect();
+        store.append(&batch).unwrap();
+        all.extend(batch);
+    }
+    store.wait_sealed().unwrap();
+    store.close().unwrap();
+    all
+}
+
+#[test]
+fn every_step_of_a_prune_can_fail_or_lose_power_and_leave_the_old_or_the_new_start() {
+    use annal_storage::{FaultyFs, StepFault};
+    let opts = |fs: &FaultyFs| Options {
+        fs: std::sync::Arc::new(fs.clone()),
+        ..Options::default()
+    };
+    // The clean run: how many steps building takes, and those of the prune after it.
+    let fs = FaultyFs::new();
+    fs.trace_steps();
+    let dir = tempfile::tempdir().unwrap();
+    four_days_on(dir.path(), &fs);
+    let built = fs.steps_taken();
+    let store = Store::open(dir.path(), opts(&fs)).unwrap();
+    let opened = fs.steps_taken();
+    store.prune_to(200).unwrap();
+    let prune_steps = fs.steps()[opened as usize..].to_vec();
+    store.close().unwrap();
+    assert!(built > 0 && !prune_steps.is_empty());
+
+    let mut runs = 0;
+    for (i, step) in prune_steps.iter().enumerate() {
+        for power_loss in [false, true] {
+            let what = format!(
+                "prune step {} ({:?} {}){}",
+                i + 1,
+                step.op,
+                step.path.file_name().unwrap_or_default().to_string_lossy(),
+                if power_loss { " then power loss" } else { "" }
+            );
+            let dir = tempfile::tempdir().unwrap();
+            let fs = FaultyFs::new();
+            let events = four_days_on(dir.path(), &fs);
+            let store = Store::open(dir.path(), opts(&fs)).unwrap();
+            fs.fail_step(fs.steps_taken() + 1 + i as u64, StepFault::Fail);
+            let pruned = store.prune_to(200);
+            assert_eq!(fs.fired(), 1, "{what}: the fault never fired");
+            assert!(pruned.is_err(), "{what}: a failed step must fail the prune");
+            drop(store);
+            if power_loss {
+                fs.freeze();
+                fs.power_loss(i as u64).unwrap();
+            }
+            let store = Store::open(dir.path(), Options::default())
+                .unwrap_or_else(|e| panic!("{what}: the store does not reopen: {e}"));
+            let snap = store.snapshot();
+            assert!(
+                snap.start() == 0 || snap.start() == 200,
+                "{what}: starts at {}",
+                snap.start()
+            );
+            assert_eq!(snap.end(), 500, "{what}");
+            let mut seen = Vec::new();
+            snap.scan(0, u64::MAX, |seq, e| {
+                seen.push((seq, e));
+                true
+            })
+            .unwrap();
+            assert_eq!(seen.len() as u64, 500 - snap.start(), "{what}");
+            for (seq, e) in seen {
+                assert_eq!(e, events[seq as usize], "{what}: event {seq} changed");
+            }
+            // The prune can be done again; the trail verifies either way.
+            store.prune_to(200).unwrap();
+            store.close().unwrap();
+            let report = verify_dir(&OsFs, dir.path(), &|_| {}).unwrap();
+            assert!(report.ok(), "{what}: {:?}", report.problems);
+            assert_eq!(report.start, 200, "{what}");
+            runs += 1;
+        }
+    }
+    println!(
+        "prune fault steps: {} steps, {runs} faulted runs",
+        prune_steps.len()
+    );
+}
