@@ -136,7 +136,7 @@ fn random_holds_and_prunes_follow_the_rules_and_keep_every_proof() {
                         from: Timestamp(from),
                         to: Timestamp(to),
                         filter: actor.map(|a| format!("actor_id={a}")).unwrap_or_default(),
-                        reason: format!("{what}"),
+                        reason: what.clone(),
                         by: "oracle".into(),
                     };
                     let h = retention.place_hold(&engine, &spec).unwrap();
