@@ -96,9 +96,8 @@ pub fn parse_tile_path(rest: &str) -> Result<TileRef, TileError> {
     let kind = match kind {
         "entries" => TileKind::Entries,
         l => {
-            let level: u8 = l
-                .parse()
-                .ok()
+            let level: u8 = digits(l)
+                .and_then(|l| l.parse().ok())
                 .filter(|v| *v <= TILE_LEVEL_MAX && (l == "0" || !l.starts_with('0')))
                 .ok_or_else(|| {
                     bad("the level must be a number from 0 to 63 without leading zeroes")
@@ -108,9 +107,8 @@ pub fn parse_tile_path(rest: &str) -> Result<TileRef, TileError> {
     };
     let (index_part, width) = match rest.split_once(".p/") {
         Some((n, w)) => {
-            let width: u64 = w
-                .parse()
-                .ok()
+            let width: u64 = digits(w)
+                .and_then(|w| w.parse().ok())
                 .filter(|v| (1..TILE_WIDTH).contains(v) && !w.starts_with('0'))
                 .ok_or_else(|| {
                     bad("a partial width must be a number from 1 to 255 without leading zeroes")
@@ -120,6 +118,10 @@ pub fn parse_tile_path(rest: &str) -> Result<TileRef, TileError> {
         None => (rest, TILE_WIDTH),
     };
     let groups: Vec<&str> = index_part.split('/').collect();
+    if groups.len() > 1 && groups[0] == "x000" {
+        // One index, one path: 777 is `777`, never `x000/777`.
+        return Err(bad("the index must not start with an x000 group"));
+    }
     let mut index: u64 = 0;
     for (i, g) in groups.iter().enumerate() {
         let last = i + 1 == groups.len();
@@ -136,6 +138,11 @@ pub fn parse_tile_path(rest: &str) -> Result<TileRef, TileError> {
             .ok_or_else(|| bad("the index is too large"))?;
     }
     Ok(TileRef { kind, index, width })
+}
+
+/// `text` when it is one or more ASCII digits (no sign: `+1` is not a level).
+fn digits(text: &str) -> Option<&str> {
+    (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())).then_some(text)
 }
 
 /// The path of a tile after `tile/` (the inverse of [`parse_tile_path`]).
@@ -321,6 +328,10 @@ mod tests {
             "0/000.p/07",
             "x/000",
             "0",
+            "1/x000/777",
+            "+1/000",
+            "0/000.p/+5",
+            "entries/+01",
         ] {
             assert!(parse_tile_path(bad).is_err(), "{bad} was taken");
         }
