@@ -92,12 +92,6 @@ fn open(place: &DataArgs) -> anyhow::Result<(Engine, Retention, annal_http::Conf
     Ok((engine, retention, config))
 }
 
-fn time_text(ns: i64) -> String {
-    let mut out = String::new();
-    Timestamp(ns).write_rfc3339(&mut out);
-    out
-}
-
 fn print_plan(plan: &PrunePlan, removed: bool) {
     let verb = if removed { "pruned" } else { "would prune" };
     if plan.segments.is_empty() {
@@ -114,7 +108,7 @@ fn print_plan(plan: &PrunePlan, removed: bool) {
             plan.segments.len(),
             plan.bytes,
             plan.policy,
-            time_text(plan.cutoff.0)
+            Timestamp(plan.cutoff.0)
         );
         for s in &plan.segments {
             let (lo, hi) = s.time_range.unwrap_or((0, 0));
@@ -123,8 +117,8 @@ fn print_plan(plan: &PrunePlan, removed: bool) {
                 s.path.display(),
                 s.base,
                 s.base + s.count,
-                time_text(lo),
-                time_text(hi)
+                Timestamp(lo),
+                Timestamp(hi)
             );
         }
     }
@@ -156,17 +150,17 @@ fn hold_line(h: &Hold) -> String {
     let p = &h.placed;
     let state = match &h.released {
         None => "active".to_string(),
-        Some(r) => format!("released {} by {} ({})", time_text(r.at_ns), r.by, r.reason),
+        Some(r) => format!("released {} by {} ({})", Timestamp(r.at_ns), r.by, r.reason),
     };
     format!(
         "{}  {}  created {} .. {}  filter {:?}  reason {:?}  placed {} by {}",
         p.id,
         state,
-        time_text(p.from_ns),
-        time_text(p.to_ns),
+        Timestamp(p.from_ns),
+        Timestamp(p.to_ns),
         p.filter,
         p.reason,
-        time_text(p.at_ns),
+        Timestamp(p.at_ns),
         p.by
     )
 }
@@ -196,8 +190,8 @@ pub fn hold(cmd: &HoldCommand) -> anyhow::Result<ExitCode> {
             println!(
                 "placed {}: events created {} .. {}{} are kept until it is released",
                 placed.id,
-                time_text(placed.from_ns),
-                time_text(placed.to_ns),
+                Timestamp(placed.from_ns),
+                Timestamp(placed.to_ns),
                 if filter.is_empty() {
                     String::new()
                 } else {

@@ -162,21 +162,15 @@ pub struct ReleaseIn {
     pub(crate) reason: String,
 }
 
-fn rfc3339(ns: i64) -> String {
-    let mut out = String::new();
-    Timestamp(ns).write_rfc3339(&mut out);
-    out
-}
-
 fn prune_out(p: &PruneRecord) -> PruneOut {
     PruneOut {
         prune: p.number,
         from_seq: p.from_seq,
         to_seq: p.to_seq,
         segments: p.segments,
-        events_created_from: rfc3339(p.time_min_ns),
-        events_created_to: rfc3339(p.time_max_ns),
-        at: rfc3339(p.at_ns),
+        events_created_from: Timestamp(p.time_min_ns).to_string(),
+        events_created_to: Timestamp(p.time_max_ns).to_string(),
+        at: Timestamp(p.at_ns).to_string(),
         policy: p.policy.clone(),
         by: p.by.clone(),
         reason: p.reason.clone(),
@@ -188,14 +182,14 @@ fn hold_out(h: &Hold) -> HoldOut {
     HoldOut {
         id: p.id.clone(),
         active: h.active(),
-        from: rfc3339(p.from_ns),
-        to: rfc3339(p.to_ns),
+        from: Timestamp(p.from_ns).to_string(),
+        to: Timestamp(p.to_ns).to_string(),
         filter: p.filter.clone(),
         reason: p.reason.clone(),
         placed_by: p.by.clone(),
-        placed_at: rfc3339(p.at_ns),
+        placed_at: Timestamp(p.at_ns).to_string(),
         released_by: h.released.as_ref().map(|r| r.by.clone()),
-        released_at: h.released.as_ref().map(|r| rfc3339(r.at_ns)),
+        released_at: h.released.as_ref().map(|r| Timestamp(r.at_ns).to_string()),
         release_reason: h.released.as_ref().map(|r| r.reason.clone()),
     }
 }
@@ -208,7 +202,7 @@ fn plan_out(plan: &PrunePlan, dry_run: bool) -> PruneResultOut {
         events: plan.events(),
         segments: plan.segments.len() as u64,
         bytes: plan.bytes,
-        cutoff: rfc3339(plan.cutoff.0),
+        cutoff: Timestamp(plan.cutoff.0).to_string(),
         policy: plan.policy.clone(),
         kept_because: plan.kept_because.clone(),
     }

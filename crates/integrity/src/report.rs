@@ -25,12 +25,6 @@ pub struct AuditRun<'a> {
     pub seconds: f64,
 }
 
-fn rfc3339(ns: i64) -> String {
-    let mut out = String::new();
-    annal_model::Timestamp(ns).write_rfc3339(&mut out);
-    out
-}
-
 /// Writes text through a closure: reports are formatted, not built as strings.
 struct Text<F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result>(F);
 
@@ -70,8 +64,8 @@ impl AuditReport {
             "trail_start": d.start,
             "pruned": self.pruned.iter().map(|p| json!({
                 "prune": p.number, "from_seq": p.from_seq, "to_seq": p.to_seq, "segments": p.segments,
-                "at": rfc3339(p.at_ns), "policy": p.policy, "by": p.by, "reason": p.reason,
-                "events_created_from": rfc3339(p.time_min_ns), "events_created_to": rfc3339(p.time_max_ns),
+                "at": annal_model::Timestamp(p.at_ns).to_string(), "policy": p.policy, "by": p.by, "reason": p.reason,
+                "events_created_from": annal_model::Timestamp(p.time_min_ns).to_string(), "events_created_to": annal_model::Timestamp(p.time_max_ns).to_string(),
             })).collect::<Vec<_>>(),
             "kept_hashes_checked": self.kept_hashes,
             "checkpoints_stored": tally(&self.stored),
@@ -114,10 +108,10 @@ impl AuditReport {
                 p.from_seq,
                 p.to_seq,
                 p.segments,
-                rfc3339(p.time_min_ns),
-                rfc3339(p.time_max_ns),
+                annal_model::Timestamp(p.time_min_ns),
+                annal_model::Timestamp(p.time_max_ns),
                 p.number,
-                rfc3339(p.at_ns),
+                annal_model::Timestamp(p.at_ns),
                 p.policy,
                 p.by,
                 if p.reason.is_empty() { String::new() } else { format!(": {}", p.reason) }
