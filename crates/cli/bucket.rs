@@ -155,6 +155,12 @@ pub fn start_uploader(
     Ok(Some(thread))
 }
 
+/// How the server reads `uploader`'s state for `/v1/trail` and `/metrics`.
+pub fn status_of(uploader: &ShipperThread) -> annal_http::BucketStatus {
+    let read = uploader.status_reader();
+    Arc::new(move || read())
+}
+
 /// How appends wait for `uploader` when they are acknowledged only once in the bucket.
 pub fn ack_of(uploader: &ShipperThread, url: &str) -> annal_http::BucketAck {
     let wake = uploader.waker();

@@ -34,8 +34,43 @@ pub const DEFAULT_DATA_DIR: &str = "./annal-data";
     about = "Append-only, tamper-evident audit-event store"
 )]
 struct Cli {
+    /// Log lines on standard error as text, or as one JSON object per line (each HTTP answer
+    /// with its request id, route, status and latency). Default level: warn for text, info
+    /// for JSON; RUST_LOG overrides either.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (tracing-subscriber's JSON format, with the request's span).
+    Json,
+}
+
+/// Starts logging to standard error in `format`.
+fn init_logs(format: LogFormat) {
+    let default_level = match format {
+        LogFormat::Text => "warn",
+        LogFormat::Json => "info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| default_level.into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
 #[derive(Subcommand)]
@@ -147,13 +182,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match try_main(Cli::parse()) {
+    let cli = Cli::parse();
+    init_logs(cli.log_format);
+    match try_main(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("annal: {e:#}");

@@ -84,6 +84,10 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         }
         _ => state,
     };
+    let state = match &uploader {
+        Some(up) => state.with_bucket_status(crate::bucket::status_of(up)),
+        None => state,
+    };
     if state.keys.is_empty() {
         eprintln!("annal serve: no API keys configured: development mode, every route open, loopback only");
     }
@@ -98,7 +102,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         |addr| {
             use std::io::Write;
             println!(
-                "annal serving {} ({} events) on http://{addr}  (API docs: http://{addr}/api/audit/swagger/)",
+                "annal serving {} ({} events) on http://{addr}  (console: http://{addr}/ ; API docs: http://{addr}/api/audit/swagger/)",
                 data.display(),
                 engine.store().len()
             );

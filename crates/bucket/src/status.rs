@@ -34,6 +34,9 @@ pub struct SyncStatus {
     pub last_error: Option<String>,
     /// When it happened.
     pub last_error_ms: Option<u64>,
+    /// Rounds that failed since the process started.
+    #[serde(default)]
+    pub failed_rounds: u64,
     /// Sealed segments that live only in the bucket (`local_bytes_max`).
     pub evicted_segments: u64,
     /// True when another writer holds the prefix: this one stopped uploading.

@@ -104,6 +104,12 @@ impl ShipperThread {
         self.shared.status.lock().clone()
     }
 
+    /// Reads the uploader's state, for code that does not own the thread.
+    pub fn status_reader(&self) -> impl Fn() -> SyncStatus + Send + Sync + 'static {
+        let shared = self.shared.clone();
+        move || shared.status.lock().clone()
+    }
+
     /// Acknowledged events the bucket holds, updated after every commit.
     pub fn shipped(&self) -> watch::Receiver<u64> {
         self.shared.shipped.subscribe()
@@ -269,6 +275,7 @@ impl Runner {
         let mut st = self.shared.status.lock();
         st.last_error = Some(e.to_string());
         st.last_error_ms = Some(now_ms());
+        st.failed_rounds += 1;
         st.fenced = fatal;
         st.updated_ms = now_ms();
     }

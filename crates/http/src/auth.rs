@@ -26,6 +26,16 @@ pub enum Role {
 }
 
 impl Role {
+    /// The role's name, as the configuration spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Producer => "producer",
+            Role::Reader => "reader",
+            Role::Auditor => "auditor",
+            Role::Admin => "admin",
+        }
+    }
+
     /// True when this role may do what `needed` allows.
     pub fn allows(self, needed: Role) -> bool {
         match needed {
@@ -123,6 +133,57 @@ pub fn role_of(keys: &[ApiKey], headers: &HeaderMap) -> Option<(Role, String)> {
     found
 }
 
+/// 401 with the header that tells a client which scheme to use.
+fn unauthorized() -> Response {
+    let mut r = Problem::new(
+        StatusCode::UNAUTHORIZED,
+        "a valid API key is required (X-API-Key or Authorization: Bearer)",
+    )
+    .into_response();
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    r
+}
+
+/// Who a key is: what `GET /v1/whoami` answers.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct WhoamiOut {
+    /// What the key may do: `producer`, `reader`, `auditor` or `admin` (`admin` in
+    /// development mode).
+    role: String,
+    /// The key's name in the configuration (`development` in development mode).
+    name: String,
+    /// True when no keys are configured: every route is open (loopback only).
+    development_mode: bool,
+}
+
+/// `GET /v1/whoami`: the role and name of the key presented, so a client (the console) can
+/// offer only what the key may do.
+#[utoipa::path(get, path = "/v1/whoami", tag = "operation",
+    security(()),
+    responses(
+        (status = 200, description = "The key's role and name", body = WhoamiOut),
+        (status = 401, description = "No key, or a key that is not configured", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn whoami(State(keys): State<Arc<[ApiKey]>>, headers: HeaderMap) -> Response {
+    let (role, name, development_mode) = if keys.is_empty() {
+        (Role::Admin, "development".to_string(), true)
+    } else {
+        match role_of(&keys, &headers) {
+            Some((role, name)) => (role, name, false),
+            None => return unauthorized(),
+        }
+    };
+    let out = WhoamiOut {
+        role: role.as_str().to_string(),
+        name,
+        development_mode,
+    };
+    axum::Json(out).into_response()
+}
+
 /// Middleware: the request needs `needed`. In development mode (no keys) everything passes.
 pub async fn require(
     State((keys, needed)): State<(Arc<[ApiKey]>, Role)>,
@@ -133,18 +194,7 @@ pub async fn require(
         return next.run(req).await;
     }
     match role_of(&keys, req.headers()) {
-        None => {
-            let mut r = Problem::new(
-                StatusCode::UNAUTHORIZED,
-                "a valid API key is required (X-API-Key or Authorization: Bearer)",
-            )
-            .into_response();
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer"),
-            );
-            r
-        }
+        None => unauthorized(),
         Some((role, name)) if !role.allows(needed) => Problem::new(
             StatusCode::FORBIDDEN,
             format!("key {name:?} has role {role:?}; this route needs {needed:?}"),

@@ -65,6 +65,52 @@ pub struct Config {
     /// long after the start).
     #[serde(default = "prune_interval_default")]
     pub prune_interval_secs: u64,
+    /// Seconds between the server's audits of its trail (the first at start).
+    #[serde(default = "verify_interval_default")]
+    pub verify_interval_secs: u64,
+    /// Who may read `/metrics`, and where (`[metrics]`).
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// Who may read `/metrics`, and where.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// What `/metrics` on the main address needs: a role, or `open` for no key.
+    #[serde(default)]
+    pub access: MetricsAccess,
+    /// A second address that serves only `/metrics`, without a key: for a scraper on a
+    /// network the API is not served on.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+}
+
+/// What reading `/metrics` on the main address needs.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsAccess {
+    /// No key.
+    Open,
+    /// A reader's key (or an auditor's or admin's): the default.
+    #[default]
+    Reader,
+    /// An auditor's or admin's key.
+    Auditor,
+    /// An admin's key.
+    Admin,
+}
+
+impl MetricsAccess {
+    /// The role needed; None when open.
+    pub fn role(self) -> Option<Role> {
+        match self {
+            MetricsAccess::Open => None,
+            MetricsAccess::Reader => Some(Role::Reader),
+            MetricsAccess::Auditor => Some(Role::Auditor),
+            MetricsAccess::Admin => Some(Role::Admin),
+        }
+    }
 }
 
 /// Default seconds between scheduled prunes: hourly.
@@ -97,6 +143,9 @@ fn checkpoint_default() -> u64 {
 fn prune_interval_default() -> u64 {
     PRUNE_SECONDS_DEFAULT
 }
+fn verify_interval_default() -> u64 {
+    crate::scrub::VERIFY_SECONDS_DEFAULT
+}
 
 impl Default for Config {
     fn default() -> Self {
@@ -113,6 +162,8 @@ impl Default for Config {
             object_store: None,
             retention_days: None,
             prune_interval_secs: PRUNE_SECONDS_DEFAULT,
+            verify_interval_secs: crate::scrub::VERIFY_SECONDS_DEFAULT,
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -156,6 +207,7 @@ impl Config {
             || config.request_timeout_secs == 0
             || config.checkpoint_interval_secs == 0
             || config.prune_interval_secs == 0
+            || config.verify_interval_secs == 0
         {
             return Err(invalid("limits must be above zero".into()));
         }

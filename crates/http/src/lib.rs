@@ -13,9 +13,13 @@
 
 mod auth;
 mod config;
+mod console;
+mod facts;
 mod fuzzing;
 mod listen;
+mod metrics;
 mod native;
+mod observe;
 mod openapi;
 mod params;
 mod problem;
@@ -24,10 +28,12 @@ mod respond;
 mod retention;
 mod routes;
 mod schemas;
+mod scrub;
 mod seeds;
 mod state;
 mod stream;
 mod tiles;
+mod trail;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,14 +48,20 @@ use axum::Router;
 
 pub use auth::{generate_key, key_entry_toml, key_hash_hex, ApiKey, Role};
 pub use config::{
-    Config, ConfigError, KeyEntry, BODY_BYTES_DEFAULT, CHECKPOINT_SECONDS_DEFAULT, QUERY_BYTES_MAX,
-    QUERY_PARAMS_MAX, REQUEST_SECONDS_DEFAULT, STREAMS_MAX_DEFAULT,
+    Config, ConfigError, KeyEntry, MetricsAccess, MetricsConfig, BODY_BYTES_DEFAULT,
+    CHECKPOINT_SECONDS_DEFAULT, QUERY_BYTES_MAX, QUERY_PARAMS_MAX, REQUEST_SECONDS_DEFAULT,
+    STREAMS_MAX_DEFAULT,
 };
+pub use console::CONSOLE_DIR_ENV;
 pub use fuzzing::{parse_route_query, QUERY_ROUTES};
 pub use listen::{CONNECTIONS_MAX, HEADER_READ_SECONDS};
+pub use observe::REQUEST_ID_HEADER;
 pub use openapi::{document, ApiDoc};
 pub use problem::{Problem, ProblemItem, READ_ONLY_REPLICA};
-pub use state::{AppState, BucketAck, ReplicaInfo, BUCKET_ACK_WAIT, JSON_CACHE_BYTES};
+pub use scrub::{verify_once, VerifyOutcome, VERIFY_SECONDS_DEFAULT};
+pub use state::{
+    AppState, BucketAck, BucketStatus, ReplicaInfo, BUCKET_ACK_WAIT, JSON_CACHE_BYTES,
+};
 
 use crate::auth::require;
 use crate::routes::{OPEN_ROUTES, UNTIMED_ROUTES};
@@ -103,6 +115,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/v1/events/histogram", get(native::histogram))
         .route("/v1/events/{key}", get(native::get_one))
         .route("/v1/catalog", get(native::catalog))
+        .route("/v1/trail", get(trail::trail))
         .route("/api/Audit", get(seeds::file_transfer::audit))
         .route("/api/v2/audit_logs", get(seeds::audit_logs_v2::audit_logs))
         .route(
@@ -142,13 +155,29 @@ pub fn router(state: AppState, config: &Config) -> Router {
             state.clone(),
             trail_start_header,
         ));
+    let metrics = match config.metrics.access.role() {
+        Some(role) => Router::new()
+            .route("/metrics", get(trail::metrics))
+            .route_layer(with_role(role)),
+        None => Router::new().route("/metrics", get(trail::metrics)),
+    };
+    let [healthz_route, whoami_route] = OPEN_ROUTES;
+    let open = Router::new()
+        .route(healthz_route, get(native::healthz))
+        .route(
+            whoami_route,
+            get(auth::whoami).with_state(state.keys.clone()),
+        )
+        .route("/", get(console::index))
+        .route("/console/{file}", get(console::asset));
     let timeout = Duration::from_secs(config.request_timeout_secs);
     let bounded = Router::new()
         .merge(produce)
         .merge(read)
         .merge(audit)
         .merge(admin)
-        .route(OPEN_ROUTES[0], get(native::healthz))
+        .merge(metrics)
+        .merge(open)
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
@@ -173,16 +202,19 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .fallback(native::not_found)
         // After every route: it applies to the routes registered so far.
         .method_not_allowed_fallback(native::method_not_allowed)
-        // One INFO line per response (method, path, status, latency): `RUST_LOG=info`.
-        .layer(
-            tower_http::trace::TraceLayer::new_for_http()
-                .make_span_with(
-                    tower_http::trace::DefaultMakeSpan::new().level(tracing::Level::INFO),
-                )
-                .on_response(
-                    tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),
-                ),
-        )
+        // Layered last, so it wraps every route (each knows its pattern by now) and fallback.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ))
+        .with_state(state)
+}
+
+/// The router of the separate metrics address (`[metrics] listen`): `/metrics` alone, open.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(trail::metrics))
+        .fallback(native::not_found)
         .with_state(state)
 }
 
@@ -213,7 +245,29 @@ pub async fn serve(
         let every = Duration::from_secs(config.prune_interval_secs);
         tokio::spawn(prune_on_schedule(state.clone(), days, every));
     }
-    listen::serve_router(listener, router(state, config), shutdown).await;
+    tokio::spawn(scrub::verify_on_schedule(
+        state.engine.clone(),
+        state.verifications.clone(),
+        Duration::from_secs(config.verify_interval_secs),
+    ));
+    tokio::spawn(keep_indexes(state.engine.clone()));
+    let shutdown = futures_shared(shutdown);
+    if let Some(addr) = config.metrics.listen {
+        let metrics_listener = tokio::net::TcpListener::bind(addr).await?;
+        tracing::info!(
+            "serving /metrics also on http://{}",
+            metrics_listener.local_addr()?
+        );
+        let (router, mut stop) = (metrics_router(state.clone()), shutdown.clone());
+        tokio::spawn(listen::serve_router(metrics_listener, router, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }));
+    }
+    let mut stop = shutdown.clone();
+    listen::serve_router(listener, router(state, config), async move {
+        let _ = stop.wait_for(|s| *s).await;
+    })
+    .await;
     Ok(())
 }
 
@@ -258,6 +312,40 @@ async fn prune_on_schedule(state: AppState, days: u32, every: Duration) {
             ),
             Ok(Err(e)) => tracing::error!("retention: the scheduled prune failed: {e}"),
             Err(e) => tracing::error!("retention: the scheduled prune panicked: {e}"),
+        }
+    }
+}
+
+/// A shutdown future shared by several listeners: a watch that turns true when it resolves.
+fn futures_shared(
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+/// How often the indexes are caught up with the trail.
+const INDEX_POLL: Duration = Duration::from_secs(1);
+
+/// Keeps the indexes caught up with appends and seals, so the first query after a seal
+/// does not pay for building the segment's index, and `annal_index_lag_events` stays near
+/// zero. A failure is logged; the next query reports it to its client.
+async fn keep_indexes(engine: Arc<Engine>) {
+    loop {
+        tokio::time::sleep(INDEX_POLL).await;
+        let e = engine.clone();
+        let lagging = e.indexer().lag(&e.store().snapshot()) > 0;
+        if !lagging {
+            continue;
+        }
+        match tokio::task::spawn_blocking(move || e.view().map(|_| ())).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::warn!("indexing the trail failed: {err}"),
+            Err(err) => tracing::error!("indexing the trail panicked: {err}"),
         }
     }
 }

@@ -35,6 +35,9 @@ use crate::schemas::{
         crate::native::histogram,
         crate::native::catalog,
         crate::native::healthz,
+        crate::auth::whoami,
+        crate::trail::trail,
+        crate::trail::metrics,
         crate::stream::stream,
         crate::stream::export,
         crate::seeds::file_transfer::audit,
@@ -56,7 +59,9 @@ use crate::schemas::{
         ValidationError, HTTPValidationError, Problem, ProblemItem, StreamMessage,
         annal_integrity::json::InclusionJson, annal_integrity::json::ConsistencyJson,
         crate::retention::RetentionOut, crate::retention::PruneOut, crate::retention::HoldOut,
-        crate::retention::PruneResultOut, crate::retention::HoldIn, crate::retention::ReleaseIn
+        crate::retention::PruneResultOut, crate::retention::HoldIn, crate::retention::ReleaseIn,
+        crate::auth::WhoamiOut, crate::trail::TrailOut, crate::trail::SegmentsOut,
+        crate::trail::TrailCheckpointOut, crate::trail::TrailVerifyOut, crate::trail::TrailBucketOut
     )),
     servers((url = "/", description = "This server (the document's own origin)")),
     modifiers(&Security, &FieldParams, &LayerResponses, &Exact),

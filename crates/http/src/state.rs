@@ -9,6 +9,8 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::auth::ApiKey;
 use crate::config::Config;
+use crate::metrics::RequestMetrics;
+use crate::scrub::Verifications;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -36,7 +38,18 @@ pub struct AppState {
     pub retention: Option<Arc<annal_retention::Retention>>,
     /// The configured `retention_days`.
     pub retention_days: Option<u32>,
+    /// Answers counted by route and status, and their latency.
+    pub metrics: Arc<RequestMetrics>,
+    /// The server's own audits of the trail.
+    pub verifications: Arc<Verifications>,
+    /// The uploader's state, when a bucket is configured.
+    pub bucket_status: Option<BucketStatus>,
+    /// The most live streams served at once (`streams_max`).
+    pub streams_max: usize,
 }
+
+/// Reads the uploader's state (it lives in the uploader's thread).
+pub type BucketStatus = Arc<dyn Fn() -> annal_bucket::SyncStatus + Send + Sync>;
 
 /// What a read replica says about its role.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,6 +96,10 @@ impl AppState {
             replica: None,
             retention: None,
             retention_days: config.retention_days,
+            metrics: Arc::new(RequestMetrics::default()),
+            verifications: Arc::new(Verifications::default()),
+            bucket_status: None,
+            streams_max: config.streams_max,
         })
     }
 
@@ -90,6 +107,18 @@ impl AppState {
     pub fn with_bucket_ack(mut self, ack: BucketAck) -> AppState {
         self.bucket_ack = Some(ack);
         self
+    }
+
+    /// The same state, reporting the uploader's state in `/v1/trail` and `/metrics`.
+    pub fn with_bucket_status(mut self, status: BucketStatus) -> AppState {
+        self.bucket_status = Some(status);
+        self
+    }
+
+    /// Live streams being served now.
+    pub fn stream_clients(&self) -> u64 {
+        self.streams_max
+            .saturating_sub(self.streams.available_permits()) as u64
     }
 
     /// The same state, serving as a read replica of `info.primary`.

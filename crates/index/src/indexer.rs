@@ -224,6 +224,27 @@ impl Indexer {
         assemble(&st, snapshot)
     }
 
+    /// Events of `snapshot` no index covers yet (built at the next [`view`](Self::view)),
+    /// without doing any of that work.
+    pub fn lag(&self, snapshot: &Snapshot) -> u64 {
+        let st = self.state.lock();
+        let sealed: u64 = snapshot
+            .sealed()
+            .iter()
+            .filter(|seg| !st.sealed.contains_key(&seg.base()))
+            .map(|seg| seg.count())
+            .sum();
+        let unsealed: u64 = snapshot
+            .unsealed()
+            .into_iter()
+            .map(|(base, count)| {
+                let done = st.unsealed.get(&base).map_or(0, |m| m.read().len());
+                count.saturating_sub(done)
+            })
+            .sum();
+        sealed + unsealed
+    }
+
     fn path(&self, base: u64) -> PathBuf {
         self.dir.join(index_file_name(base))
     }

@@ -82,6 +82,33 @@ pub fn audit(
     opts: &AuditOptions,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<AuditReport, annal_storage::StorageError> {
+    audit_with(fs, dir, opts, |vopts| {
+        verify_dir_with(fs, dir, vopts, progress)
+    })
+}
+
+/// [`audit`] of a running store: the data checked is a snapshot (see
+/// [`annal_storage::verify_snapshot`]), so appends and seals going on are not mistaken for
+/// damage. `snapshot` is called after the checkpoint log is read, so the snapshot holds
+/// every tree a checkpoint read signed.
+pub fn audit_snapshot(
+    fs: &dyn Vfs,
+    dir: &Path,
+    snapshot: impl FnOnce() -> annal_storage::Snapshot,
+    opts: &AuditOptions,
+) -> Result<AuditReport, annal_storage::StorageError> {
+    audit_with(fs, dir, opts, |vopts| {
+        Ok(annal_storage::verify_snapshot(&snapshot(), vopts, &|_| {}))
+    })
+}
+
+/// The audit, with `verify_data` checking the data files for the tree sizes asked.
+fn audit_with(
+    fs: &dyn Vfs,
+    dir: &Path,
+    opts: &AuditOptions,
+    verify_data: impl FnOnce(&VerifyOptions) -> Result<VerifyReport, annal_storage::StorageError>,
+) -> Result<AuditReport, annal_storage::StorageError> {
     let mut report = AuditReport::default();
     let mut claims = Vec::new();
     let log_path = dir.join(CHECKPOINT_LOG_FILE);
@@ -153,7 +180,7 @@ pub fn audit(
         roots_at,
         time_range: opts.time_range,
     };
-    report.data = verify_dir_with(fs, dir, &vopts, progress)?;
+    report.data = verify_data(&vopts)?;
     let pruned = PrunedTree::check(fs, dir, &kept, &mut report);
     let verdicts: Vec<Verdict> = signed
         .iter()

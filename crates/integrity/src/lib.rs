@@ -39,7 +39,7 @@ pub use proof::{
 
 pub use error::{IntegrityError, Result};
 
-pub use audit::{audit, AuditOptions, AuditReport, Tally};
+pub use audit::{audit, audit_snapshot, AuditOptions, AuditReport, Tally};
 pub use bundle::{
     verify_bundle, BundleReport, BundleWriter, Manifest, BUNDLE_FORMAT, BUNDLE_VERSION,
 };

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use annal_model::encode_record;
 use annal_storage::merkle::{empty_root, Hash};
@@ -43,6 +44,16 @@ pub struct Signed {
     pub checkpoint: Checkpoint,
     /// The signed note, as served.
     pub note: Arc<str>,
+    /// When it was signed, as near as this process knows: for a note read from the log at
+    /// open (or adopted from a primary's log), when the log was last written.
+    pub at: SystemTime,
+}
+
+/// When the checkpoint log of `dir` was last written (the epoch if it cannot be read).
+fn log_written_at(dir: &Path) -> SystemTime {
+    std::fs::metadata(dir.join(CHECKPOINT_LOG_FILE))
+        .and_then(|m| m.modified())
+        .unwrap_or(UNIX_EPOCH)
 }
 
 struct State {
@@ -120,6 +131,7 @@ impl Notary {
                 Some(Signed {
                     checkpoint: cp.clone(),
                     note: stored.note.into(),
+                    at: log_written_at(dir),
                 })
             }
         };
@@ -234,6 +246,7 @@ impl Notary {
         let signed = Signed {
             checkpoint,
             note: note.into(),
+            at: SystemTime::now(),
         };
         st.latest = Some(signed.clone());
         Ok(Some(signed))
@@ -293,7 +306,7 @@ fn adopt(
     let path = dir.join(CHECKPOINT_LOG_FILE);
     let seen = std::fs::metadata(&path)
         .ok()
-        .map(|m| (m.len(), m.modified().unwrap_or(std::time::UNIX_EPOCH)));
+        .map(|m| (m.len(), m.modified().unwrap_or(UNIX_EPOCH)));
     if seen != st.seen {
         // The follower replaces the whole file (a rename), so it is read again whole.
         let adopted = st.latest.as_ref().map_or(0, |l| l.checkpoint.size);
@@ -338,6 +351,7 @@ fn adopt(
     st.latest = Some(Signed {
         checkpoint: cp,
         note: stored.note.into(),
+        at: st.seen.map_or_else(|| log_written_at(dir), |(_, at)| at),
     });
     Ok(st.latest.clone())
 }

@@ -40,6 +40,7 @@ pub mod merkle;
 mod rng;
 mod sealed;
 mod store;
+mod telemetry;
 mod verify;
 mod vfs;
 pub mod wal;
@@ -51,10 +52,14 @@ pub use rng::{env_u64, seeded, XorShift64};
 pub use sealed::{id_hash, BlockMeta, SealOptions, SealedRef, SealedSegment};
 pub use store::{
     Appended, Counters, Durability, Options, PendingAppend, SegmentInfo, SegmentKind, Snapshot,
-    Store, TrailStart, WalTail, APPEND_EVENTS_MAX, GROUP_BYTES_MAX, QUEUE_REQUESTS_DEFAULT,
-    SEAL_QUEUE_MAX, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN, TRAIL_START_FILE,
+    Store, Telemetry, TrailStart, WalTail, APPEND_EVENTS_MAX, GROUP_BYTES_MAX,
+    QUEUE_REQUESTS_DEFAULT, SEAL_QUEUE_MAX, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MAX,
+    SEGMENT_BYTES_MIN, TRAIL_START_FILE,
 };
-pub use verify::{inspect_dir, verify_dir, verify_dir_with, Problem, VerifyOptions, VerifyReport};
+pub use telemetry::{AtomicHistogram, HistogramSnapshot, GROUP_EVENTS_BOUNDS, SYNC_NANOS_BOUNDS};
+pub use verify::{
+    inspect_dir, verify_dir, verify_dir_with, verify_snapshot, Problem, VerifyOptions, VerifyReport,
+};
 #[cfg(feature = "fault-injection")]
 pub use vfs::{FaultOp, FaultyFs, Step, StepFault, STEPS_TRACED_MAX};
 pub use vfs::{OsFs, VFile, Vfs};

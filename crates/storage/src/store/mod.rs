@@ -37,6 +37,9 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::error::{Result, StorageError};
 use crate::sealed::SealOptions;
+use crate::telemetry::{
+    AtomicHistogram, HistogramSnapshot, GROUP_EVENTS_BOUNDS, SYNC_NANOS_BOUNDS,
+};
 use crate::vfs::{OsFs, Vfs};
 use idempotency::ContentDigest;
 use segment::{Segments, WalSegment};
@@ -160,11 +163,28 @@ impl Shared {
     }
 }
 
-#[derive(Default)]
 struct AtomicCounters {
     groups: AtomicU64,
     batches: AtomicU64,
     syncs: AtomicU64,
+    events: AtomicU64,
+    bytes: AtomicU64,
+    sync_nanos: AtomicHistogram,
+    group_events: AtomicHistogram,
+}
+
+impl Default for AtomicCounters {
+    fn default() -> AtomicCounters {
+        AtomicCounters {
+            groups: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            syncs: AtomicU64::new(0),
+            events: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            sync_nanos: AtomicHistogram::new(SYNC_NANOS_BOUNDS),
+            group_events: AtomicHistogram::new(GROUP_EVENTS_BOUNDS),
+        }
+    }
 }
 
 /// What the writer has done since the store was opened.
@@ -176,6 +196,25 @@ pub struct Counters {
     pub batches: u64,
     /// fdatasync calls on the write-ahead log.
     pub syncs: u64,
+    /// Events written to the write-ahead log (duplicates answered from the store are not).
+    pub events: u64,
+    /// Bytes written to the write-ahead log: batch frames with their headers.
+    pub bytes: u64,
+}
+
+/// The writer's counters with its histograms and queue, for metrics.
+#[derive(Clone, Debug)]
+pub struct Telemetry {
+    /// The counters.
+    pub counters: Counters,
+    /// fdatasync latency of the write-ahead log, in nanoseconds.
+    pub sync_nanos: HistogramSnapshot,
+    /// Events per committed group.
+    pub group_events: HistogramSnapshot,
+    /// Append requests waiting for the writer.
+    pub queue_depth: usize,
+    /// The most that may wait before appends are refused ([`Options::queue_requests`]).
+    pub queue_capacity: usize,
 }
 
 /// What a segment is, for [`SegmentInfo`].
@@ -312,6 +351,11 @@ impl Store {
         self.shared.committed.load(Ordering::Acquire)
     }
 
+    /// The file layer the store reads and writes through.
+    pub fn fs(&self) -> &Arc<dyn Vfs> {
+        &self.shared.opts.fs
+    }
+
     /// The first seq the trail holds: 0, or where pruning moved its start.
     pub fn start(&self) -> u64 {
         self.shared.segments.read().start.seq()
@@ -324,6 +368,20 @@ impl Store {
             groups: c.groups.load(Ordering::Relaxed),
             batches: c.batches.load(Ordering::Relaxed),
             syncs: c.syncs.load(Ordering::Relaxed),
+            events: c.events.load(Ordering::Relaxed),
+            bytes: c.bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The counters, histograms and queue depth of the writer, for metrics.
+    pub fn telemetry(&self) -> Telemetry {
+        let c = &self.shared.counters;
+        Telemetry {
+            counters: self.counters(),
+            sync_nanos: c.sync_nanos.snapshot(),
+            group_events: c.group_events.snapshot(),
+            queue_depth: self.tx.as_ref().map_or(0, |tx| tx.len()),
+            queue_capacity: self.shared.opts.queue_requests.max(1),
         }
     }
 

@@ -210,7 +210,11 @@ fn sync_active(shared: &Shared, st: &mut WriterState) {
 /// fdatasync of an active segment. A failure poisons the log: the kernel may already have
 /// dropped the dirty pages, so retrying as if nothing happened could acknowledge lost data.
 fn sync_log(shared: &Shared, st: &mut WriterState, seg: &WalSegment) -> Result<()> {
-    if let Err(e) = seg.file.sync_data() {
+    let started = Instant::now();
+    let synced = seg.file.sync_data();
+    let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    shared.counters.sync_nanos.record(nanos);
+    if let Err(e) = synced {
         poison(shared, format!("fdatasync {}: {e}", seg.path.display()));
         return Err(StorageError::io("fdatasync", &seg.path)(e));
     }
@@ -239,6 +243,8 @@ fn commit_group(
     seal_tx: &Sender<Arc<WalSegment>>,
 ) {
     shared.counters.groups.fetch_add(1, Ordering::Relaxed);
+    let events: usize = group.iter().map(|r| r.records.len()).sum();
+    shared.counters.group_events.record(events as u64);
     let snapshot = shared.snapshot();
     // Ids of events below this seq are found through the snapshot's sealed id tables; the
     // writer's own map must keep every id above it for as long as this group runs.
@@ -555,6 +561,10 @@ fn write_batch(
         return Err(StorageError::io("write", &seg.path)(e));
     }
     st.dirty = true;
+    let c = &shared.counters;
+    c.events
+        .fetch_add(st.offsets.len() as u64, Ordering::Relaxed);
+    c.bytes.fetch_add(frame.len() as u64, Ordering::Relaxed);
     let must_sync = match shared.opts.durability {
         Durability::EveryBatch => true,
         Durability::Interval(d) => st.last_sync.elapsed() >= d,
