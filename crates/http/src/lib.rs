@@ -247,6 +247,7 @@ pub async fn serve(
     }
     tokio::spawn(scrub::verify_on_schedule(
         state.engine.clone(),
+        state.notary.clone(),
         state.verifications.clone(),
         Duration::from_secs(config.verify_interval_secs),
     ));

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use annal_integrity::{audit_snapshot, AuditOptions, CHECKPOINT_LOG_FILE};
+use annal_integrity::{audit_snapshot, AuditOptions, Notary, NoteVerifier, CHECKPOINT_LOG_FILE};
 use annal_query::Engine;
 
 /// Default seconds between the server's audits: every 6 hours (the first runs at start).
@@ -66,8 +66,9 @@ impl Verifications {
     }
 }
 
-/// Audits the trail of `engine` once, on this thread.
-pub fn verify_once(engine: &Engine) -> VerifyOutcome {
+/// Audits the trail of `engine` once, on this thread, checking signatures with `key` (the
+/// server's own; None: the data directory's `checkpoint.pub`).
+pub fn verify_once(engine: &Engine, key: Option<NoteVerifier>) -> VerifyOutcome {
     let started = Instant::now();
     let store = engine.store();
     let mut attempt = 0;
@@ -78,7 +79,10 @@ pub fn verify_once(engine: &Engine) -> VerifyOutcome {
             &**store.fs(),
             store.dir(),
             || store.snapshot(),
-            &AuditOptions::default(),
+            &AuditOptions {
+                public_key: key.clone(),
+                ..AuditOptions::default()
+            },
         );
         let moved = (store.start(), checkpoint_log_len(engine)) != before;
         let outcome = match report {
@@ -129,12 +133,13 @@ fn summary(problems: &[String]) -> String {
 /// Audits at once, then every `every`, on the blocking pool; logs each outcome.
 pub async fn verify_on_schedule(
     engine: Arc<Engine>,
+    notary: Option<Arc<Notary>>,
     verifications: Arc<Verifications>,
     every: Duration,
 ) {
     loop {
-        let e = engine.clone();
-        match tokio::task::spawn_blocking(move || verify_once(&e)).await {
+        let (e, key) = (engine.clone(), notary.as_ref().and_then(|n| n.verifier()));
+        match tokio::task::spawn_blocking(move || verify_once(&e, key)).await {
             Ok(outcome) => {
                 match &outcome.error {
                     None => tracing::info!(
