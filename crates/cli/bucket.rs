@@ -158,7 +158,7 @@ pub fn start_uploader(
 /// How the server reads `uploader`'s state for `/v1/trail` and `/metrics`.
 pub fn status_of(uploader: &ShipperThread) -> annal_http::BucketStatus {
     let read = uploader.status_reader();
-    Arc::new(move || read())
+    Arc::new(read)
 }
 
 /// How appends wait for `uploader` when they are acknowledged only once in the bucket.
