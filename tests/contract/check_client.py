@@ -24,7 +24,7 @@ from annal_client.api.events import (
 )
 from annal_client.api.file_transfer_audit_api import audit
 from annal_client.api.integrity import checkpoint, consistency, inclusion
-from annal_client.api.operation import healthz
+from annal_client.api.operation import healthz, metrics, trail, whoami
 from annal_client.models import (
     AppendResult,
     AuditEventListResponse,
@@ -41,6 +41,8 @@ from annal_client.models import (
     InclusionJson,
     Problem,
     StreamMessage,
+    TrailOut,
+    WhoamiOut,
 )
 from annal_client.models.histogram_interval import HistogramInterval
 
@@ -69,6 +71,9 @@ expect(
 )
 expect("GET /v1/catalog", catalog.sync(client=client), CatalogsOut)
 expect("GET /healthz", healthz.sync(client=client), str)
+expect("GET /v1/whoami", whoami.sync(client=client), WhoamiOut)
+expect("GET /v1/trail", trail.sync(client=client), TrailOut)
+expect("GET /metrics", metrics.sync(client=client), str)
 expect("GET /api/Audit", audit.sync(client=client, page_size=5), AuditPage)
 expect("GET /api/v2/audit_logs", audit_logs.sync(client=client, pagesize=5), AuditLogsPage)
 expect("GET /v1/audit/events", audit_events.sync(client=client, limit=5), AuditEventListResponse)
