@@ -227,11 +227,14 @@ pub fn verify_dir_with(
     Ok(report)
 }
 
-/// Verifies the segments of `snap` as `opts` asks: the sealed segments and the published
+/// Verifies the segments of `snap` as `opts` asks: its sealed segments, each opened again
+/// from `fs` (so every byte on disk is checked, header, tables and footer too, not the layout
+/// read when the store opened it) and held against the snapshot's own copy, and the published
 /// bytes of the unsealed logs it holds open. Unlike [`verify_dir_with`] this is safe while the
 /// store runs: a seal or an append in progress is not in the snapshot, so it cannot be
 /// mistaken for damage.
 pub fn verify_snapshot(
+    fs: &dyn Vfs,
     snap: &Snapshot,
     opts: &VerifyOptions,
     progress: &(dyn Fn(u64) + Sync),
@@ -244,11 +247,15 @@ pub fn verify_snapshot(
     let mut plan = Vec::new();
     let mut tree = Some(start.frontier().clone());
     for seg in snap.sealed() {
+        let on_disk = open_sealed(fs, seg.path(), seg.base()).and_then(|disk| {
+            same_as_opened(&disk, seg)?;
+            Ok(Arc::new(disk))
+        });
         plan.push(Planned {
             path: seg.path().to_path_buf(),
             base: seg.base(),
             bytes: seg.file_bytes(),
-            sealed: Some(Ok(seg.clone())),
+            sealed: Some(on_disk),
             wal: None,
             start: tree.take(),
         });
@@ -269,6 +276,21 @@ pub fn verify_snapshot(
     report.bytes = plan.iter().map(|p| p.bytes).sum();
     verify_plan(&plan, Some(start), opts, progress, &mut report);
     report
+}
+
+/// A sealed file opened again must be the segment the store opened: same events, same root.
+fn same_as_opened(disk: &SealedSegment, opened: &SealedSegment) -> std::result::Result<(), Problem> {
+    if disk.end() == opened.end() && disk.root() == opened.root() {
+        return Ok(());
+    }
+    let msg = format!(
+        "the file on disk holds seqs {}..{} with another root than the segment the store opened ({}..{}): it was replaced or altered",
+        disk.base(),
+        disk.end(),
+        opened.base(),
+        opened.end()
+    );
+    Err(Problem::at(disk.path(), None, Some(opened.base()), msg))
 }
 
 /// Checks every planned file into `report`: sealed ones on every core, then the unsealed
