@@ -142,7 +142,9 @@ function drawAxes(svg, { t0, t1, x, y, yMax, yStep, width, interval }) {
   for (let i = 0; i <= buckets; i += every) {
     const t = t0 + i * stepMs;
     el('line', { x1: x(t), x2: x(t), y1: y(0), y2: y(0) + 4, class: 'base' }, axis);
-    el('text', { x: x(t), y: y(0) + 17, 'text-anchor': i === 0 ? 'start' : 'middle' }, axis).textContent = tickLabel(t, interval, t1 - t0);
+    // The first and last labels stay inside the plot.
+    const anchor = i === 0 ? 'start' : x(t) > width - M.right - 30 ? 'end' : 'middle';
+    el('text', { x: x(t), y: y(0) + 17, 'text-anchor': anchor }, axis).textContent = tickLabel(t, interval, t1 - t0);
   }
   el('text', { x: width - M.right, y: M.top + 2, 'text-anchor': 'end', class: 'unit' }, axis).textContent = 'UTC';
 }

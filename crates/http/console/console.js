@@ -732,7 +732,7 @@ async function loadTrail() {
       ['Sealed', fmt(t.sealed_events), 'sealed_events'], ['Indexed', fmt(t.indexed_events), 'indexed_events']]),
     card('Storage', [['Segments sealed', fmt(t.segments?.sealed), 'segments.sealed'], ['Rolled', fmt(t.segments?.rolled), 'segments.rolled'],
       ['Active', fmt(t.segments?.active), 'segments.active'], ['Data on disk', bytes(t.data_bytes), 'data_bytes'],
-      ['Bytes per event', t.bytes_per_event === null ? '—' : t.bytes_per_event.toFixed(1), 'bytes_per_event']]),
+      ['Bytes per event', t.bytes_per_event == null ? '—' : t.bytes_per_event.toFixed(1), 'bytes_per_event']]),
   ];
   const cp = t.checkpoint;
   const pinned = localStorage.getItem(PIN_STORE);
@@ -753,7 +753,7 @@ async function loadTrail() {
       ...(b.last_error ? [['Last error', b.last_error]] : []), ...(b.fenced ? [['Fenced', 'yes: another writer took over']] : [])],
       b.last_error || b.fenced ? 'bad' : '')
     : card('Bucket upload', [['Bucket', 'none configured']]));
-  cards.push(card('Retention', [['Policy', t.retention_days === null ? 'kept forever (no retention_days)' : `${t.retention_days} days`, 'retention_days']]));
+  cards.push(card('Retention', [['Policy', t.retention_days == null ? 'kept forever (no retention_days)' : `${t.retention_days} days`, 'retention_days']]));
   $('trail').replaceChildren(...cards);
   say(`Trail: ${fmt(t.events)} events.`);
 }
