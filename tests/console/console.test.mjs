@@ -237,6 +237,40 @@ describe('console in chromium', { skip: URL_ ? false : 'ANNAL_URL unset: run tes
     await page.context().close();
   });
 
+  test('any-field condition with not, stacking field and columns: all in the URL, kept on reload', async () => {
+    const page = await open('reader');
+    await page.locator('#any-add').click();
+    const row = page.locator('.any-row').last();
+    await row.locator('select').selectOption('status');
+    await row.locator('input[aria-label=Value]').fill('success');
+    await row.locator('input[type=checkbox]').check();
+    await page.locator('#filters button[type=submit]').click();
+    await page.waitForURL(/not\.status=success/);
+    await loaded(page);
+    const { count } = await api('/v1/events/count?not.status=success');
+    await page.waitForFunction((c) => document.querySelector('#count').textContent === c, `${count.toLocaleString('en')} matches`);
+    await page.locator('#by').selectOption('source');
+    await page.waitForURL(/by=source/);
+    await page.locator('#columns summary').click();
+    await page.locator('#column-list input[value=user_id]').check();
+    await page.locator('#column-list input[value=resource_id]').uncheck();
+    await page.waitForURL(/cols=/);
+    await page.reload();
+    await loaded(page);
+    const head = await page.locator('#head th').allTextContents();
+    assert.ok(head.includes('user_id') && !head.includes('resource_id'), head.join());
+    assert.equal(await page.locator('#by').inputValue(), 'source');
+    assert.equal(await page.locator('.any-row input[type=checkbox]').isChecked(), true);
+    const { groups } = await api('/v1/events/count?not.status=success&group_by=source&limit=1');
+    assert.equal(await page.locator('#legend li').first().textContent(), String(groups[0].value), 'stacked by source, largest first');
+    await snap(page, 'not-status-by-source');
+    // Signing out forgets the key.
+    await page.locator('#sign-out').click();
+    await page.locator('#signin').waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('annal.apiKey')), null);
+    await page.context().close();
+  });
+
   async function openFirstEvent(page) {
     await page.locator('#rows tr').first().click();
     await page.locator('#detail[open]').waitFor();

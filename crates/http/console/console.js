@@ -413,6 +413,8 @@ async function loadPage(s, gen) {
   if (gen !== generation) return;
   Object.assign(page, { items: data.items, next: data.next_cursor, prev: data.prev_cursor });
   renderRows();
+  // For tests/console/measure.mjs: when the first filtered rows of this page load were shown.
+  if (!performance.getEntriesByName('annal-rows-shown').length) performance.mark('annal-rows-shown');
   document.body.dataset.loaded = String(gen);
   say(`Showing ${data.items.length} events (${Math.round(performance.now() - t0)} ms).`);
 }
@@ -630,6 +632,7 @@ function verifyResult(ok, text) {
   box.className = `verify-result ${ok ? 'ok' : 'bad'}`;
   if (ok) box.dataset.step = 'ok';
   box.textContent = text;
+  box.scrollIntoView({ block: 'nearest' });
 }
 
 async function verifyDetail() {
