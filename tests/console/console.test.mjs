@@ -214,6 +214,21 @@ describe('console in chromium', { skip: URL_ ? false : 'ANNAL_URL unset: run tes
     await page.context().close();
   });
 
+  test('paging a range that counts back from now freezes it, so the cursor stays valid', async () => {
+    await api('/v1/events', { method: 'POST', body: JSON.stringify(Array.from({ length: 60 }, (_, i) => ({ event_code: 202, source: 'console-test', actor_id: `recent-${i}` }))) });
+    const page = await open('reader', { query: '?range=1h&limit=25' });
+    const first = await seqs(page);
+    assert.equal(first.length, 25);
+    await page.locator('#older').click();
+    await page.waitForURL(/cursor=/);
+    await page.waitForFunction((f) => document.querySelector('#rows tr th')?.textContent !== f, first[0]);
+    assert.equal(await page.locator('#alert').textContent(), '');
+    const u = new URL(page.url());
+    assert.ok(u.searchParams.get('from') && !u.searchParams.has('range'), page.url());
+    assert.equal(await page.locator('#f-range').inputValue(), 'custom');
+    await page.context().close();
+  });
+
   test('histogram: a click and Enter on a bar narrow the range to its bucket', async () => {
     const page = await open('admin');
     const bar = page.locator('.chart .bar').nth(3);

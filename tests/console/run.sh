@@ -52,7 +52,8 @@ done
 curl -fsS "$url/healthz" > /dev/null || { echo "run.sh: annal serve did not answer /healthz:" >&2; cat "$work/server.log" >&2; exit 1; }
 
 # The console the binary embeds must be this one, not a placeholder of an older build.
-curl -fsS "$url/" | grep -q '/console/console.js' || {
+index=$(curl -fsS "$url/")
+[[ $index == *'/console/console.js'* ]] || {
   echo "run.sh: $url/ does not serve the console (the binary embeds an older copy: rebuild it)" >&2; exit 1; }
 
 # The auditor's pinned key, taken out of band (from the data directory, not from the server).

@@ -218,8 +218,7 @@ function bounds(s) {
 }
 
 /** The API parameters of a state's filter. */
-function filterPairs(s) {
-  const { from, to } = bounds(s);
+function filterPairs(s, { from, to } = bounds(s)) {
   const pairs = [...s.filters];
   if (from) pairs.push(['from', from]);
   if (to) pairs.push(['to', to]);
@@ -248,10 +247,13 @@ function showRange(s) {
   for (const el of document.querySelectorAll('.custom')) el.hidden = $('f-range').value !== 'custom';
 }
 
+/** Ids for the rows' checkboxes, so each `not` label names its own. */
+let anyRows = 0;
+
 function anyRow(field = 'action', value = '', negate = false) {
   const row = document.createElement('div');
   row.className = 'any-row';
-  const n = document.querySelectorAll('.any-row').length + Date.now() % 1000;
+  const n = ++anyRows;
   const select = document.createElement('select');
   select.setAttribute('aria-label', 'Field');
   for (const f of FILTERABLE) select.appendChild(new Option(f, f, false, f === field));
@@ -406,12 +408,13 @@ function renderCount() {
 }
 
 async function loadPage(s, gen) {
-  const pairs = [...filterPairs(s), ['limit', String(s.limit)]];
+  const b = bounds(s);
+  const pairs = [...filterPairs(s, b), ['limit', String(s.limit)]];
   if (s.cursor) pairs.push(['cursor', s.cursor]);
   const t0 = performance.now();
   const data = await getJson(`/v1/events?${qs(pairs)}`);
   if (gen !== generation) return;
-  Object.assign(page, { items: data.items, next: data.next_cursor, prev: data.prev_cursor });
+  Object.assign(page, { items: data.items, next: data.next_cursor, prev: data.prev_cursor, bounds: b });
   renderRows();
   // For tests/console/measure.mjs: when the first filtered rows of this page load were shown.
   if (!performance.getEntriesByName('annal-rows-shown').length) performance.mark('annal-rows-shown');
@@ -424,6 +427,17 @@ async function loadCount(s, gen) {
   if (gen !== generation) return;
   page.count = count;
   renderCount();
+}
+
+/**
+ * Goes to the page of `cursor`. A cursor holds its filter, so a range counting back from now
+ * is frozen to the bounds this page was read with (else the next page's "now" differs and
+ * the server refuses the cursor).
+ */
+function turnPage(cursor) {
+  const s = readState();
+  const frozen = PRESETS[s.range] ? { range: 'custom', ...page.bounds } : {};
+  patch({ ...frozen, cursor });
 }
 
 function renderColumnPicker() {
@@ -827,8 +841,8 @@ function wire() {
   $('by').addEventListener('change', () => patch({ by: $('by').value }));
   $('limit').addEventListener('change', () => patch({ limit: Number($('limit').value), cursor: null }));
   $('column-list').addEventListener('change', columnsChanged);
-  $('older').addEventListener('click', () => patch({ cursor: page.next }));
-  $('newer').addEventListener('click', () => patch({ cursor: page.prev }));
+  $('older').addEventListener('click', () => turnPage(page.next));
+  $('newer').addEventListener('click', () => turnPage(page.prev));
   $('newest').addEventListener('click', () => patch({ cursor: null }));
   $('export-ndjson').addEventListener('click', () => guarded('Export', () => exportAs('ndjson')));
   $('export-csv').addEventListener('click', () => guarded('Export', () => exportAs('csv')));
