@@ -451,6 +451,17 @@ describe('console in chromium', { skip: URL_ ? false : 'ANNAL_URL unset: run tes
     await page.context().close();
   });
 
+  test('an unknown key is refused at sign-in with a visible message', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${URL_}/`);
+    await page.locator('#signin-key').fill('not-a-key');
+    await page.locator('#signin-form button[type=submit]').click();
+    await page.locator('#alert').filter({ hasText: 'Sign-in failed' }).waitFor({ timeout: 10e3 });
+    assert.equal(await page.locator('#events-view').isVisible(), false);
+    await context.close();
+  });
+
   test('a refused filter shows the server\'s detail', async () => {
     const page = await open('reader', { query: '?user_id=abc', wait: false });
     await page.locator('#alert').filter({ hasText: 'user_id' }).waitFor();
@@ -470,9 +481,9 @@ describe('console in chromium', { skip: URL_ ? false : 'ANNAL_URL unset: run tes
 
   test('keyboard: Tab to a row, Enter opens its detail, Escape closes it and returns focus', async () => {
     const page = await open('reader');
-    await page.locator('#older').focus();
-    // From the pager, Shift+Tab walks back into the table's last row.
-    for (let i = 0; i < 5 && !(await page.evaluate(() => document.activeElement.matches('#rows tr'))); i++) await page.keyboard.press('Shift+Tab');
+    await page.locator('#tail').focus();
+    // From the last tool above the table, Tab walks into the table's first row.
+    for (let i = 0; i < 5 && !(await page.evaluate(() => document.activeElement.matches('#rows tr'))); i++) await page.keyboard.press('Tab');
     assert.ok(await page.evaluate(() => document.activeElement.matches('#rows tr')), 'a row took focus');
     const seq = await page.evaluate(() => document.activeElement.querySelector('th').textContent);
     await page.keyboard.press('Enter');
