@@ -2,7 +2,8 @@
 # Browser tests of the web console: a real `annal serve` (embedded console files, demo data,
 # API keys of every role) driven by Debian's chromium through playwright-core.
 # Run from the repository root: tests/console/run.sh   (ANNAL_BIN=path/to/annal to choose
-# the binary; CHROMIUM=path to choose the browser). Screenshots: target/console-screenshots/.
+# the binary; CHROMIUM=path to choose the browser). Screenshots: target/console-screenshots/;
+# UPDATE_DOCS_SCREENSHOT=1 also writes the README's docs/console.png (CI never does).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -59,11 +60,13 @@ index=$(curl -fsS "$url/")
 # The auditor's pinned key, taken out of band (from the data directory, not from the server).
 signer_key=$(tr -d '\n' < "$work/data/checkpoint.pub")
 
+docs_png=
+[[ ${UPDATE_DOCS_SCREENSHOT:-} == 1 ]] && docs_png=$root/docs/console.png
 cd tests/console
 status=0
 ANNAL_URL=$url ANNAL_ADMIN_KEY=${keys[admin]} ANNAL_AUDITOR_KEY=${keys[auditor]} \
   ANNAL_READER_KEY=${keys[reader]} ANNAL_PRODUCER_KEY=${keys[producer]} \
-  ANNAL_SIGNER_KEY=$signer_key ANNAL_SHOTS=$shots ANNAL_DOCS_PNG=$root/docs/console.png \
+  ANNAL_SIGNER_KEY=$signer_key ANNAL_SHOTS=$shots ANNAL_DOCS_PNG=$docs_png \
   CHROMIUM=$chromium node --test --test-concurrency=1 console.test.mjs || status=$?
 if [[ $status -ne 0 ]]; then
   echo "run.sh: tests failed; server log (last 40 lines):" >&2
