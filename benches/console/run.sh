@@ -64,4 +64,4 @@ done
 
 echo; echo "## console: first paint and time to a filtered table"
 (cd tests/console && npm ci --no-audit --no-fund --silent)
-node tests/console/measure.mjs "$base" ""
+node tests/console/measure.mjs "$base" "" "?event_type=LoginFailed&status=failure" 5
