@@ -295,8 +295,17 @@ def appends_go_on_while_the_endpoint_is_down_then_catch_up():
     stats = annal("stats", "--config", cfg).stdout
     assert "2000 of 6000" in stats, stats
     assert manifest(S3, bucket)["events"] == 2_000
+    # The console's trail page and /metrics tell the same.
+    up = json.loads(server.get("/v1/trail"))["bucket"]
+    assert up["lag_events"] == 4_000 and up["errors"] >= 1 and up["last_error"], up
+    metrics = server.get("/metrics").decode()
+    assert "annal_bucket_upload_lag_events 4000" in metrics, metrics
+    errors = [l for l in metrics.splitlines() if l.startswith("annal_bucket_upload_errors_total ")]
+    assert errors and int(errors[0].split()[1]) >= 1, errors
     proxy.up()
     wait_until("the bucket to catch up", lambda: manifest(S3, bucket)["events"] == 6_000, 60)
+    wait_until("the trail page to show no upload lag",
+               lambda: json.loads(server.get("/v1/trail"))["bucket"]["lag_events"] == 0, 30)
     server.stop()
     restored = os.path.join(WORK, "outage-restored")
     annal("restore", "--config", cfg, "--data", restored)
