@@ -339,11 +339,15 @@ async fn keep_indexes(engine: Arc<Engine>) {
     loop {
         tokio::time::sleep(INDEX_POLL).await;
         let e = engine.clone();
-        let lagging = e.indexer().lag(&e.store().snapshot()) > 0;
-        if !lagging {
-            continue;
-        }
-        match tokio::task::spawn_blocking(move || e.view().map(|_| ())).await {
+        // On the blocking pool, lag's look too: it waits for the indexer's lock, which a
+        // query building an index holds.
+        let caught_up = move || {
+            if e.indexer().lag(&e.store().snapshot()) == 0 {
+                return Ok(());
+            }
+            e.view().map(|_| ())
+        };
+        match tokio::task::spawn_blocking(caught_up).await {
             Ok(Ok(())) => {}
             Ok(Err(err)) => tracing::warn!("indexing the trail failed: {err}"),
             Err(err) => tracing::error!("indexing the trail panicked: {err}"),

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use annal_model::Field;
@@ -113,6 +114,8 @@ pub struct Indexer {
     dir: PathBuf,
     fields: Vec<Field>,
     state: Mutex<State>,
+    /// What [`Indexer::lag`] last found.
+    last_lag: AtomicU64,
 }
 
 #[derive(Default)]
@@ -130,6 +133,7 @@ impl Indexer {
             dir,
             fields: opts.fields,
             state: Mutex::new(State::default()),
+            last_lag: AtomicU64::new(0),
         })
     }
 
@@ -225,9 +229,12 @@ impl Indexer {
     }
 
     /// Events of `snapshot` no index covers yet (built at the next [`view`](Self::view)),
-    /// without doing any of that work.
+    /// without doing any of that work. While a view is building indexes (it holds the lock
+    /// for as long), the answer of the last look is given rather than waiting.
     pub fn lag(&self, snapshot: &Snapshot) -> u64 {
-        let st = self.state.lock();
+        let Some(st) = self.state.try_lock() else {
+            return self.last_lag.load(Ordering::Relaxed);
+        };
         let sealed: u64 = snapshot
             .sealed()
             .iter()
@@ -242,7 +249,9 @@ impl Indexer {
                 count.saturating_sub(done)
             })
             .sum();
-        sealed + unsealed
+        let lag = sealed + unsealed;
+        self.last_lag.store(lag, Ordering::Relaxed);
+        lag
     }
 
     fn path(&self, base: u64) -> PathBuf {

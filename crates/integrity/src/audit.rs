@@ -98,7 +98,12 @@ pub fn audit_snapshot(
     opts: &AuditOptions,
 ) -> Result<AuditReport, annal_storage::StorageError> {
     audit_with(fs, dir, opts, |vopts| {
-        Ok(annal_storage::verify_snapshot(fs, &snapshot(), vopts, &|_| {}))
+        Ok(annal_storage::verify_snapshot(
+            fs,
+            &snapshot(),
+            vopts,
+            &|_| {},
+        ))
     })
 }
 

@@ -279,7 +279,10 @@ pub fn verify_snapshot(
 }
 
 /// A sealed file opened again must be the segment the store opened: same events, same root.
-fn same_as_opened(disk: &SealedSegment, opened: &SealedSegment) -> std::result::Result<(), Problem> {
+fn same_as_opened(
+    disk: &SealedSegment,
+    opened: &SealedSegment,
+) -> std::result::Result<(), Problem> {
     if disk.end() == opened.end() && disk.root() == opened.root() {
         return Ok(());
     }

@@ -113,6 +113,9 @@ fn a_flip_of_any_byte_of_a_sealed_segment_is_found() {
         }
     }
     std::fs::write(&seg, &clean).unwrap();
-    assert!(missed.is_empty(), "flips not found (offset, live ok, offline ok): {missed:?}");
+    assert!(
+        missed.is_empty(),
+        "flips not found (offset, live ok, offline ok): {missed:?}"
+    );
     store.close().unwrap();
 }
