@@ -14,22 +14,8 @@ cd "$(dirname "$0")/../.."
 for tool in wrk curl python3 node; do
     command -v "$tool" >/dev/null || { echo "$tool is needed" >&2; exit 1; }
 done
-cargo build --release --quiet --bin annal
-annal=target/release/annal
-work="$(mktemp -d)"
-pid=""
-scraper=""
-trap '[ -n "$scraper" ] && kill $scraper 2>/dev/null; [ -n "$pid" ] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
-
-"$annal" serve --data "$work/data" --listen 127.0.0.1:0 --demo --demo-events "${EVENTS:-2000000}" >"$work/out" 2>"$work/err" &
-pid=$!
-until grep -q "on http://" "$work/out" 2>/dev/null; do
-    kill -0 $pid 2>/dev/null || { cat "$work/err" >&2; exit 1; }
-    sleep 0.5
-done
-base="$(grep -o 'http://[0-9.:]*' "$work/out" | head -1)"
-sync
-sleep 5
+# shellcheck source=benches/http/serve.sh
+source benches/http/serve.sh
 echo "# console and /metrics against $base (${EVENTS:-2000000} events, $(nproc) cores, load generator on the same machine)"
 
 if [ "${SKIP_CONSOLE:-}" != 1 ]; then
@@ -64,23 +50,15 @@ python3 "$work/scrape.py" "$hostport" /metrics 0 200
 curl -s "$base/metrics" | wc -c | xargs -I{} echo "exposition: {} bytes"
 
 echo; echo "## POST /v1/events throughput: no scraper, /healthz and /metrics every ${SCRAPE_MS:-100} ms"
-"$annal" gen 1000 --seed 9 >"$work/batch.ndjson"
-cat >"$work/post.lua" <<LUA
-local f = io.open("$work/batch.ndjson", "rb")
-wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "application/x-ndjson"
-LUA
 post() {
-    wrk -t2 -c16 -d"${SECONDS_PER_RUN:-10}s" -s "$work/post.lua" "$base/v1/events" | awk '/Requests\/sec/ {print $2 * 1000}'
+    wrk -t2 -c16 -d"${SECONDS_PER_RUN:-10}s" -s "$post_lua" "$base/v1/events" | awk '/Requests\/sec/ {print $2 * 1000}'
 }
 interval="$(python3 -c "print(${SCRAPE_MS:-100} / 1000)")"
 with_scraper() {
     python3 "$work/scrape.py" "$hostport" "$1" "$interval" 0 &
-    scraper=$!
+    extra_pid=$!
     post
-    kill "$scraper"; wait "$scraper" 2>/dev/null || true; scraper=""
+    kill "$extra_pid"; wait "$extra_pid" 2>/dev/null || true; extra_pid=""
 }
 # The order rotates from round to round: the store grows by millions of events per run, so
 # a fixed order would charge that growth to whichever kind runs last.

@@ -9,22 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 1; }
-cargo build --release --quiet --bin annal
-annal=target/release/annal
-work="$(mktemp -d)"
-pid=""
-trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
-
-"$annal" serve --data "$work/data" --listen 127.0.0.1:0 --demo --demo-events "${EVENTS:-2000000}" >"$work/out" 2>"$work/err" &
-pid=$!
-until grep -q "on http://" "$work/out" 2>/dev/null; do
-    kill -0 $pid 2>/dev/null || { cat "$work/err" >&2; exit 1; }
-    sleep 0.5
-done
-base="$(grep -o 'http://[0-9.:]*' "$work/out" | head -1)"
-# Let the kernel write back the freshly generated store before measuring anything.
-sync
-sleep 5
+# shellcheck source=benches/http/serve.sh
+source benches/http/serve.sh
 seconds="${SECONDS_PER_RUN:-10}"
 echo "# annal HTTP benchmarks against $base ($(nproc) cores, server and load generator on the same machine)"
 
@@ -37,14 +23,6 @@ echo; echo "## Append → SSE delivery"
 python3 benches/http/sse_latency.py "$base" "${SSE_EVENTS:-500}" 10
 
 echo; echo "## POST /v1/events, NDJSON, 1000 events per request"
-"$annal" gen 1000 --seed 9 >"$work/batch.ndjson"
-cat >"$work/post.lua" <<LUA
-local f = io.open("$work/batch.ndjson", "rb")
-wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "application/x-ndjson"
-LUA
-wrk -t2 -c16 -d"${seconds}s" --latency -s "$work/post.lua" "$base/v1/events" | tee "$work/post.txt" | grep -E "Requests/sec|50%|99%|Non-2xx|Socket errors" || true
+wrk -t2 -c16 -d"${seconds}s" --latency -s "$post_lua" "$base/v1/events" | tee "$work/post.txt" | grep -E "Requests/sec|50%|99%|Non-2xx|Socket errors" || true
 rps="$(grep Requests/sec "$work/post.txt" | awk '{print $2}')"
 echo "events/s durable: $(python3 -c "print(round($rps * 1000))")"

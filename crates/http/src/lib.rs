@@ -332,12 +332,24 @@ fn futures_shared(
 /// How often the indexes are caught up with the trail.
 const INDEX_POLL: Duration = Duration::from_secs(1);
 
-/// Keeps the indexes caught up with appends and seals, so the first query after a seal
-/// does not pay for building the segment's index, and `annal_index_lag_events` stays near
-/// zero. A failure is logged; the next query reports it to its client.
+/// Appends per [`INDEX_POLL`] above which the indexes are left to catch up later: a bulk
+/// load keeps both cores for appending (indexing beside it cost 14 % of the peak append rate,
+/// docs/benchmarks.md), and the indexes catch up once it slows down.
+const INDEX_BUSY_EVENTS: u64 = 50_000;
+
+/// Keeps the indexes caught up with appends and seals, so the first query after a seal or a
+/// bulk load does not pay for building the indexes, and `annal_index_lag_events` stays near
+/// zero outside bulk loads. A failure is logged; the next query reports it to its client.
 async fn keep_indexes(engine: Arc<Engine>) {
+    let mut seen = engine.store().len();
     loop {
         tokio::time::sleep(INDEX_POLL).await;
+        let now = engine.store().len();
+        let busy = now.saturating_sub(seen) > INDEX_BUSY_EVENTS;
+        seen = now;
+        if busy {
+            continue;
+        }
         let e = engine.clone();
         // On the blocking pool, lag's look too: it waits for the indexer's lock, which a
         // query building an index holds.
