@@ -252,6 +252,30 @@ describe('console in chromium', { skip: URL_ ? false : 'ANNAL_URL unset: run tes
     await page.context().close();
   });
 
+  test('histogram: dragging across bars narrows the range to the dragged span', async () => {
+    const page = await open('admin');
+    const bars = page.locator('.chart .bar');
+    const [first, last] = [bars.nth(2), bars.nth(6)];
+    const from = Number(await first.getAttribute('data-start'));
+    const lastStart = Number(await last.getAttribute('data-start'));
+    const a = await first.boundingBox();
+    const b = await last.boundingBox();
+    await page.mouse.move(a.x + a.width / 2, a.y + a.height / 2);
+    await page.mouse.down();
+    await page.mouse.move((a.x + b.x) / 2, a.y + a.height / 2, { steps: 5 });
+    await page.mouse.move(b.x + b.width / 2, b.y + b.height / 2, { steps: 5 });
+    await page.mouse.up();
+    await page.waitForFunction((t) => Date.parse(new URL(location.href).searchParams.get('from')) === t, from);
+    await loaded(page);
+    const u = new URL(page.url());
+    const to = Date.parse(u.searchParams.get('to'));
+    assert.ok(to > lastStart, 'the span ends after the last dragged bucket starts');
+    const { count } = await api(`/v1/events/count?${qs({ from: u.searchParams.get('from'), to: u.searchParams.get('to') })}`);
+    await page.waitForFunction((c) => document.querySelector('#count').textContent === c, `${count.toLocaleString('en')} matches`);
+    await snap(page, 'span-dragged');
+    await page.context().close();
+  });
+
   test('any-field condition with not, stacking field and columns: all in the URL, kept on reload', async () => {
     const page = await open('reader');
     await page.locator('#any-add').click();
