@@ -458,6 +458,8 @@ describe('console in chromium', { skip: URL_ ? false : 'ANNAL_URL unset: run tes
   });
 
   test('trail page shows the numbers of /v1/trail', async () => {
+    // A legal hold, placed by an admin, is shown to the auditor with its reason.
+    const hold = await api('/v1/holds', { method: 'POST', body: JSON.stringify({ from: '2026-02-01', to: '2026-02-08', filter: 'actor_id=mary.tanaka', reason: 'case console-17' }) });
     const page = await open('auditor');
     await page.locator('#tab-trail').click();
     await page.waitForURL(/view=trail/);
@@ -471,7 +473,16 @@ describe('console in chromium', { skip: URL_ ? false : 'ANNAL_URL unset: run tes
     assert.equal(await dd('checkpoint.signer_key'), t.checkpoint.signer_key);
     assert.equal(await dd('bytes_per_event'), t.bytes_per_event.toFixed(1));
     assert.equal(t.checkpoint.signer_key, process.env.ANNAL_SIGNER_KEY, 'the server announces the key of its data directory');
+    const r = await api('/v1/retention', { key: KEY.auditor });
+    assert.equal(await dd('retention.active_holds'), String(r.holds.filter((h) => h.active).length));
+    assert.match(await page.locator('#trail').textContent(), new RegExp(`${hold.id}.*case console-17`));
     await snap(page, 'trail');
+    // A reader sees the policy, and is told prunes and holds need an auditor key.
+    const reader = await open('reader');
+    await reader.locator('#tab-trail').click();
+    await reader.locator('#trail dd[data-key=retention_days]').waitFor();
+    assert.match(await reader.locator('#trail').textContent(), /need an auditor key/);
+    await reader.context().close();
     await page.context().close();
   });
 

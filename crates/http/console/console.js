@@ -741,6 +741,22 @@ function card(title, rows, cls = '') {
   return sec;
 }
 
+/** The policy for everyone; prunes and legal holds for a key that may read them. */
+async function retentionCard(t) {
+  const policy = ['Policy', t.retention_days == null ? 'kept forever (no retention_days)' : `${t.retention_days} days`, 'retention_days'];
+  if (!can.audit()) return card('Retention and legal holds', [policy, ['Prunes and holds', 'need an auditor key']]);
+  const r = await getJson('/v1/retention');
+  const last = r.prunes[r.prunes.length - 1];
+  const active = r.holds.filter((h) => h.active);
+  const rows = [policy, ['Trail starts at seq', fmt(r.trail_start), 'retention.trail_start'],
+    ['Prunes', last ? `${fmt(r.prunes.length)}; last removed seqs ${fmt(last.from_seq)}..${fmt(last.to_seq)} at ${last.at} (${last.policy}, by ${last.by})` : 'none', 'retention.prunes'],
+    ['Active legal holds', fmt(active.length), 'retention.active_holds']];
+  for (const h of active) {
+    rows.push([h.id, `${h.from} to ${h.to}${h.filter ? ` where ${h.filter}` : ''}: ${h.reason} (placed by ${h.placed_by} at ${h.placed_at})`]);
+  }
+  return card('Retention and legal holds', rows, active.length ? 'held' : '');
+}
+
 async function loadTrail() {
   const t = await getJson('/v1/trail');
   session.announcedKey = t.checkpoint?.signer_key || null;
@@ -770,7 +786,7 @@ async function loadTrail() {
       ...(b.last_error ? [['Last error', b.last_error]] : []), ...(b.fenced ? [['Fenced', 'yes: another writer took over']] : [])],
       b.last_error || b.fenced ? 'bad' : '')
     : card('Bucket upload', [['Bucket', 'none configured']]));
-  cards.push(card('Retention', [['Policy', t.retention_days == null ? 'kept forever (no retention_days)' : `${t.retention_days} days`, 'retention_days']]));
+  cards.push(await retentionCard(t));
   $('trail').replaceChildren(...cards);
   say(`Trail: ${fmt(t.events)} events.`);
 }
