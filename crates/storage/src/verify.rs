@@ -3,13 +3,11 @@
 //! segment recomputed from the leaves. Never changes a file (a torn tail is reported, not cut).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use annal_model::{decode_record, encode_record};
 
 use crate::error::{Result, StorageError};
 use crate::merkle::{leaf_hash, Frontier, Hash};
-use crate::sealed::SealedRef;
 use crate::sealed::{SealedSegment, SEG_FOOTER_BYTES};
 use crate::store::{SegmentInfo, SegmentKind, Snapshot, TrailStart, WalTail, TRAIL_START_FILE};
 use crate::vfs::Vfs;
@@ -178,7 +176,7 @@ struct Planned {
     base: u64,
     bytes: u64,
     /// For a sealed file: the open segment, or why it could not be opened.
-    sealed: Option<std::result::Result<SealedRef, Problem>>,
+    sealed: Option<std::result::Result<SealedSegment, Problem>>,
     /// For an unsealed log of a snapshot: its published bytes (a log found in a directory
     /// is read from its path, whole).
     wal: Option<WalTail>,
@@ -249,7 +247,7 @@ pub fn verify_snapshot(
     for seg in snap.sealed() {
         let on_disk = open_sealed(fs, seg.path(), seg.base()).and_then(|disk| {
             same_as_opened(&disk, seg)?;
-            Ok(Arc::new(disk))
+            Ok(disk)
         });
         plan.push(Planned {
             path: seg.path().to_path_buf(),
@@ -434,7 +432,7 @@ fn plan(
             path,
             base,
             bytes,
-            sealed: sealed.map(|r| r.map(Arc::new)),
+            sealed,
             wal: None,
             start,
         });
