@@ -45,6 +45,19 @@ pub struct SyncStatus {
     pub updated_ms: u64,
 }
 
+impl SyncStatus {
+    /// Acknowledged events the bucket does not hold yet (as of the last round).
+    pub fn lag_events(&self) -> u64 {
+        self.local_events.saturating_sub(self.bucket_events)
+    }
+
+    /// When a round last succeeded.
+    pub fn last_ok_at(&self) -> Option<std::time::SystemTime> {
+        self.last_ok_ms
+            .map(|ms| std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+    }
+}
+
 /// Writes `status` to the data directory (a temporary file renamed over the old one; not
 /// synced: it is a report, rewritten every round).
 pub fn write_status(dir: &Path, status: &SyncStatus) -> Result<()> {

@@ -157,6 +157,13 @@ fn dir_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
+/// Seconds from `t` to now (0 for a `t` in the future: a clock step back).
+pub fn seconds_since(t: SystemTime) -> f64 {
+    SystemTime::now()
+        .duration_since(t)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 /// The serving process at one moment.
 #[derive(Clone, Copy, Debug)]
 pub struct ProcessFacts {

@@ -21,7 +21,7 @@ use prometheus_client::registry::{Registry, Unit};
 
 use annal_storage::HistogramSnapshot;
 
-use crate::facts::{ProcessFacts, TrailFacts};
+use crate::facts::{seconds_since, ProcessFacts, TrailFacts};
 
 /// Upper bounds (seconds) of the request latency histograms: 0.5 ms to 30 s (the request
 /// timeout's default).
@@ -186,12 +186,6 @@ fn encode_histogram(
     m.encode_histogram::<NoLabelSet>(h.sum as f64 * scale, cumulative, &buckets, None)
 }
 
-fn seconds_since(t: SystemTime) -> f64 {
-    SystemTime::now()
-        .duration_since(t)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
 fn unix_seconds(t: SystemTime) -> f64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
@@ -329,7 +323,7 @@ impl Collector for FactsCollector {
                 "annal_bucket_upload_lag_events",
                 "Acknowledged events the bucket does not hold yet",
                 None,
-                b.local_events.saturating_sub(b.bucket_events) as f64,
+                b.lag_events() as f64,
             )?;
             s.gauge(
                 "annal_bucket_queued",
@@ -337,8 +331,7 @@ impl Collector for FactsCollector {
                 Some(Unit::Bytes),
                 b.queued_bytes as f64,
             )?;
-            if let Some(ms) = b.last_ok_ms {
-                let at = UNIX_EPOCH + Duration::from_millis(ms);
+            if let Some(at) = b.last_ok_at() {
                 s.gauge(
                     "annal_bucket_last_upload_age",
                     "Time since an upload round last succeeded",

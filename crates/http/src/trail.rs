@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::facts::{resident_bytes, ProcessFacts, Sources, TrailFacts};
+use crate::facts::{resident_bytes, seconds_since, ProcessFacts, Sources, TrailFacts};
 use crate::metrics::{OPENMETRICS_TEXT, PROMETHEUS_TEXT};
 use crate::problem::Problem;
 use crate::proofs::sizes;
@@ -126,10 +126,7 @@ pub struct TrailOut {
 }
 
 fn rfc3339(t: std::time::SystemTime) -> String {
-    let nanos = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-    Timestamp(nanos).to_string()
+    Timestamp::from(t).to_string()
 }
 
 impl TrailOut {
@@ -153,9 +150,7 @@ impl TrailOut {
                 size: c.size,
                 root: c.root,
                 signed_at: rfc3339(c.signed_at),
-                age_seconds: std::time::SystemTime::now()
-                    .duration_since(c.signed_at)
-                    .map_or(0.0, |d| d.as_secs_f64()),
+                age_seconds: seconds_since(c.signed_at),
                 signer_key: c.signer_key,
             }),
             verify: f.verify.map(|v| TrailVerifyOut {
@@ -166,10 +161,8 @@ impl TrailOut {
                 error: v.error,
             }),
             bucket: f.bucket.map(|b| TrailBucketOut {
-                lag_events: b.local_events.saturating_sub(b.bucket_events),
-                last_ok: b.last_ok_ms.map(|ms| {
-                    rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
-                }),
+                lag_events: b.lag_events(),
+                last_ok: b.last_ok_at().map(rfc3339),
                 url: b.url,
                 bucket_events: b.bucket_events,
                 local_events: b.local_events,

@@ -28,6 +28,14 @@ pub struct Timestamp(pub i64);
 #[error("{0}")]
 pub struct TimeError(pub &'static str);
 
+impl From<std::time::SystemTime> for Timestamp {
+    /// The instant `t` (before 1970: the epoch; past 2262: the largest timestamp).
+    fn from(t: std::time::SystemTime) -> Timestamp {
+        let since = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        Timestamp(i64::try_from(since.as_nanos()).unwrap_or(i64::MAX))
+    }
+}
+
 impl Timestamp {
     /// Nanoseconds since the Unix epoch.
     pub fn nanos(self) -> i64 {
@@ -36,10 +44,7 @@ impl Timestamp {
 
     /// The current wall-clock time.
     pub fn now() -> Timestamp {
-        let since = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        Timestamp(i64::try_from(since.as_nanos()).unwrap_or(i64::MAX))
+        Timestamp::from(std::time::SystemTime::now())
     }
 
     /// Index of the UTC day this instant falls in (days since 1970-01-01).
