@@ -156,10 +156,8 @@ pub fn router(state: AppState, config: &Config) -> Router {
             trail_start_header,
         ));
     let metrics = match config.metrics.access.role() {
-        Some(role) => Router::new()
-            .route("/metrics", get(trail::metrics))
-            .route_layer(with_role(role)),
-        None => Router::new().route("/metrics", get(trail::metrics)),
+        Some(role) => metrics_route().route_layer(with_role(role)),
+        None => metrics_route(),
     };
     let [healthz_route, whoami_route] = OPEN_ROUTES;
     let open = Router::new()
@@ -210,10 +208,13 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .with_state(state)
 }
 
+fn metrics_route() -> Router<AppState> {
+    Router::new().route("/metrics", get(trail::metrics))
+}
+
 /// The router of the separate metrics address (`[metrics] listen`): `/metrics` alone, open.
 pub fn metrics_router(state: AppState) -> Router {
-    Router::new()
-        .route("/metrics", get(trail::metrics))
+    metrics_route()
         .fallback(native::not_found)
         .with_state(state)
 }
@@ -252,23 +253,17 @@ pub async fn serve(
         Duration::from_secs(config.verify_interval_secs),
     ));
     tokio::spawn(keep_indexes(state.engine.clone()));
-    let shutdown = futures_shared(shutdown);
+    let shutdown = shared(shutdown);
     if let Some(addr) = config.metrics.listen {
         let metrics_listener = tokio::net::TcpListener::bind(addr).await?;
         tracing::info!(
             "serving /metrics also on http://{}",
             metrics_listener.local_addr()?
         );
-        let (router, mut stop) = (metrics_router(state.clone()), shutdown.clone());
-        tokio::spawn(listen::serve_router(metrics_listener, router, async move {
-            let _ = stop.wait_for(|s| *s).await;
-        }));
+        let router = metrics_router(state.clone());
+        tokio::spawn(listen::serve_router(metrics_listener, router, shutdown()));
     }
-    let mut stop = shutdown.clone();
-    listen::serve_router(listener, router(state, config), async move {
-        let _ = stop.wait_for(|s| *s).await;
-    })
-    .await;
+    listen::serve_router(listener, router(state, config), shutdown()).await;
     Ok(())
 }
 
@@ -317,16 +312,22 @@ async fn prune_on_schedule(state: AppState, days: u32, every: Duration) {
     }
 }
 
-/// A shutdown future shared by several listeners: a watch that turns true when it resolves.
-fn futures_shared(
+/// One shutdown future for several listeners: each call of the result gives a future that
+/// resolves once `shutdown` has.
+fn shared(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> tokio::sync::watch::Receiver<bool> {
+) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
         let _ = tx.send(true);
     });
-    rx
+    move || {
+        let mut rx = rx.clone();
+        Box::pin(async move {
+            let _ = rx.wait_for(|stopped| *stopped).await;
+        })
+    }
 }
 
 /// How often the indexes are caught up with the trail.
