@@ -58,7 +58,6 @@ pub use listen::{CONNECTIONS_MAX, HEADER_READ_SECONDS};
 pub use observe::REQUEST_ID_HEADER;
 pub use openapi::{document, ApiDoc};
 pub use problem::{Problem, ProblemItem, READ_ONLY_REPLICA};
-pub use scrub::{verify_once, VerifyOutcome, VERIFY_SECONDS_DEFAULT};
 pub use state::{
     AppState, BucketAck, BucketStatus, ReplicaInfo, BUCKET_ACK_WAIT, JSON_CACHE_BYTES,
 };
