@@ -79,8 +79,8 @@ pub struct Sources<'a> {
 }
 
 impl TrailFacts {
-    /// Reads the facts (a snapshot, whose segment list is in memory, and a walk of the data directory):
-    /// cheap enough for every scrape, but blocking.
+    /// Reads the facts (a snapshot, whose segment list is in memory, and a walk of the data
+    /// directory): cheap enough for every scrape, but blocking.
     pub fn gather(src: Sources<'_>) -> TrailFacts {
         let store = src.engine.store();
         let snap = store.snapshot();
